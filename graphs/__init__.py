@@ -1,0 +1,24 @@
+"""The graphs users run, by name. Each builder takes the source's class and options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphs import frontend
+from pipeline import Graph, Source
+
+GraphBuilder = Callable[..., Graph]
+
+GRAPHS: dict[str, GraphBuilder] = {
+    "frontend": frontend.build,
+}
+DEFAULT = "frontend"
+
+
+def build(name: str, source: type[Source], source_options: dict[str, Any], **options: Any) -> Graph:
+    try:
+        builder = GRAPHS[name]
+    except KeyError:
+        raise ValueError(f"unknown graph {name!r}: choose from {', '.join(sorted(GRAPHS))}") from None
+    return builder(source, source_options, **options)

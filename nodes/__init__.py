@@ -1,0 +1,1 @@
+"""The speech nodes: one module per kind of node."""

@@ -1,0 +1,101 @@
+"""File replay: each file is one stream, paced at real time or as fast as possible."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from nodes.audio_file import AudioFileError, probe, read_blocks
+from nodes.messages import SAMPLE_RATE, AudioChunk
+from pipeline import EndOfStream, Error, Event, Message, Source
+from pipeline.pacing import interleave
+
+
+class FileSource(Source):
+    """Streams `paths` as concurrent streams of `chunk_ms` audio chunks.
+
+    A file that cannot be read gives one `Error` for its stream (and its
+    EndOfStream); the other streams go on.
+    """
+
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        stream_ids: list[str] | None = None,
+        realtime: bool = False,
+        chunk_ms: int = 10,
+    ) -> None:
+        super().__init__()
+        if chunk_ms <= 0:
+            raise ValueError(f"chunk_ms must be positive, not {chunk_ms}")
+        if stream_ids is not None and len(stream_ids) != len(paths):
+            raise ValueError("stream_ids must name every path")
+        self.paths = list(paths)
+        self.stream_ids = stream_ids or _unique_ids(self.paths)
+        self.realtime = realtime
+        self.chunk = SAMPLE_RATE * chunk_ms // 1000
+        self._stop = threading.Event()
+
+    def batches(self, t0_ns: int) -> Iterator[list[Message]]:
+        streams = [self._stream(p, s) for p, s in zip(self.paths, self.stream_ids)]
+        return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _stream(self, path: str, stream: str) -> Iterator[Message]:
+        pos = 0
+        try:
+            info = probe(path)
+            yield Event.make(
+                "stream",
+                stream=stream,
+                path=path,
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                duration_s=round(info.duration_s, 3),
+                format=info.format,
+            )
+            pending = np.zeros(0, np.float32)
+            clipped = 0
+            for block in read_blocks(info):
+                if self._stop.is_set():
+                    break
+                over = np.abs(block) > 1.0
+                if over.any():
+                    clipped += int(over.sum())
+                    block = np.clip(block, -1.0, 1.0)
+                pending = np.concatenate([pending, block]) if pending.size else block
+                while len(pending) >= self.chunk:
+                    yield AudioChunk(
+                        stream=stream, start=pos, end=pos + self.chunk, samples=pending[: self.chunk].copy()
+                    )
+                    pos += self.chunk
+                    pending = pending[self.chunk :]
+            if len(pending) and not self._stop.is_set():
+                yield AudioChunk(stream=stream, start=pos, end=pos + len(pending), samples=pending.copy())
+                pos += len(pending)
+            if clipped:
+                yield Event.make(
+                    "warning",
+                    stream=stream,
+                    start=pos,
+                    end=pos,
+                    warning=f"{path}: {clipped} samples beyond full scale were clipped",
+                )
+        except AudioFileError as exc:
+            yield Error(stream=stream, start=pos, end=pos, node=self.name or "source", error=str(exc))
+        yield EndOfStream(stream=stream, start=pos, end=pos)
+
+
+def _unique_ids(paths: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for p in paths:
+        n = seen.get(p, 0)
+        seen[p] = n + 1
+        ids.append(p if n == 0 else f"{p}#{n + 1}")
+    return ids

@@ -1,0 +1,55 @@
+"""A small dataflow runtime: typed messages, nodes, graphs, and two runtimes.
+
+It knows nothing about speech. The Ray runtime lives in `pipeline.ray_runtime`
+and is imported only when used, so in-process runs never start Ray.
+"""
+
+from pipeline.graph import Edge, Graph, GraphError, NodeSpec
+from pipeline.local import LocalRuntime
+from pipeline.messages import (
+    TICKS_PER_SECOND,
+    Control,
+    EndOfStream,
+    Error,
+    Event,
+    Message,
+    Reset,
+    UtteranceMessage,
+    Watermark,
+    now_ns,
+)
+from pipeline.node import Node, Source
+from pipeline.runtime import Runtime
+
+__all__ = [
+    "TICKS_PER_SECOND",
+    "Control",
+    "Edge",
+    "EndOfStream",
+    "Error",
+    "Event",
+    "Graph",
+    "GraphError",
+    "LocalRuntime",
+    "Message",
+    "Node",
+    "NodeSpec",
+    "Reset",
+    "Runtime",
+    "Source",
+    "UtteranceMessage",
+    "Watermark",
+    "make_runtime",
+    "now_ns",
+]
+
+
+def make_runtime(graph: Graph, kind: str = "local", **options: object) -> Runtime:
+    """`local` (in-process) or `ray` (actors; options: address, fuse, batch, max_inflight)."""
+    if kind == "local":
+        return LocalRuntime(graph, **options)  # type: ignore[arg-type]
+    if kind == "ray":
+        from pipeline.ray_runtime import RayRuntime
+
+        return RayRuntime(graph, **options)  # type: ignore[arg-type]
+    raise ValueError(f"unknown runtime {kind!r}: use 'local' or 'ray'")

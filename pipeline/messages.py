@@ -1,0 +1,131 @@
+"""Messages that travel on the graph's edges.
+
+Every message is an immutable dataclass that names its stream and the span of
+audio time it speaks for. Audio time is counted in ticks; one tick is one sample
+at 16 kHz (`TICKS_PER_SECOND`), so spans stay exact integers on every node.
+
+Data messages are defined by the nodes that produce them (subclass `Message`).
+Control messages (`EndOfStream`, `Reset`, `Error`, `Watermark`) and `Event`
+belong to the runtime: they travel in band, in order with the data, and a node
+that does not handle them forwards them unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+TICKS_PER_SECOND = 16_000
+
+Stamp = tuple[str, int, int]
+"""(node name, monotonic ns when the node took the input, ns when it emitted)."""
+
+M = TypeVar("M", bound="Message")
+
+
+def now_ns() -> int:
+    """The monotonic clock shared by every process on one machine."""
+    return time.monotonic_ns()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of every message: stream id, audio-time span, and the trace."""
+
+    stream: str
+    start: int = 0
+    end: int = 0
+    captured_ns: int = 0
+    """Monotonic ns when the newest audio this message depends on was captured."""
+    trace: tuple[Stamp, ...] = ()
+    """One stamp per node the message (or what it was derived from) went through."""
+
+    @property
+    def audio_s(self) -> float:
+        return self.end / TICKS_PER_SECOND
+
+    def replace(self: M, **changes: Any) -> M:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UtteranceMessage(Message):
+    """A message that belongs to one revision of one utterance of a stream."""
+
+    utterance: int
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Control(Message):
+    """In-band control: handled by the runtime, forwarded unless a node consumes it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndOfStream(Control):
+    """No more messages for this stream will follow on this edge."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Watermark(Control):
+    """The sender has consumed its input up to audio time `end` and has nothing for it.
+
+    Nodes that drop data (a gate that is closed) send watermarks so that
+    multi-input nodes downstream are not kept waiting for audio that never comes.
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reset(Control):
+    """Drop everything held or computed for revisions of `utterance` below `revision`."""
+
+    utterance: int
+    revision: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Control):
+    """A node failed on this stream; later nodes forward it to the sink."""
+
+    node: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event(Message):
+    """Something users should see (a wake word, a result): becomes one line of JSON.
+
+    `fields` holds JSON-able values; it is a tuple of pairs so the message stays
+    immutable. Use `Event.make(...)` and `.data`.
+    """
+
+    name: str
+    fields: tuple[tuple[str, Any], ...] = field(default=())
+
+    @classmethod
+    def make(cls, name: str, *, stream: str, start: int = 0, end: int = 0, **fields: Any) -> Event:
+        return cls(name=name, stream=stream, start=start, end=end, fields=tuple(fields.items()))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.fields)
+
+    def record(self, t0_ns: int) -> dict[str, Any]:
+        """One JSON-able line: event, stream, audio_s, wall_ms (since `t0_ns`), then the fields.
+
+        wall_ms is when the last node on the trace emitted the event.
+        """
+        emitted = self.trace[-1][2] if self.trace else now_ns()
+        return {
+            "event": self.name,
+            "stream": self.stream,
+            "audio_s": round(self.end / TICKS_PER_SECOND, 4),
+            "wall_ms": round((emitted - t0_ns) / 1e6, 3),
+            **self.data,
+        }
+
+
+PASS_THROUGH = (Control, Event)
+"""Message kinds a node forwards unchanged unless it overrides `on_control`."""

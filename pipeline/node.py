@@ -1,0 +1,75 @@
+"""The Node API: plain classes that turn messages into messages.
+
+A node knows nothing about Ray or about the runtime around it. It keeps one
+state object per stream (made by `new_state`), so one instance serves many
+streams; the runtime hands that state to every call. A node can be tested alone
+by calling its methods with a state it made itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pipeline.messages import EndOfStream, Message
+
+
+class Node:
+    """Base class of every processing node.
+
+    Subclasses override `on_message`, and where they need to, `new_state`,
+    `on_control` (Reset, Watermark, Event, Error), `on_end_of_stream` (flush)
+    and `on_batch` (to batch work across streams, for example a neural model).
+    """
+
+    name: str = ""
+
+    def __init__(self, **config: Any) -> None:
+        if config:
+            raise TypeError(f"{type(self).__name__} got unknown options: {', '.join(sorted(config))}")
+
+    def new_state(self, stream: str) -> Any:
+        """Per-stream state, made when the stream's first message arrives."""
+        return None
+
+    def on_message(self, msg: Message, state: Any) -> Iterable[Message]:
+        raise NotImplementedError(f"{type(self).__name__}.on_message")
+
+    def on_control(self, msg: Message, state: Any) -> Iterable[Message]:
+        """Control messages and events; the default forwards them."""
+        return (msg,)
+
+    def on_end_of_stream(self, msg: EndOfStream, state: Any) -> Iterable[Message]:
+        """Flush what the stream still holds; the runtime forwards EndOfStream after it."""
+        return ()
+
+    def on_batch(self, items: list[tuple[Message, Any]]) -> list[Message]:
+        """Data messages of several streams that arrived together.
+
+        The default processes them one by one. Overriding it lets a node batch
+        across streams; an exception then fails every stream in the batch.
+        """
+        out: list[Message] = []
+        for msg, state in items:
+            out.extend(self.on_message(msg, state))
+        return out
+
+    def close(self) -> None:
+        """Release resources (devices, threads) when the graph shuts down."""
+
+
+class Source(Node):
+    """A node with no inputs: it brings messages into the graph.
+
+    `batches` yields lists of messages (several streams may share one list,
+    which the runtime sends as one transport message). It may block or pace
+    itself against the wall clock from `t0_ns`; it ends with an EndOfStream for
+    each stream it opened. `stop` asks a live source to finish early, from
+    another thread.
+    """
+
+    def batches(self, t0_ns: int) -> Iterator[list[Message]]:
+        raise NotImplementedError(f"{type(self).__name__}.batches")
+
+    def stop(self) -> None:
+        """Ask the source to end its streams soon (default: nothing to stop)."""

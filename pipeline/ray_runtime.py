@@ -1,0 +1,372 @@
+"""The Ray runtime: every node (or every fused group of nodes) is an actor.
+
+Transport: an actor calls `push(edge, batch)` on the next actor. Calls from one
+caller to one actor run in the order they were made, so order is kept per edge.
+Each data edge allows at most `max_inflight` unfinished calls; a sender that
+reaches the bound waits, so an overloaded graph slows its sources instead of
+growing queues. Feedback edges carry a few control events upstream and never
+wait (waiting on a cycle could deadlock).
+
+A batch holds the messages of many streams, so a hop costs one actor call for
+all of them; with `fuse=True`, connected nodes that share a placement run in one
+actor and only edges between placements pay a hop.
+
+Placement: `device` and `cloud` are Ray custom resources. A local cluster is
+started with both; on a cluster that lacks one, the requirement is dropped with
+a warning, so a plain cluster still runs the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+# Before Ray is imported: bind every Ray service to loopback, send no usage data.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import ray
+
+from pipeline.executor import Executor
+from pipeline.graph import PLACEMENTS, Graph
+from pipeline.messages import Message, now_ns
+from pipeline.runtime import DrainTracker, Runtime, stamp_source
+
+log = logging.getLogger(__name__)
+NAMESPACE = "speechgraph"
+
+
+def init_ray(address: str | None = None) -> bool:
+    """Join the cluster at `address`, or start a private local one on loopback.
+
+    Returns True if this call started Ray (and so should shut it down).
+    """
+    if ray.is_initialized():
+        return False
+    common: dict[str, Any] = dict(namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=True)
+    if address:
+        ray.init(address=address, **common)
+    else:
+        ray.init(
+            num_cpus=os.cpu_count(),
+            resources={p: 10_000 for p in PLACEMENTS},
+            include_dashboard=False,
+            **common,
+        )
+    return True
+
+
+class Outbox:
+    """The sending side of an actor: one bounded window of calls per edge."""
+
+    def __init__(self, graph: Graph, targets: dict[int, Any], max_inflight: int, batch: bool) -> None:
+        self.graph = graph
+        self.targets = targets
+        self.max_inflight = max_inflight
+        self.batch = batch
+        self.inflight: dict[int, deque] = {e: deque() for e in targets}
+
+    def send(self, leaving: dict[int, list[Message]]) -> None:
+        for edge, msgs in leaving.items():
+            parts = [msgs] if self.batch else [[m] for m in msgs]
+            for part in parts:
+                self._send(edge, part)
+
+    def _send(self, edge: int, msgs: list[Message]) -> None:
+        window = self.inflight[edge]
+        feedback = self.graph.edges[edge].feedback
+        limit = 256 if feedback else self.max_inflight
+        if len(window) >= limit:
+            self._settle(edge, len(window) - limit + 1, timeout=0 if feedback else None)
+        window.append(self.targets[edge].push.remote(edge, msgs))
+
+    def _settle(self, edge: int, n: int, timeout: float | None) -> None:
+        window = self.inflight[edge]
+        ready, _ = ray.wait(
+            list(window), num_returns=n if timeout is None else len(window), timeout=timeout, fetch_local=False
+        )
+        done = set(ready)
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                raise RuntimeError(f"node {self.graph.edges[edge].dst!r} failed: {exc}") from exc
+        self.inflight[edge] = deque(r for r in window if r not in done)
+
+    def flush(self) -> None:
+        for edge in self.inflight:
+            if self.inflight[edge]:
+                self._settle(edge, len(self.inflight[edge]), timeout=None)
+
+
+@ray.remote(num_cpus=0, concurrency_groups={"results": 1})
+class GroupActor:
+    """Hosts one node, or several fused ones, behind an in-process executor.
+
+    `push` runs in the default group (one thread, calls in submission order);
+    `take` runs in a group of its own so the driver can long-poll for results
+    without holding up the data.
+    """
+
+    def __init__(self, graph: Graph, names: list[str], max_inflight: int, batch: bool) -> None:
+        logging.basicConfig(level=logging.WARNING)
+        self.graph = graph
+        self.executor = Executor(graph, names)
+        self.max_inflight = max_inflight
+        self.batch = batch
+        self.outbox: Outbox | None = None
+        self.results: list[Message] = []
+        self.ready = threading.Condition()
+
+    def connect(self, targets: dict[int, Any]) -> None:
+        self.outbox = Outbox(self.graph, targets, self.max_inflight, self.batch)
+
+    def push(self, edge: int, batch: list[Message]) -> None:
+        leaving, results = self.executor.push(edge, batch)
+        if results:
+            with self.ready:
+                self.results.extend(results)
+                self.ready.notify_all()
+        if leaving:
+            assert self.outbox is not None
+            self.outbox.send(leaving)
+
+    @ray.method(concurrency_group="results")
+    def take(self, timeout_s: float) -> list[Message]:
+        """What the sink nodes emitted, waiting up to `timeout_s` for something."""
+        with self.ready:
+            if not self.results:
+                self.ready.wait(timeout_s)
+            out, self.results = self.results, []
+        return out
+
+    def shutdown(self) -> None:
+        self.executor.close()
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class SourceActor:
+    """Runs a source in a thread of its own, so `stop` and `poll` can reach it."""
+
+    def __init__(self, graph: Graph, name: str, max_inflight: int, batch: bool) -> None:
+        logging.basicConfig(level=logging.WARNING)
+        self.graph = graph
+        self.name = name
+        self.source = graph.nodes[name].build()
+        self.max_inflight = max_inflight
+        self.batch = batch
+        self.streams: set[str] = set()
+        self.error: str | None = None
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self, targets: dict[int, Any], t0_ns: int) -> None:
+        outbox = Outbox(self.graph, targets, self.max_inflight, self.batch)
+        self.thread = threading.Thread(target=self._run, args=(outbox, t0_ns), daemon=True)
+        self.thread.start()
+
+    def _run(self, outbox: Outbox, t0_ns: int) -> None:
+        edges = self.graph.outputs(self.name)
+        try:
+            for batch in self.source.batches(t0_ns):
+                if not batch:
+                    continue
+                self.streams.update(m.stream for m in batch)
+                stamped = stamp_source(self.name, batch)
+                outbox.send({e: stamped for e in edges})
+            outbox.flush()
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.done.set()
+
+    def poll(self) -> tuple[bool, list[str], str | None]:
+        return self.done.is_set(), sorted(self.streams), self.error
+
+    def stop(self) -> None:
+        self.source.stop()
+
+    def shutdown(self) -> None:
+        self.source.stop()
+        self.done.wait(5)
+        self.source.close()
+
+
+def fuse_by_placement(graph: Graph) -> list[list[str]]:
+    """Connected nodes that share a placement, as groups (sources stay alone).
+
+    Falls back to one node per group if fusing would put a cycle between groups.
+    """
+    group = {n: n for n in graph.nodes}
+
+    def find(n: str) -> str:
+        while group[n] != n:
+            n = group[n]
+        return n
+
+    for e in graph.edges:
+        a, b = graph.nodes[e.src], graph.nodes[e.dst]
+        if not e.feedback and a.placement == b.placement and not a.is_source and not b.is_source:
+            group[find(e.src)] = find(e.dst)
+    order = graph.topological_order()
+    groups: dict[str, list[str]] = {}
+    for n in order:
+        if not graph.nodes[n].is_source:
+            groups.setdefault(find(n), []).append(n)
+    result = list(groups.values())
+    if _groups_acyclic(graph, result):
+        return result
+    log.warning("fusing graph %s by placement would create a cycle; not fusing", graph.name)
+    return [[n] for n in order if not graph.nodes[n].is_source]
+
+
+def _groups_acyclic(graph: Graph, groups: list[list[str]]) -> bool:
+    owner = {n: i for i, g in enumerate(groups) for n in g}
+    edges = {(owner[e.src], owner[e.dst]) for e in graph.edges if not e.feedback and e.src in owner and e.dst in owner}
+    edges = {(a, b) for a, b in edges if a != b}
+    indeg = {i: 0 for i in range(len(groups))}
+    for _, b in edges:
+        indeg[b] += 1
+    ready = [i for i, d in indeg.items() if d == 0]
+    seen = 0
+    while ready:
+        i = ready.pop()
+        seen += 1
+        for a, b in edges:
+            if a == i:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    ready.append(b)
+    return seen == len(groups)
+
+
+class RayRuntime(Runtime):
+    """One actor per node (or per fused group), several streams per actor."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        address: str | None = None,
+        max_inflight: int = 8,
+        fuse: bool = False,
+        batch: bool = True,
+        poll_s: float = 0.2,
+        check_s: float = 0.05,
+        drain_timeout_s: float = 60.0,
+    ) -> None:
+        super().__init__(graph)
+        self._closed = False
+        self.group_actors: list[Any] = []
+        self.source_actors: dict[str, Any] = {}
+        self.started_ray = init_ray(address)
+        self.poll_s = poll_s
+        self.check_s = check_s
+        self.drain_timeout_s = drain_timeout_s
+        self.run_id = uuid.uuid4().hex[:8]
+        self.groups = (
+            fuse_by_placement(self.graph)
+            if fuse
+            else [[n] for n in self.graph.topological_order() if not self.graph.nodes[n].is_source]
+        )
+        available = ray.cluster_resources()
+        self.actor_names: list[str] = []
+        self.owner: dict[str, Any] = {}
+        for names in self.groups:
+            actor = GroupActor.options(**self._options("+".join(names), names[0], available)).remote(
+                self.graph, names, max_inflight, batch
+            )
+            self.group_actors.append(actor)
+            for n in names:
+                self.owner[n] = actor
+        self.source_actors = {
+            n: SourceActor.options(**self._options(n, n, available)).remote(self.graph, n, max_inflight, batch)
+            for n in self.graph.sources
+        }
+        self.sink_actors = list({id(self.owner[n]): self.owner[n] for n in self.graph.sinks}.values())
+        try:
+            ray.get([a.connect.remote(self._targets(names)) for a, names in zip(self.group_actors, self.groups)])
+        except ray.exceptions.RayActorError as exc:
+            self.close()
+            raise RuntimeError(f"graph {self.graph.name!r}: a node failed to start: {exc}") from exc
+
+    def _options(self, label: str, node: str, available: dict[str, float]) -> dict[str, Any]:
+        name = f"{self.graph.name}-{self.run_id}-{label}"
+        self.actor_names.append(name)
+        placement = self.graph.nodes[node].placement
+        opts: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
+        if placement in available:
+            opts["resources"] = {placement: 0.001}
+        else:
+            log.warning("cluster has no %r resource: node %s may run anywhere", placement, node)
+        return opts
+
+    def _targets(self, names: list[str]) -> dict[int, Any]:
+        return {
+            i: self.owner[self.graph.edges[i].dst]
+            for n in names
+            for i in self.graph.outputs(n)
+            if self.graph.edges[i].dst not in names
+        }
+
+    def run(self) -> Iterator[Message]:
+        tracker = DrainTracker(len(self.graph.sinks))
+        self.t0_ns = now_ns()
+        ray.get([a.start.remote(self._targets([n]), self.t0_ns) for n, a in self.source_actors.items()])
+        polls = {a.take.remote(self.poll_s): a for a in self.sink_actors}
+        last_progress = last_check = time.monotonic()
+        while True:
+            ready, _ = ray.wait(list(polls), num_returns=1, timeout=self.poll_s)
+            for ref in ready:
+                actor = polls.pop(ref)
+                try:
+                    batch = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise RuntimeError(f"graph {self.graph.name!r}: a node failed: {exc}") from exc
+                polls[actor.take.remote(self.poll_s)] = actor
+                for msg in batch:
+                    tracker.saw(msg)
+                    yield msg
+                if batch:
+                    last_progress = time.monotonic()
+            now = time.monotonic()
+            if now - last_check < self.check_s:
+                continue
+            last_check = now
+            states = ray.get([a.poll.remote() for a in self.source_actors.values()])
+            for name, (_, streams, error) in zip(self.source_actors, states):
+                tracker.streams.update(streams)
+                if error:
+                    raise RuntimeError(f"source {name!r} failed: {error}")
+            if all(done for done, _, _ in states):
+                if not tracker.pending:
+                    return
+                if now - last_progress > self.drain_timeout_s:
+                    raise RuntimeError(
+                        f"graph {self.graph.name!r}: streams {tracker.pending} did not drain "
+                        f"within {self.drain_timeout_s:.0f} s"
+                    )
+
+    def stop(self) -> None:
+        for a in self.source_actors.values():
+            a.stop.remote()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        actors = [*self.source_actors.values(), *self.group_actors]
+        try:
+            ray.get([a.shutdown.remote() for a in actors], timeout=10)
+        except Exception as exc:
+            log.warning("graph %s: shutdown was not clean: %s", self.graph.name, exc)
+        for a in actors:
+            ray.kill(a, no_restart=True)
+        if self.started_ray:
+            ray.shutdown()

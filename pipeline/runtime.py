@@ -1,0 +1,62 @@
+"""What every runtime offers: run a validated graph, yield what its sinks emit."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.graph import Graph
+from pipeline.messages import EndOfStream, Message, now_ns
+
+
+class Runtime(abc.ABC):
+    """Runs one graph once. Use as a context manager so everything is released."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph.validate()
+        self.t0_ns = 0
+        """Monotonic ns when the sources started: the origin of audio time in a paced run."""
+
+    @abc.abstractmethod
+    def run(self) -> Iterator[Message]:
+        """Start the sources and yield the sinks' outputs until every stream has drained."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Ask the sources to end their streams; `run` then drains and returns."""
+
+    def close(self) -> None:
+        """Release nodes and workers; safe to call twice."""
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def stamp_source(name: str, batch: list[Message]) -> list[Message]:
+    """Start each message's trace at its source."""
+    sent = now_ns()
+    return [m.replace(trace=((name, m.captured_ns or sent, sent),)) for m in batch]
+
+
+class DrainTracker:
+    """Knows when every stream a source opened has reached every sink."""
+
+    def __init__(self, n_sinks: int) -> None:
+        self.n_sinks = n_sinks
+        self.streams: set[str] = set()
+        self.ended: dict[str, int] = {}
+
+    def opened(self, batch: list[Message]) -> None:
+        self.streams.update(m.stream for m in batch)
+
+    def saw(self, msg: Message) -> None:
+        if isinstance(msg, EndOfStream):
+            self.ended[msg.stream] = self.ended.get(msg.stream, 0) + 1
+
+    @property
+    def pending(self) -> list[str]:
+        return sorted(s for s in self.streams if self.ended.get(s, 0) < self.n_sinks)

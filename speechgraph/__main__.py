@@ -1,0 +1,5 @@
+import sys
+
+from speechgraph.cli import main
+
+sys.exit(main())

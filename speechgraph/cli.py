@@ -1,0 +1,203 @@
+"""The `speechgraph` command: replay recordings, list devices, run benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+log = logging.getLogger("speechgraph")
+
+EPILOG = """\
+examples:
+  speechgraph replay data/demo                      # every recording in a folder, as fast as possible
+  speechgraph replay a.wav b.flac --realtime --out events.jsonl
+  speechgraph replay data/demo --runtime ray --fuse # one Ray actor per placement group
+  speechgraph devices                               # input devices for the live demo
+  speechgraph bench hop                             # per-hop latency and throughput, local vs Ray
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"speechgraph: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speechgraph",
+        description="A streaming speech pipeline on a dataflow graph: replay, live capture and latency benchmarks.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    replay = sub.add_parser(
+        "replay",
+        help="run recordings through a graph and write its events as JSON lines",
+        description="Replay audio files (WAV, FLAC, OGG; any rate, mono or stereo) through a graph, "
+        "one stream per file, and write one JSON object per event per line. A file that cannot be read "
+        "gives an `error` event for its stream; the other streams go on.",
+    )
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="audio files, or folders searched for them")
+    _add_runtime_options(replay)
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", action="store_true", help="pace each stream at real time, as a microphone would")
+    pace.add_argument("--fast", action="store_true", help="read as fast as the graph takes it (default)")
+    replay.add_argument("--chunk-ms", type=int, default=10, help="audio per chunk in milliseconds (default 10)")
+    replay.add_argument(
+        "--graph", default=None, help="graph to run (default: the full graph); see `speechgraph graphs`"
+    )
+    replay.add_argument("--out", type=argparse.FileType("w"), default=None, help="write events here instead of stdout")
+    replay.set_defaults(func=cmd_replay)
+
+    graphs = sub.add_parser("graphs", help="list the graphs and show their nodes and edges")
+    graphs.set_defaults(func=cmd_graphs)
+
+    devices = sub.add_parser("devices", help="list sound input devices (for the live demo)")
+    devices.set_defaults(func=cmd_devices)
+
+    bench = sub.add_parser("bench", help="benchmarks that print tables")
+    bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
+    hop = bench_sub.add_parser(
+        "hop",
+        help="per-hop latency and message throughput: in-process vs Ray",
+        description="Measures a chain of relay nodes with real audio chunks of 10, 40 and 160 ms: per-hop "
+        "latency (p50, p99) at a real-time pace, and the highest message rate each runtime sustains.",
+    )
+    hop.add_argument("--hops", type=int, default=4, help="relay nodes in the chain (default 4)")
+    hop.add_argument("--seconds", type=float, default=3.0, help="audio per stream in the latency run (default 3)")
+    hop.add_argument("--streams", type=int, default=16, help="concurrent streams in the throughput run (default 16)")
+    hop.add_argument("--chunks", default="10,40,160", help="chunk sizes in ms (default 10,40,160)")
+    hop.add_argument("--runtimes", default="local,ray,ray-unbatched,ray-fused", help="which runtimes to compare")
+    hop.add_argument("--json", type=argparse.FileType("w"), default=None, help="also write the rows as JSON")
+    hop.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
+    hop.set_defaults(func=cmd_bench_hop)
+    return parser
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=("local", "ray"), default="local", help="in-process (default) or Ray actors")
+    p.add_argument(
+        "--address", default=None, help="Ray: join the cluster at this address (default: start one on loopback)"
+    )
+    p.add_argument("--fuse", action="store_true", help="Ray: run connected nodes that share a placement in one actor")
+    p.add_argument("--max-inflight", type=int, default=8, help="Ray: unfinished calls allowed per edge (default 8)")
+
+
+def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.runtime == "local":
+        return {}
+    return {"address": args.address, "fuse": args.fuse, "max_inflight": args.max_inflight}
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import graphs
+    from nodes.audio_file import expand
+    from nodes.file_source import FileSource
+    from pipeline import Event, make_runtime, now_ns
+
+    paths = expand(args.paths)
+    graph = graphs.build(
+        args.graph or graphs.DEFAULT,
+        FileSource,
+        {"paths": paths, "realtime": args.realtime, "chunk_ms": args.chunk_ms},
+    )
+    out: IO[str] = args.out or sys.stdout
+    counts: dict[str, int] = {}
+    audio_s = 0.0
+    started = time.monotonic()
+    with make_runtime(graph, args.runtime, **runtime_options(args)) as runtime, _graceful_stop(runtime.stop):
+        for msg in runtime.run():
+            if not isinstance(msg, Event):
+                continue
+            record = msg.record(runtime.t0_ns)
+            counts[msg.name] = counts.get(msg.name, 0) + 1
+            if msg.name == "end":
+                audio_s += record["audio_s"]
+            if msg.name == "error":
+                print(f"error: {record['stream']}: {record['error']}", file=sys.stderr)
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+    wall = (now_ns() - runtime.t0_ns) / 1e9 if runtime.t0_ns else time.monotonic() - started
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    rtf = f", real-time factor {wall / audio_s:.3f}" if audio_s else ""
+    print(f"{len(paths)} streams, {audio_s:.1f} s of audio in {wall:.2f} s{rtf}; events: {summary}", file=sys.stderr)
+    return 1 if counts.get("error") and counts.get("error") == len(paths) else 0
+
+
+def cmd_graphs(args: argparse.Namespace) -> int:
+    import graphs
+    from nodes.file_source import FileSource
+
+    for name in sorted(graphs.GRAPHS):
+        print(graphs.build(name, FileSource, {"paths": []}).describe())
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from nodes.mic_source import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices", file=sys.stderr)
+        return 1
+    for d in devices:
+        print(f"{d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_rate']:.0f} Hz)")
+    return 0
+
+
+def cmd_bench_hop(args: argparse.Namespace) -> int:
+    from bench import hop
+
+    hop.main(args)
+    return 0
+
+
+class _graceful_stop:
+    """First Ctrl-C: the sources end their streams and the graph drains. Second: abort."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self.stop = stop
+        self.previous: Any = None
+        self.hits = 0
+
+    def __enter__(self) -> _graceful_stop:
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.hits += 1
+        if self.hits > 1:
+            raise KeyboardInterrupt
+        print("stopping: draining the graph (Ctrl-C again to abort)", file=sys.stderr)
+        self.stop()
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

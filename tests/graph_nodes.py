@@ -1,0 +1,133 @@
+"""Small generic nodes for testing the runtime (no speech): ticks, relays, probes.
+
+They live in an importable module so Ray workers can build them too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from pipeline import EndOfStream, Event, Message, Node, Source, now_ns
+from pipeline.pacing import interleave
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick(Message):
+    value: int
+
+
+class TickSource(Source):
+    """`streams` streams of `count` ticks each; tick i spans [i*step, (i+1)*step)."""
+
+    def __init__(self, *, streams: int = 2, count: int = 20, step: int = 160, realtime: bool = False) -> None:
+        super().__init__()
+        self.streams, self.count, self.step, self.realtime = streams, count, step, realtime
+
+    def _one(self, s: int) -> Iterator[Message]:
+        for i in range(self.count):
+            yield Tick(stream=f"s{s}", start=i * self.step, end=(i + 1) * self.step, value=i)
+        yield EndOfStream(stream=f"s{s}", end=self.count * self.step)
+
+    def batches(self, t0_ns: int) -> Iterator[list[Message]]:
+        return interleave([self._one(s) for s in range(self.streams)], t0_ns, realtime=self.realtime)
+
+
+class Relay(Node):
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        return (msg,)
+
+
+class Scale(Node):
+    """Multiplies tick values: tells fan-out branches apart."""
+
+    def __init__(self, *, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        assert isinstance(msg, Tick)
+        return (msg.replace(value=msg.value * self.factor, trace=()),)
+
+
+class HoldOne(Node):
+    """Emits each tick one tick late: its output lags its input in audio time."""
+
+    def new_state(self, stream: str) -> list[Message]:
+        return []
+
+    def on_message(self, msg: Message, state: list[Message]) -> Iterable[Message]:
+        state.append(msg)
+        return (state.pop(0),) if len(state) > 1 else ()
+
+    def on_end_of_stream(self, msg: EndOfStream, state: list[Message]) -> Iterable[Message]:
+        return tuple(state)
+
+
+class TickEvents(Node):
+    """An event at the audio time of every tick (a sparse control input elsewhere)."""
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        return (Event.make("mark", stream=msg.stream, start=msg.end, end=msg.end, value=msg.value),)
+
+    def on_control(self, msg: Message, state: None) -> Iterable[Message]:
+        return () if isinstance(msg, Event) else (msg,)  # consume marks: on a feedback loop they must not circle
+
+
+class Recorder(Node):
+    """Reports everything it is handed, in the order it was handed over."""
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        return (
+            Event.make(
+                "seen", stream=msg.stream, end=msg.end, kind=type(msg).__name__, value=getattr(msg, "value", None)
+            ),
+        )
+
+    def on_control(self, msg: Message, state: None) -> Iterable[Message]:
+        fields = msg.data if isinstance(msg, Event) else {}
+        return (Event.make("seen", stream=msg.stream, end=msg.end, kind=type(msg).__name__, value=fields.get("value")),)
+
+    def on_end_of_stream(self, msg: EndOfStream, state: None) -> Iterable[Message]:
+        return (Event.make("seen", stream=msg.stream, end=msg.end, kind="EndOfStream", value=None),)
+
+
+class Summer(Node):
+    """Sums tick values per stream and emits the total only at EndOfStream (a flush)."""
+
+    def new_state(self, stream: str) -> list[int]:
+        return [0, 0]
+
+    def on_message(self, msg: Message, state: list[int]) -> Iterable[Message]:
+        state[0] += msg.value  # type: ignore[attr-defined]
+        state[1] += 1
+        return ()
+
+    def on_end_of_stream(self, msg: EndOfStream, state: list[int]) -> Iterable[Message]:
+        return (Event.make("sum", stream=msg.stream, end=msg.end, total=state[0], count=state[1]),)
+
+
+class FailOn(Node):
+    """Raises on one stream's ticks at or after `at`, passes everything else."""
+
+    def __init__(self, *, stream: str, at: int = 3) -> None:
+        super().__init__()
+        self.stream, self.at = stream, at
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        if msg.stream == self.stream and msg.value >= self.at:  # type: ignore[attr-defined]
+            raise ValueError(f"tick {msg.value} is bad")  # type: ignore[attr-defined]
+        return (msg,)
+
+
+class Slow(Node):
+    """Takes `seconds` per message and reports how far behind its source it is."""
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        time.sleep(self.seconds)
+        return (Event.make("lag", stream=msg.stream, end=msg.end, lag_ms=(now_ns() - msg.captured_ns) / 1e6),)

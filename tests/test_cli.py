@@ -1,0 +1,45 @@
+"""The `speechgraph` command as users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from speechgraph.cli import main
+
+
+def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
+    out = tmp_path / "events.jsonl"
+    missing = tmp_path / "missing.wav"
+    assert main(["replay", str(demo_files[0]).rsplit("/", 1)[0], str(missing), "--out", str(out)]) == 0
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    for e in events:
+        assert {"event", "stream", "audio_s", "wall_ms"} <= e.keys()
+    ends = {e["stream"]: e for e in events if e["event"] == "end"}
+    assert set(ends) == {*demo_files, str(missing)}
+    for f in demo_files:
+        assert ends[f]["audio_s"] > 2.5 and ends[f]["frames"] > 250 and ends[f]["errors"] == 0
+    errors = [e for e in events if e["event"] == "error"]
+    assert len(errors) == 1 and errors[0]["stream"] == str(missing) and "no such file" in errors[0]["error"]
+    err = capsys.readouterr().err
+    assert "no such file" in err and f"{len(demo_files) + 1} streams" in err
+
+
+def test_replay_of_nothing_readable_fails(tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "e.jsonl")]) == 1
+
+
+@pytest.mark.parametrize("args", [["--help"], ["replay", "--help"], ["bench", "hop", "--help"], ["graphs", "--help"]])
+def test_help_is_there(args):
+    result = subprocess.run([sys.executable, "-m", "speechgraph", *args], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "usage: speechgraph" in result.stdout
+
+
+def test_graphs_lists_nodes_and_edges(capsys):
+    assert main(["graphs"]) == 0
+    out = capsys.readouterr().out
+    assert "graph frontend" in out and "source --> features" in out

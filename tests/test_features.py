@@ -1,0 +1,100 @@
+"""Log-mel features: equal to an independent reference, and the same for any chunking."""
+
+from __future__ import annotations
+
+import itertools
+
+import librosa
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nodes.features import LogMel, LogMelConfig, LogMelFeatures
+from nodes.messages import SAMPLE_RATE, AudioChunk, FeatureFrames
+
+TOLERANCE = 1e-3
+"""Max absolute difference in log energy against librosa (float32 output, float64 maths)."""
+
+
+def speechlike(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    voiced = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 1200, 2500), 1))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+    return (0.2 * voiced * envelope + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+
+
+def reference(x: np.ndarray, c: LogMelConfig) -> np.ndarray:
+    # librosa centres a short window inside the n_fft frame; pad so its frame i covers our [160 i, 160 i + 400).
+    pad = (c.n_fft - c.win) // 2
+    mel = librosa.feature.melspectrogram(
+        y=np.pad(x.astype(np.float64), pad),
+        sr=SAMPLE_RATE,
+        n_fft=c.n_fft,
+        hop_length=c.hop,
+        win_length=c.win,
+        window="hann",
+        center=False,
+        power=2.0,
+        n_mels=c.n_mels,
+        fmin=c.fmin,
+        fmax=c.fmax,
+        htk=True,
+        norm=None,
+    )
+    return np.log(np.maximum(mel, 1e-10)).T
+
+
+@pytest.mark.parametrize("n_mels", [40, 64, 80])
+def test_matches_librosa(n_mels):
+    c = LogMelConfig(n_mels=n_mels)
+    x = speechlike()
+    ours = LogMel(c).frames(x)
+    ref = reference(x, c)
+    assert ours.shape == ref.shape == (1 + (len(x) - 400) // 160, n_mels)
+    assert np.abs(ours - ref).max() < TOLERANCE
+
+
+def stream(x: np.ndarray, cuts: list[int], **options) -> tuple[np.ndarray, list[FeatureFrames]]:
+    node = LogMelFeatures(**options)
+    state = node.new_state("s")
+    out: list[FeatureFrames] = []
+    edges = [0, *sorted(set(cuts)), len(x)]
+    for a, b in itertools.pairwise(edges):
+        if b > a:
+            out.extend(node.on_message(AudioChunk(stream="s", start=a, end=b, samples=x[a:b]), state))
+    frames = np.concatenate([m.frames for m in out]) if out else np.zeros((0, 64), np.float32)
+    return frames, out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=8000 - 1), max_size=40))
+def test_streaming_equals_whole_signal_for_any_chunking(cuts):
+    x = speechlike(0.5, seed=1)
+    whole = LogMel().frames(x)
+    frames, msgs = stream(x, cuts)
+    np.testing.assert_array_equal(frames, whole)
+    assert [m.first_frame for m in msgs] == list(np.cumsum([0] + [len(m.frames) for m in msgs[:-1]]))
+    for m in msgs:  # a message spans from its first frame's first sample to its last frame's last
+        assert m.start == m.first_frame * 160
+        assert m.end == (m.first_frame + len(m.frames) - 1) * 160 + 400
+
+
+@pytest.mark.parametrize("chunk", [160, 640, 2560, 37])
+def test_fixed_chunk_sizes(chunk):
+    x = speechlike(0.7, seed=2)
+    frames, _ = stream(x, list(range(chunk, len(x), chunk)))
+    np.testing.assert_array_equal(frames, LogMel().frames(x))
+
+
+def test_silence_is_floored_not_minus_infinity():
+    frames = LogMel().frames(np.zeros(1600, np.float32))
+    assert np.isfinite(frames).all() and np.allclose(frames, np.log(1e-10))
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="longer than n_fft"):
+        LogMelFeatures(win_ms=40.0, n_fft=256)
+    with pytest.raises(TypeError):
+        LogMelFeatures(bands=3)

@@ -1,0 +1,88 @@
+"""What only the Ray runtime has: equal results to in-process, fusion, clean shutdown, cluster resources."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphs import build
+from nodes.file_source import FileSource
+from pipeline import Event, make_runtime
+from tests.graph_nodes import Recorder, Relay, TickSource
+
+pytestmark = pytest.mark.ray
+
+
+def records(graph, kind, **options):
+    with make_runtime(graph, kind, **options) as rt:
+        out = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
+    for r in out:
+        r.pop("wall_ms")
+    return sorted(out, key=lambda r: (r["stream"], r["event"], r["audio_s"]))
+
+
+def test_same_graph_gives_the_same_events_on_both_runtimes(ray_cluster, demo_files, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really")
+    graph = build("frontend", FileSource, {"paths": [*demo_files, str(bad)]})
+    local = records(graph, "local")
+    assert any(r["event"] == "error" for r in local)
+    assert sum(r["event"] == "end" for r in local) == len(demo_files) + 1
+    assert records(graph, "ray") == local
+    assert records(graph, "ray", fuse=True) == local
+
+
+def test_fusion_groups_nodes_by_placement(ray_cluster):
+    from pipeline import Graph
+    from pipeline.ray_runtime import fuse_by_placement
+
+    g = Graph("placed")
+    g.add("src", TickSource)
+    g.add("a", Relay)
+    g.add("b", Relay)
+    g.add("c", Relay, placement="cloud")
+    g.add("d", Recorder)
+    g.connect("src", "a").connect("a", "b").connect("b", "c").connect("c", "d")
+    assert fuse_by_placement(g.validate()) == [["a", "b"], ["c"], ["d"]]
+    # a -> c(cloud) -> d with a -> d too: fusing a and d would make a cycle between actors.
+    g2 = Graph("diamond")
+    g2.add("src", TickSource)
+    g2.add("a", Relay)
+    g2.add("c", Relay, placement="cloud")
+    g2.add("d", Recorder)
+    g2.connect("src", "a").connect("a", "c").connect("c", "d").connect("a", "d")
+    assert fuse_by_placement(g2.validate()) == [["a"], ["c"], ["d"]]
+
+
+def test_close_leaves_no_actor_behind(ray_cluster):
+    ray = ray_cluster
+    g = tiny_chain()
+    rt = make_runtime(g, "ray")
+    names = list(rt.actor_names)
+    assert len(names) == 3
+    assert sum(1 for m in rt.run() if isinstance(m, Event)) > 0
+    rt.close()
+    rt.close()  # twice is fine
+    for name in names:
+        with pytest.raises(ValueError):
+            ray.get_actor(name, namespace="speechgraph")
+
+
+def test_actors_ask_for_their_placement_resource(ray_cluster):
+    g = tiny_chain()
+    with make_runtime(g, "ray") as rt:
+        assert "device" in ray_cluster.cluster_resources()
+        assert rt._options("probe", "n0", ray_cluster.cluster_resources())["resources"] == {"device": 0.001}
+        # A cluster without placement resources still runs the graph (the requirement is dropped).
+        assert "resources" not in rt._options("probe2", "n0", {"CPU": 2.0})
+        list(rt.run())
+
+
+def tiny_chain():
+    from pipeline import Graph
+
+    g = Graph("tiny")
+    g.add("src", TickSource, streams=1, count=5)
+    g.add("n0", Relay)
+    g.add("n1", Recorder)
+    g.connect("src", "n0").connect("n0", "n1")
+    return g

@@ -1,0 +1,129 @@
+"""The runtimes' contract, checked on both: order, fan-out/in, draining, failures, backpressure."""
+
+from __future__ import annotations
+
+from pipeline import Event, Graph, make_runtime
+from tests.graph_nodes import FailOn, HoldOne, Recorder, Relay, Scale, Slow, Summer, TickEvents, TickSource
+
+
+def run(graph: Graph, kind: str, **options) -> list[Event]:
+    with make_runtime(graph, kind, **options) as rt:
+        return [m for m in rt.run() if isinstance(m, Event)]
+
+
+def chain(*nodes, streams=2, count=20) -> Graph:
+    g = Graph("chain")
+    g.add("src", TickSource, streams=streams, count=count)
+    prev = "src"
+    for i, (cls, opts) in enumerate(nodes):
+        g.add(f"n{i}", cls, **opts)
+        g.connect(prev, f"n{i}")
+        prev = f"n{i}"
+    return g
+
+
+def seen(events: list[Event], stream: str) -> list[tuple]:
+    return [(e.data["kind"], e.end, e.data["value"]) for e in events if e.stream == stream and e.name == "seen"]
+
+
+def test_order_is_kept_per_stream_through_a_chain(runtime_kind):
+    events = run(chain((Relay, {}), (Relay, {}), (Recorder, {}), streams=3, count=50), runtime_kind)
+    for s in ("s0", "s1", "s2"):
+        ticks = [v for k, _, v in seen(events, s) if k == "Tick"]
+        assert ticks == list(range(50))
+        assert seen(events, s)[-1][0] == "EndOfStream"
+
+
+def test_fan_out_and_fan_in(runtime_kind):
+    g = Graph("diamond")
+    g.add("src", TickSource, streams=2, count=10)
+    g.add("x1", Scale, factor=1)
+    g.add("x100", Scale, factor=100)
+    g.add("sum", Summer)
+    g.connect("src", "x1").connect("src", "x100").connect("x1", "sum").connect("x100", "sum")
+    events = run(g, runtime_kind)
+    sums = {e.stream: e.data for e in events if e.name == "sum"}
+    assert sums == {s: {"total": 45 * 101, "count": 20} for s in ("s0", "s1")}
+
+
+def test_end_of_stream_drains_held_state(runtime_kind):
+    # HoldOne keeps one tick back; it only comes out when EndOfStream flushes it.
+    events = run(chain((HoldOne, {}), (Recorder, {}), streams=2, count=5), runtime_kind)
+    for s in ("s0", "s1"):
+        assert [v for k, _, v in seen(events, s) if k == "Tick"] == [0, 1, 2, 3, 4]
+
+
+def test_a_multi_input_node_sees_an_event_at_t_after_the_data_up_to_t(runtime_kind):
+    # Data reaches the recorder one tick late (HoldOne); events at t come at once,
+    # so the runtime must hold each event back until the data has caught up with it.
+    g = Graph("merge")
+    g.add("src", TickSource, streams=2, count=30)
+    g.add("late", HoldOne)
+    g.add("marks", TickEvents)
+    g.add("rec", Recorder)
+    g.connect("src", "late").connect("src", "marks").connect("late", "rec").connect("marks", "rec")
+    events = run(g, runtime_kind)
+    for s in ("s0", "s1"):
+        data_end = 0
+        marks = 0
+        for kind, end, _ in seen(events, s):
+            if kind == "Tick":
+                data_end = max(data_end, end)
+            elif kind == "Event":
+                marks += 1
+                assert end <= data_end, f"event at {end} delivered before data reached it ({data_end})"
+        assert marks == 30
+
+
+def test_feedback_edge_runs_without_deadlock(runtime_kind):
+    g = Graph("loop")
+    g.add("src", TickSource, streams=2, count=40)
+    g.add("work", Relay)
+    g.add("marks", TickEvents)
+    g.add("rec", Recorder)
+    g.connect("src", "work").connect("work", "marks").connect("marks", "work", feedback=True)
+    g.connect("work", "rec")
+    events = run(g, runtime_kind, **({"max_inflight": 1} if runtime_kind == "ray" else {}))
+    for s in ("s0", "s1"):
+        kinds = [k for k, _, _ in seen(events, s)]
+        assert kinds.count("Tick") == 40
+        assert kinds[-1] == "EndOfStream"
+
+
+def test_an_exception_names_node_and_stream_and_spares_other_streams(runtime_kind):
+    events = run(chain((FailOn, {"stream": "s1", "at": 3}), (Recorder, {}), streams=3, count=10), runtime_kind)
+    errors = [e for e in events if e.name == "seen" and e.data["kind"] == "Error"]
+    assert errors and all(e.stream == "s1" for e in errors)
+    assert [v for k, _, v in seen(events, "s0") if k == "Tick"] == list(range(10))
+    assert [v for k, _, v in seen(events, "s2") if k == "Tick"] == list(range(10))
+    assert [v for k, _, v in seen(events, "s1") if k == "Tick"] == [0, 1, 2]
+    assert seen(events, "s1")[-1][0] == "EndOfStream"
+
+
+def test_error_message_carries_node_and_reason():
+    from pipeline import Error, LocalRuntime
+
+    g = chain((FailOn, {"stream": "s0", "at": 0}), (Relay, {}), streams=1, count=1)
+    with LocalRuntime(g) as rt:
+        errors = [m for m in rt.run() if isinstance(m, Error)]
+    assert len(errors) == 1
+    assert errors[0].node == "n0" and errors[0].stream == "s0"
+    assert "ValueError: tick 0 is bad" in errors[0].error
+
+
+def test_backpressure_bounds_how_far_the_source_runs_ahead(runtime_kind):
+    # 60 ticks, 10 ms of work each: with no bound the source would be ~600 ms ahead.
+    options = {"max_inflight": 2, "batch": False} if runtime_kind == "ray" else {"max_queued": 2}
+    events = run(chain((Relay, {}), (Slow, {"seconds": 0.01}), streams=1, count=60), runtime_kind, **options)
+    lags = [e.data["lag_ms"] for e in events if e.name == "lag"]
+    assert len(lags) == 60
+    assert max(lags) < 250, f"the source ran {max(lags):.0f} ms ahead of a slow node"
+
+
+def test_traces_stamp_every_node_in_order(runtime_kind):
+    events = run(chain((Relay, {}), (Recorder, {}), streams=1, count=5), runtime_kind)
+    ev = next(e for e in events if e.name == "seen")
+    assert [s[0] for s in ev.trace] == ["src", "n0", "n1"]
+    times = [t for s in ev.trace for t in s[1:]]
+    assert times == sorted(times)
+    assert ev.captured_ns and ev.captured_ns <= ev.trace[0][2]
