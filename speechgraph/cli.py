@@ -79,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="list sound input devices (for the live demo)")
     devices.set_defaults(func=cmd_devices)
 
+    corpus = sub.add_parser(
+        "corpus",
+        help="build the synthetic speech corpus (voices and names split into train, dev, test)",
+        description="Synthesise assistant requests with espeak-ng and Piper voices, lay them out with "
+        "wake words and pauses, add noise, reverberation and device audio, and write train/dev/test "
+        "manifests (JSON lines) and long negative streams. Resumes an interrupted build.",
+    )
+    corpus.add_argument("--size", choices=("tiny", "small", "default"), default="default", help="default: default")
+    corpus.add_argument("--out", default="corpus_out", help="output folder (default corpus_out)")
+    corpus.add_argument("--seed", type=int, default=0, help="seed for text, voices, splits and noise (default 0)")
+    corpus.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes (default 2)")
+    corpus.set_defaults(func=cmd_corpus)
+
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
     hop = bench_sub.add_parser(
@@ -146,6 +159,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     rtf = f", real-time factor {wall / audio_s:.3f}" if audio_s else ""
     print(f"{len(paths)} streams, {audio_s:.1f} s of audio in {wall:.2f} s{rtf}; events: {summary}", file=sys.stderr)
     return 1 if counts.get("error") and counts.get("error") == len(paths) else 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from corpus.build import build
+
+    summary = build(args.out, size=args.size, seed=args.seed, jobs=args.jobs)
+    print(json.dumps(summary, indent=1))
+    return 0
 
 
 def cmd_graphs(args: argparse.Namespace) -> int:

