@@ -92,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes (default 2)")
     corpus.set_defaults(func=cmd_corpus)
 
+    ev = sub.add_parser(
+        "eval",
+        help="score a replay's events against a corpus manifest (WER, names, wake word, latencies)",
+        description="Reads the JSON lines of `speechgraph replay` and a corpus manifest and reports WER and "
+        "name recall (first pass and rescored, per accent and per condition, with the cohort gap), wake-word "
+        "false rejects, false accepts per hour and detection latency, end-point latencies, premature cut rate "
+        "and user-perceived latency. Latencies need a replay with --realtime.",
+    )
+    ev.add_argument("--manifest", required=True, help="corpus manifest (e.g. corpus_out/test.jsonl)")
+    ev.add_argument("--events", required=True, help="events of the replay of that manifest's audio")
+    ev.add_argument("--negatives", default=None, help="negative-stream manifest (corpus_out/negatives.jsonl)")
+    ev.add_argument("--negative-events", default=None, help="events of the replay of the negative streams")
+    ev.add_argument("--json", default=None, help="write the summary here")
+    ev.set_defaults(func=cmd_eval)
+
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
     hop = bench_sub.add_parser(
@@ -166,6 +181,17 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
     summary = build(args.out, size=args.size, seed=args.seed, jobs=args.jobs)
     print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bench.evaluate import evaluate, table
+
+    summary = evaluate(args.manifest, args.events, args.negatives, args.negative_events)
+    print(table(summary))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=1)
     return 0
 
 

@@ -1,0 +1,164 @@
+"""Metrics from event logs and manifests, as ../shared/DESIGN.md defines them.
+
+Inputs are plain dicts: manifest rows (corpus JSON lines) and events (the JSON
+lines of `speechgraph replay`). An event belongs to the utterance whose id is
+the stem of its stream's path. Latencies follow the DESIGN definitions and so
+need a replay paced at real time: wall time of the event minus the wall time at
+which the ground-truth audio time was captured (t0 + t).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+
+
+def utterance_id(stream: str) -> str:
+    return Path(stream).stem
+
+
+def group_events(events: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        by[utterance_id(e["stream"])].append(e)
+    return by
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p90": None, "mean": None}
+    a = np.asarray(values, dtype=float)
+    return {
+        "n": len(values),
+        "p50": round(float(np.percentile(a, 50)), 1),
+        "p90": round(float(np.percentile(a, 90)), 1),
+        "mean": round(float(a.mean()), 1),
+    }
+
+
+# -- recognition ------------------------------------------------------------------
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Word error rate over a set (errors / reference words); empty hypotheses count as deletions."""
+    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
+    if not pairs:
+        return 0.0
+    out = jiwer.process_words([r for r, _ in pairs], [h if h.strip() else "" for _, h in pairs])
+    return float(out.wer)
+
+
+def name_recall(names: list[list[str]], hyps: list[str]) -> float | None:
+    """Share of the contact and device name words of the references that appear in the hypotheses."""
+    total = found = 0
+    for words, hyp in zip(names, hyps, strict=True):
+        said = hyp.split()
+        for w in words:
+            total += 1
+            found += w in said
+    return None if total == 0 else found / total
+
+
+@dataclass
+class Recognition:
+    wer: float
+    name_recall: float | None
+    per_group: dict[str, float]
+    cohort_gap: float | None
+
+
+def recognition(rows: list[dict], hyps: dict[str, str], group_key: str = "accent") -> Recognition:
+    """WER and name recall over the rows that have a reference; per-group WER and the best-worst gap."""
+    rows = [r for r in rows if r.get("wake_word", True)]
+    refs = [r["text"] for r in rows]
+    hs = [hyps.get(r["id"], "") for r in rows]
+    groups: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for r, h in zip(rows, hs, strict=True):
+        key = r[group_key] if group_key != "condition" else r["condition"]["label"]
+        groups[key][0].append(r["text"])
+        groups[key][1].append(h)
+    per = {k: round(wer(a, b), 4) for k, (a, b) in sorted(groups.items())}
+    gap = round(max(per.values()) - min(per.values()), 4) if len(per) > 1 else None
+    return Recognition(round(wer(refs, hs), 4), name_recall([r.get("names", []) for r in rows], hs), per, gap)
+
+
+# -- wake word --------------------------------------------------------------------
+
+
+def wake(rows: list[dict], events: dict[str, list[dict]], negative_hours: float, negative_wakes: int) -> dict:
+    """False-reject rate on positives, false accepts per hour, detection latency from the wake word's end.
+
+    A wake event on an utterance without the wake word is a false accept too; its audio counts in the hours.
+    """
+    positives = [r for r in rows if r["wake_word"]]
+    rejected = 0
+    latencies = []
+    false_accepts = negative_wakes
+    hours = negative_hours
+    for r in rows:
+        wakes = [e for e in events.get(r["id"], []) if e["event"] == "wake"]
+        if r["wake_word"]:
+            if not wakes:
+                rejected += 1
+            else:
+                latencies.append(wakes[0]["wall_ms"] - r["wake_end"] * 1000)
+        else:
+            false_accepts += len(wakes)
+            hours += r["duration_s"] / 3600
+    return {
+        "positives": len(positives),
+        "false_reject_rate": round(rejected / len(positives), 4) if positives else None,
+        "false_accepts": false_accepts,
+        "hours": round(hours, 4),
+        "false_accepts_per_hour": round(false_accepts / hours, 3) if hours else None,
+        "detection_latency_ms": percentiles(latencies),
+    }
+
+
+# -- end-pointing and user-perceived latency -------------------------------------------
+
+
+def endpointing(rows: list[dict], events: dict[str, list[dict]]) -> dict:
+    """End-point latencies, premature cut rate and user-perceived latency (DESIGN.md definitions)."""
+    spec, final, upl = [], [], []
+    premature = judged = 0
+    for r in rows:
+        if not r["wake_word"]:
+            continue
+        evs = events.get(r["id"], [])
+        eos_ms = r["speech_end"] * 1000
+        specs = [e for e in evs if e["event"] == "endpoint" and e.get("kind") == "speculative"]
+        finals = [e for e in evs if e["event"] == "endpoint" and e.get("kind") == "final"]
+        resets = [e for e in evs if e["event"] == "reset"]
+        results = [e for e in evs if e["event"] == "result"]
+        if specs:
+            judged += 1
+            spec.append(specs[-1]["wall_ms"] - eos_ms)
+            if any(s["audio_s"] < r["speech_end"] for s in specs) and resets:
+                premature += 1
+        if finals:
+            final.append(finals[-1]["wall_ms"] - eos_ms)
+        if results:
+            upl.append(results[-1]["wall_ms"] - eos_ms)
+    return {
+        "speculative_latency_ms": percentiles(spec),
+        "final_latency_ms": percentiles(final),
+        "premature_cut_rate": round(premature / judged, 4) if judged else None,
+        "user_perceived_latency_ms": percentiles(upl),
+    }
+
+
+def hypotheses(events: dict[str, list[dict]], field: str = "text") -> dict[str, str]:
+    """The committed text per recording: every committed `result` in order (a false wake adds insertions)."""
+    out = {}
+    for uid, evs in events.items():
+        results = [e for e in evs if e["event"] == "result"]
+        if results:
+            out[uid] = " ".join(r.get(field, "") for r in results if r.get(field))
+    return out
