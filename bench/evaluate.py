@@ -26,13 +26,13 @@ def evaluate(manifest: str, events: str, negatives: str | None = None, negative_
     for name, field in (("first_pass", "first_pass_text"), ("rescored", "text")):
         hyps = metrics.hypotheses(by_utt, field)
         rec = metrics.recognition(rows, hyps, "accent")
-        by_condition = metrics.recognition(rows, hyps, "condition").per_group
         summary[name] = {
             "wer": rec.wer,
             "name_recall": rec.name_recall,
             "wer_by_accent": rec.per_group,
             "cohort_gap": rec.cohort_gap,
-            "wer_by_condition": by_condition,
+            "wer_by_condition": metrics.recognition(rows, hyps, "condition").per_group,
+            "wer_by_voice": metrics.recognition(rows, hyps, "voice").per_group,
         }
     summary["wake"] = metrics.wake(rows, by_utt, neg_hours, neg_wakes)
     summary["endpointing"] = metrics.endpointing(rows, by_utt)

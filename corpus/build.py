@@ -41,7 +41,7 @@ class Size:
 SIZES = {
     "tiny": Size({"train": 6, "dev": 3, "test": 4}, {"train": 0, "dev": 0, "test": 1}, 20.0),
     "small": Size({"train": 300, "dev": 60, "test": 80}, {"train": 1, "dev": 1, "test": 1}, 300.0),
-    "default": Size({"train": 6000, "dev": 500, "test": 600}, {"train": 3, "dev": 2, "test": 12}, 600.0),
+    "default": Size({"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0),
 }
 
 POSITIVE_SHARE = 0.6

@@ -47,7 +47,12 @@ washing machine|dryer|oven|microwave|vacuum|robot vacuum|blinds|curtains|garage 
 porch light|ceiling fan|fireplace|humidifier|dehumidifier|air purifier|sprinklers|doorbell camera|
 christmas tree|fairy lights|desk lamp|reading light|night light|floor lamp|space heater|water heater|
 towel warmer|electric blanket|aquarium light|pool pump|hot tub|projector|soundbar|printer|router|
-baby monitor|security camera|smart plug|strip lights|chandelier|pendant lights|patio heater
+baby monitor|security camera|smart plug|strip lights|chandelier|pendant lights|patio heater|
+toaster|rice cooker|slow cooker|bread maker|espresso machine|juicer|blender|freezer|fridge|
+wine cooler|garden lights|fountain|lawn mower|gate|shutters|skylight|attic fan|heat lamp|lava lamp|
+salt lamp|bookshelf lights|mirror light|bathroom fan|radiator|underfloor heating|boiler|heat pump|
+ice maker|record player|game console|smart display|alarm system|motion sensor|cat feeder|dog door|
+plant lights|grow lights|window fan|tower fan|diffuser|doorbell|stove hood|tea kettle|waffle iron
 """.replace("\n", "").split("|")
 
 ROOMS = """

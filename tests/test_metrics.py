@@ -16,6 +16,7 @@ def row(uid, text, *, wake=True, accent="en-us", label="clean", names=(), wake_e
         "text": text,
         "wake_word": wake,
         "accent": accent,
+        "voice": f"{accent}+v",
         "condition": {"label": label},
         "names": list(names),
         "wake_end": wake_end if wake else None,
@@ -106,6 +107,7 @@ def test_evaluate_reads_files_and_prints_a_table(tmp_path):
     assert summary["first_pass"]["wer"] == pytest.approx(1 / 5) and summary["rescored"]["wer"] == 0.0
     assert summary["first_pass"]["name_recall"] == 0.5 and summary["rescored"]["name_recall"] == 1.0
     assert summary["wake"]["false_reject_rate"] == 0.0
+    assert set(summary["first_pass"]["wer_by_accent"]) == {"en-us", "en-gb"}
     assert summary["endpointing"]["user_perceived_latency_ms"]["p50"] == pytest.approx(350.0)
     text = table(summary)
     assert "wer" in text and "false-reject rate 0.000" in text

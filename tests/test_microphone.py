@@ -70,22 +70,31 @@ def virtual_mic():
         subprocess.run(["pulseaudio", "--kill"], capture_output=True)
 
 
-def capture(seconds: float, device=None) -> list:
+def capture(seconds: float, device=None, on_first_audio=None) -> list:
     g = Graph("mic")
     g.add("mic", MicrophoneSource, device=device, max_seconds=seconds)
     g.add("out", Relay)
     g.connect("mic", "out")
+    msgs = []
     with LocalRuntime(g) as rt:
-        return list(rt.run())
+        for m in rt.run():
+            if on_first_audio and isinstance(m, AudioChunk) and not any(isinstance(x, AudioChunk) for x in msgs):
+                on_first_audio()
+            msgs.append(m)
+    return msgs
 
 
 def test_captured_audio_matches_what_was_played(virtual_mic, demo_files, tmp_path):
     played = load(demo_files[0])
     wav = tmp_path / "played.wav"
     sf.write(wav, played, SAMPLE_RATE, subtype="PCM_16")
-    player = subprocess.Popen(["sh", "-c", f"sleep 1.5; paplay -d vmic {wav}"])
-    msgs = capture(seconds=len(played) / SAMPLE_RATE + 3.0)
-    player.wait(timeout=10)
+    players = []
+    msgs = capture(
+        seconds=len(played) / SAMPLE_RATE + 3.0,
+        on_first_audio=lambda: players.append(subprocess.Popen(["paplay", "-d", "vmic", str(wav)])),
+    )
+    assert len(players) == 1
+    players[0].wait(timeout=10)
     chunks = [m for m in msgs if isinstance(m, AudioChunk)]
     assert not [m for m in msgs if isinstance(m, Error)]
     assert all(m.end - m.start == 160 for m in chunks), "10 ms blocks"
