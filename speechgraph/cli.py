@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", default=None, help="write the summary here")
     ev.set_defaults(func=cmd_eval)
 
+    train = sub.add_parser("train", help="training recipes for the shipped models")
+    train_sub = train.add_subparsers(title="models", metavar="MODEL")
+    asr = train_sub.add_parser(
+        "asr",
+        help="the streaming RNN-T recogniser",
+        description="Trains the RNN-T on the corpus (train split; dev for model selection) with SpecAugment and "
+        "the corpus's noise conditions. Resumable: run the same command again to continue.",
+    )
+    from training.options import asr_arguments
+
+    asr_arguments(asr)
+    asr.set_defaults(func=cmd_train_asr)
+
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
     hop = bench_sub.add_parser(
@@ -192,6 +205,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)
+    return 0
+
+
+def cmd_train_asr(args: argparse.Namespace) -> int:
+    from training.asr import train
+
+    state = train(args)
+    print(json.dumps({"step": state["step"], "epoch": state["epoch"], "best_dev_wer": state["best_wer"]}))
     return 0
 
 

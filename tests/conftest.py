@@ -43,3 +43,13 @@ def demo_files() -> list[str]:
     files = sorted(str(p) for p in DEMO.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
     assert files, "the demo recordings ship in data/demo"
     return files
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> Path:
+    """A tiny corpus, built once per test session (a few seconds)."""
+    from corpus.build import build
+
+    out = tmp_path_factory.mktemp("corpus")
+    build(out, size="tiny", seed=3, jobs=2, progress=False)
+    return out

@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from corpus import augment, grammar
@@ -15,13 +14,6 @@ from corpus.build import build
 from corpus.splits import make_splits, split_of
 from corpus.tts import Prosody, Voice, all_voices, speech_bounds, synthesize
 from nodes.messages import SAMPLE_RATE
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("corpus")
-    build(out, size="tiny", seed=3, jobs=2, progress=False)
-    return out
 
 
 def rows(out: Path, split: str) -> list[dict]:

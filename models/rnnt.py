@@ -1,0 +1,132 @@
+"""A streaming RNN-T: a causal LSTM encoder over stacked log-mel frames, an LSTM
+prediction network over characters, and an additive joint network.
+
+The encoder never looks ahead: frames are stacked by `stack` and subsampled by
+the same factor (40 ms per encoder step with the defaults), and every LSTM is
+unidirectional, so decoding chunk by chunk with carried state gives exactly the
+outputs of decoding the whole utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from models.tokens import VOCAB
+
+
+@dataclass(frozen=True)
+class RNNTConfig:
+    n_mels: int = 64
+    stack: int = 4
+    enc_hidden: int = 256
+    enc_layers: int = 4
+    pred_embed: int = 128
+    pred_hidden: int = 256
+    joint_dim: int = 256
+    vocab: int = len(VOCAB)
+    dropout: float = 0.1
+
+
+class Encoder(nn.Module):
+    def __init__(self, c: RNNTConfig) -> None:
+        super().__init__()
+        self.c = c
+        self.inp = nn.Linear(c.n_mels * c.stack, c.enc_hidden)
+        self.lstm = nn.LSTM(c.enc_hidden, c.enc_hidden, c.enc_layers, batch_first=True, dropout=c.dropout)
+        self.norm = nn.LayerNorm(c.enc_hidden)
+
+    def stack_frames(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, T // stack, F * stack): a frame at 40 ms holds the four 10 ms frames before it."""
+        B, T, F = feats.shape
+        T2 = T // self.c.stack
+        return feats[:, : T2 * self.c.stack].reshape(B, T2, F * self.c.stack)
+
+    def forward(self, feats: torch.Tensor, state=None):
+        x = torch.relu(self.inp(self.stack_frames(feats)))
+        out, state = self.lstm(x, state)
+        return self.norm(out), state
+
+
+class Predictor(nn.Module):
+    def __init__(self, c: RNNTConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(c.vocab, c.pred_embed)
+        self.lstm = nn.LSTM(c.pred_embed, c.pred_hidden, 1, batch_first=True)
+
+    def forward(self, labels: torch.Tensor, state=None):
+        out, state = self.lstm(self.embed(labels), state)
+        return out, state
+
+
+class Joint(nn.Module):
+    def __init__(self, c: RNNTConfig) -> None:
+        super().__init__()
+        self.enc = nn.Linear(c.enc_hidden, c.joint_dim)
+        self.pred = nn.Linear(c.pred_hidden, c.joint_dim)
+        self.out = nn.Linear(c.joint_dim, c.vocab)
+
+    def forward(self, enc: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """enc (B, T, H) and pred (B, U+1, H) -> logits (B, T, U+1, V); or matching shapes for one step."""
+        if enc.dim() == 3 and pred.dim() == 3:
+            return self.out(torch.tanh(self.enc(enc)[:, :, None] + self.pred(pred)[:, None]))
+        return self.out(torch.tanh(self.enc(enc) + self.pred(pred)))
+
+
+class RNNT(nn.Module):
+    def __init__(self, c: RNNTConfig | None = None) -> None:
+        super().__init__()
+        self.config = c or RNNTConfig()
+        self.encoder = Encoder(self.config)
+        self.predictor = Predictor(self.config)
+        self.joint = Joint(self.config)
+        self.register_buffer("feat_mean", torch.zeros(self.config.n_mels))
+        self.register_buffer("feat_std", torch.ones(self.config.n_mels))
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        return (feats - self.feat_mean) / self.feat_std
+
+    def forward(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Training: normalised features (B, T, F) and labels (B, U) -> joint logits (B, T', U+1, V)."""
+        enc, _ = self.encoder(feats)
+        start = torch.zeros(labels.shape[0], 1, dtype=labels.dtype, device=labels.device)  # blank starts
+        pred, _ = self.predictor(torch.cat([start, labels], dim=1))
+        return self.joint(enc, pred)
+
+    def checkpoint(self) -> dict:
+        return {"config": asdict(self.config), "state": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> RNNT:
+        model = cls(RNNTConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["state"])
+        return model
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def greedy_decode(model: RNNT, feats: torch.Tensor, max_symbols: int = 5) -> list[list[int]]:
+    """Greedy RNN-T decoding of normalised features (B, T, F): for quick dev checks during training."""
+    model.eval()
+    enc, _ = model.encoder(feats)
+    B, T, _ = enc.shape
+    out: list[list[int]] = [[] for _ in range(B)]
+    last = torch.zeros(B, 1, dtype=torch.long)
+    pred, state = model.predictor(last)
+    for t in range(T):
+        for _ in range(max_symbols):
+            logits = model.joint(enc[:, t], pred[:, 0])
+            k = logits.argmax(-1)
+            emit = k != 0
+            if not emit.any():
+                break
+            new_pred, new_state = model.predictor(k[:, None], state)
+            pred = torch.where(emit[:, None, None], new_pred, pred)
+            state = tuple(torch.where(emit[None, :, None], n, s) for n, s in zip(new_state, state, strict=True))
+            for b in torch.nonzero(emit).flatten().tolist():
+                out[b].append(int(k[b]))
+    return out

@@ -1,0 +1,201 @@
+"""`speechgraph train asr`: the streaming RNN-T recipe.
+
+Resumable: a checkpoint (model, optimiser, step, epoch, RNG states) is written
+every `--checkpoint-every` steps and at each epoch's end; running the same
+command again continues from it. The best model on dev (greedy WER) is written
+to `weights/asr_rnnt.pt` with its figures, so a run can stop at any time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.rnnt import RNNT, RNNTConfig, greedy_decode
+from models.rnnt_loss import rnnt_loss
+from models.tokens import decode, encode
+from training.features import FeatureCache
+
+log = logging.getLogger(__name__)
+
+
+def batches(cache: FeatureCache, max_frames: int, rng: random.Random) -> list[list[int]]:
+    """Length-sorted buckets of about `max_frames` frames each, in random order."""
+    order = sorted(range(len(cache.texts)), key=lambda i: cache.lengths[i] - cache.starts[i] + rng.random() * 20)
+    out, cur, longest = [], [], 0
+    for i in order:
+        n = int(cache.lengths[i] - cache.starts[i])
+        if cur and max(longest, n) * (len(cur) + 1) > max_frames:
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    if cur:
+        out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def spec_augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Two frequency masks and time masks (about 5% of the frames) per utterance, in place."""
+    B, T, F = x.shape
+    for b in range(B):
+        for _ in range(2):
+            w = int(rng.integers(0, 9))
+            f0 = int(rng.integers(0, F - w + 1))
+            x[b, :, f0 : f0 + w] = 0
+        for _ in range(max(1, T // 100)):
+            w = int(rng.integers(0, min(30, max(1, T // 10)) + 1))
+            t0 = int(rng.integers(0, max(1, T - w)))
+            x[b, t0 : t0 + w] = 0
+    return x
+
+
+def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None):
+    feats, labels = [], []
+    for i in ids:
+        start = int(cache.starts[i])
+        if jitter is not None and start:
+            start = max(0, start + int(jitter.integers(-5, 16)))  # the gate's cut is not exact
+        feats.append(torch.from_numpy(np.asarray(cache.utterance(i)[start:], dtype=np.float32)))
+        labels.append(torch.tensor(encode(cache.texts[i]), dtype=torch.long))
+    T = max(len(f) for f in feats)
+    U = max(1, max(len(label) for label in labels))
+    x = torch.zeros(len(ids), T, feats[0].shape[1])
+    y = torch.zeros(len(ids), U, dtype=torch.long)
+    for b, (f, label) in enumerate(zip(feats, labels, strict=True)):
+        x[b, : len(f)] = f
+        y[b, : len(label)] = label
+    x = model.normalise(x)
+    for b, f in enumerate(feats):
+        x[b, len(f) :] = 0
+    t_enc = torch.tensor([len(f) // model.config.stack for f in feats])
+    u = torch.tensor([len(label) for label in labels])
+    return x, y, t_enc, u
+
+
+def dev_wer(model: RNNT, cache: FeatureCache, limit: int) -> tuple[float, list[tuple[str, str]]]:
+    ids = list(range(min(limit, len(cache.texts))))
+    refs, hyps = [], []
+    for k in range(0, len(ids), 16):
+        chunk = ids[k : k + 16]
+        x, _, _, _ = collate(cache, chunk, model, None)
+        for i, out in zip(chunk, greedy_decode(model, x), strict=True):
+            refs.append(cache.texts[i])
+            hyps.append(decode(out).strip())
+    model.train()
+    return float(jiwer.wer(refs, hyps)), list(zip(refs, hyps, strict=True))[:5]
+
+
+def feature_stats(cache: FeatureCache, n: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    sample = np.concatenate([np.asarray(cache.utterance(i), dtype=np.float32) for i in range(min(n, len(cache.texts)))])
+    return torch.from_numpy(sample.mean(0)), torch.from_numpy(sample.std(0) + 1e-5)
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    run.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        handlers=[logging.FileHandler(run / "train.log"), logging.StreamHandler()],
+    )
+    train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=args.threads)
+    dev_cache = FeatureCache.build(args.corpus, "dev", run / "features", jobs=args.threads)
+
+    torch.manual_seed(args.seed)
+    model = RNNT(RNNTConfig())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    state = {"step": 0, "epoch": 0, "best_wer": math.inf, "history": []}
+    ckpt_path = run / "checkpoint.pt"
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
+    else:
+        mean, std = feature_stats(train_cache)
+        model.feat_mean.copy_(mean)
+        model.feat_std.copy_(std)
+    log.info("model: %d parameters (%.1f MB float32)", model.n_params(), model.n_params() * 4 / 1e6)
+
+    def save_checkpoint() -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "state": state,
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp,
+        )
+        tmp.replace(ckpt_path)
+
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
+    model.train()
+    while state["epoch"] < args.epochs and time.monotonic() < deadline:
+        epoch = state["epoch"]
+        rng = random.Random(args.seed * 1000 + epoch)
+        nrng = np.random.default_rng(args.seed * 1000 + epoch)
+        plan = batches(train_cache, args.max_frames, rng)
+        done_in_epoch = state.get("batch_in_epoch", 0)
+        bar = tqdm(plan[done_in_epoch:], desc=f"epoch {epoch}", initial=done_in_epoch, total=len(plan))
+        losses = []
+        for ids in bar:
+            x, y, t, u = collate(train_cache, ids, model, nrng)
+            x = spec_augment(x, nrng)
+            lr = args.lr * min(1.0, (state["step"] + 1) / args.warmup) * (args.decay**epoch)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            loss = rnnt_loss(model(x, y), y, t, u) / max(1.0, float(u.float().mean()))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            state["step"] += 1
+            state["batch_in_epoch"] = state.get("batch_in_epoch", 0) + 1
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
+            if state["step"] % args.checkpoint_every == 0:
+                save_checkpoint()
+            if time.monotonic() > deadline:
+                break
+        else:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            wer, examples = dev_wer(model, dev_cache, args.dev_limit)
+            state["history"].append(
+                {"epoch": epoch, "step": state["step"], "loss": float(np.mean(losses or [0])), "dev_wer": wer}
+            )
+            log.info(
+                "epoch %d: loss %.3f, dev WER (greedy, %d utts) %.3f",
+                epoch,
+                np.mean(losses or [0]),
+                args.dev_limit,
+                wer,
+            )
+            for ref, hyp in examples:
+                log.info("  ref: %s\n  hyp: %s", ref, hyp)
+            if wer < state["best_wer"]:
+                state["best_wer"] = wer
+                out = Path(args.weights)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": state["step"]}, out)
+                log.info("new best: %s", out)
+        save_checkpoint()
+    (run / "history.json").write_text(json.dumps(state["history"], indent=1))
+    return state

@@ -1,0 +1,71 @@
+"""A cache of log-mel features for a corpus split, so training epochs cost no signal processing.
+
+One float16 array holds every utterance's frames back to back; an index gives
+each utterance's offset, length, transcript and the frame where the recogniser's
+input starts (just after the wake word, as the gate will cut it).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from nodes.audio_file import load
+from nodes.features import LogMel
+
+HOP_S = 0.01
+
+
+def _features(args: tuple[str, str]) -> np.ndarray:
+    root, audio = args
+    return LogMel().frames(load(Path(root) / audio)).astype(np.float16)
+
+
+@dataclass
+class FeatureCache:
+    frames: np.ndarray  # (total, n_mels) float16
+    offsets: np.ndarray
+    lengths: np.ndarray
+    starts: np.ndarray  # first frame the recogniser hears
+    texts: list[str]
+    rows: list[dict]
+
+    def utterance(self, i: int) -> np.ndarray:
+        return self.frames[self.offsets[i] : self.offsets[i] + self.lengths[i]]
+
+    @classmethod
+    def build(cls, corpus: str | Path, split: str, cache_dir: str | Path, jobs: int = 2) -> FeatureCache:
+        corpus, cache = Path(corpus), Path(cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        npy, idx = cache / f"{split}.frames.npy", cache / f"{split}.index.json"
+        rows = [json.loads(line) for line in (corpus / f"{split}.jsonl").read_text().splitlines()]
+        if npy.exists() and idx.exists():
+            index = json.loads(idx.read_text())
+            if index["ids"] == [r["id"] for r in rows]:
+                return cls._from(np.load(npy, mmap_mode="r"), index, rows)
+        work = [(str(corpus), r["audio"]) for r in rows]
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            feats = list(tqdm(pool.imap(_features, work, chunksize=16), total=len(work), desc=f"features {split}"))
+        lengths = np.array([len(f) for f in feats])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        np.save(npy, np.concatenate(feats))
+        index = {"ids": [r["id"] for r in rows], "offsets": offsets.tolist(), "lengths": lengths.tolist()}
+        idx.write_text(json.dumps(index))
+        return cls._from(np.load(npy, mmap_mode="r"), index, rows)
+
+    @classmethod
+    def _from(cls, frames: np.ndarray, index: dict, rows: list[dict]) -> FeatureCache:
+        starts = np.array([round(r["wake_end"] / HOP_S) if r["wake_word"] else 0 for r in rows])
+        return cls(
+            frames=frames,
+            offsets=np.asarray(index["offsets"]),
+            lengths=np.asarray(index["lengths"]),
+            starts=starts,
+            texts=[r["text"] for r in rows],
+            rows=rows,
+        )

@@ -1,0 +1,24 @@
+"""Command-line options of the recipes, kept free of heavy imports so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+def asr_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--run", default="runs/asr", help="checkpoints, feature cache and logs (default runs/asr)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this long; 0: no limit")
+    p.add_argument("--max-frames", type=int, default=12000, help="padded frames per batch (default 12000)")
+    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--warmup", type=int, default=400)
+    p.add_argument("--decay", type=float, default=0.93, help="learning-rate decay per epoch")
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--dev-limit", type=int, default=300, help="dev utterances decoded after each epoch")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
