@@ -1,0 +1,1 @@
+"""The streaming RNN-T decoder node: beam search, word lattices, contextual biasing."""

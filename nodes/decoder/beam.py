@@ -1,0 +1,231 @@
+"""Streaming RNN-T beam search with contextual biasing and a word lattice.
+
+The decoder is fed normalised log-mel frames chunk by chunk. It carries the
+encoder's LSTM state, the frames not yet stacked, and the beam (each hypothesis
+with its prediction-network state and context-graph state) from chunk to chunk.
+
+Search: at each encoder frame every hypothesis may emit up to `max_symbols`
+units before a blank ends its frame; hypotheses with the same units are merged
+(their probabilities added), and the best `beam` survive. Scores are acoustic
+log-probabilities plus the biasing bonus (shallow fusion).
+
+Lattice: every word any hypothesis completes becomes an arc between the word
+prefixes before and after it (nodes are shared prefixes), carrying its start
+and end times and its acoustic and bias scores; so the lattice holds the
+alternatives the search considered, not only the final n-best.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from models.rnnt import RNNT
+from models.tokens import BLANK, CHARS
+from nodes.decoder.context import EMPTY, ContextGraph
+from nodes.decoder.lattice import Lattice
+
+SPACE = CHARS.index(" ") + 1
+HOP_TICKS = 160
+WIN_TICKS = 400
+
+
+@dataclass
+class Hyp:
+    tokens: tuple[int, ...]
+    ac: float
+    bias: float
+    ctx: int
+    pred_out: torch.Tensor
+    state: tuple[torch.Tensor, torch.Tensor]
+    times: tuple[int, ...] = ()
+    word_start: int = 0
+    word_ac: float = 0.0
+    word_bias: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return self.ac + self.bias
+
+    def words(self) -> list[str]:
+        return "".join(CHARS[t - 1] for t in self.tokens).split()
+
+
+def _logaddexp(a: float, b: float) -> float:
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+@dataclass
+class DecoderState:
+    enc_state: tuple[torch.Tensor, torch.Tensor] | None = None
+    pending: np.ndarray | None = None
+    frames_in: int = 0
+    enc_frames: int = 0
+    beam: list[Hyp] = field(default_factory=list)
+    lattice: Lattice = field(default_factory=Lattice)
+
+
+class BeamSearch:
+    """Streaming decoding for one model; one `DecoderState` per utterance."""
+
+    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 3) -> None:
+        self.model = model.eval()
+        self.beam = beam
+        self.max_symbols = max_symbols
+        self.stack = model.config.stack
+
+    def start(self) -> DecoderState:
+        with torch.no_grad():
+            out, state = self.model.predictor(torch.zeros(1, 1, dtype=torch.long))
+        st = DecoderState()
+        st.beam = [Hyp((), 0.0, 0.0, 0, out[0, 0], state)]
+        return st
+
+    def frame_end_tick(self, enc_frame: int, first_feature: int = 0) -> int:
+        """Audio tick where encoder frame `enc_frame`'s input ends."""
+        last_feature = first_feature + enc_frame * self.stack + self.stack - 1
+        return last_feature * HOP_TICKS + WIN_TICKS
+
+    @torch.no_grad()
+    def accept(self, st: DecoderState, frames: np.ndarray, context: ContextGraph = EMPTY) -> None:
+        """Decode more log-mel frames (raw, shape n x n_mels)."""
+        x = frames if st.pending is None else np.concatenate([st.pending, frames])
+        usable = len(x) // self.stack * self.stack
+        st.pending = x[usable:]
+        st.frames_in += len(frames)
+        if usable == 0:
+            return
+        feats = self.model.normalise(torch.from_numpy(np.asarray(x[:usable], dtype=np.float32)))[None]
+        enc, st.enc_state = self.model.encoder(feats, st.enc_state)
+        for t in range(enc.shape[1]):
+            self._step(st, enc[0, t], st.enc_frames, context)
+            st.enc_frames += 1
+
+    def _step(self, st: DecoderState, enc_t: torch.Tensor, frame: int, context: ContextGraph) -> None:
+        ended: dict[tuple[int, ...], Hyp] = {}
+        active = st.beam
+        enc_proj = self.model.joint.enc(enc_t)
+        for rnd in range(self.max_symbols + 1):
+            if not active:
+                break
+            pred = torch.stack([h.pred_out for h in active])
+            logp = torch.log_softmax(self.model.joint.out(torch.tanh(enc_proj + self.model.joint.pred(pred))), -1)
+            blank_lp = logp[:, BLANK].tolist()
+            for h, lp in zip(active, blank_lp, strict=True):
+                done = Hyp(
+                    h.tokens,
+                    h.ac + lp,
+                    h.bias,
+                    h.ctx,
+                    h.pred_out,
+                    h.state,
+                    h.times,
+                    h.word_start,
+                    h.word_ac,
+                    h.word_bias,
+                )
+                self._merge(ended, done)
+            if rnd == self.max_symbols:
+                break
+            top_lp, top_k = logp[:, 1:].topk(min(self.beam, logp.shape[1] - 1), dim=-1)
+            floor = sorted((h.score for h in ended.values()), reverse=True)
+            floor_score = floor[self.beam - 1] if len(floor) >= self.beam else -math.inf
+            cands = []
+            for i, h in enumerate(active):
+                options = dict(zip((top_k[i] + 1).tolist(), top_lp[i].tolist(), strict=True))
+                if len(context):
+                    for k in context.expansions(h.ctx) - options.keys():
+                        options[k] = float(logp[i, k])
+                for k, lp in options.items():
+                    ctx, bonus = context.step(h.ctx, k)
+                    if h.ac + lp + h.bias + bonus > floor_score:
+                        cands.append((h.score + lp + bonus, i, k, lp, ctx, bonus))
+            cands.sort(reverse=True)
+            cands = cands[: self.beam]
+            if not cands:
+                break
+            labels = torch.tensor([[c[2]] for c in cands])
+            states = (
+                torch.cat([active[c[1]].state[0] for c in cands], dim=1),
+                torch.cat([active[c[1]].state[1] for c in cands], dim=1),
+            )
+            out, (hn, cn) = self.model.predictor(labels, states)
+            nxt = []
+            for j, (_, i, k, lp, ctx, bonus) in enumerate(cands):
+                h = active[i]
+                new = Hyp(
+                    (*h.tokens, k),
+                    h.ac + lp,
+                    h.bias + bonus,
+                    ctx,
+                    out[j, 0],
+                    (hn[:, j : j + 1], cn[:, j : j + 1]),
+                    (*h.times, frame),
+                    h.word_start,
+                    h.word_ac,
+                    h.word_bias,
+                )
+                if k == SPACE:
+                    self._word_done(st, h, new, frame)
+                elif not h.tokens or h.tokens[-1] == SPACE:
+                    new.word_start, new.word_ac, new.word_bias = frame, h.ac, h.bias
+                nxt.append(new)
+            active = nxt
+        st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
+
+    @staticmethod
+    def _merge(pool: dict[tuple[int, ...], Hyp], h: Hyp) -> None:
+        old = pool.get(h.tokens)
+        if old is None:
+            pool[h.tokens] = h
+            return
+        best = h if h.score > old.score else old
+        best.ac = _logaddexp(old.ac, h.ac)  # same units, other alignment: add the probabilities
+        pool[h.tokens] = best
+
+    def _word_done(self, st: DecoderState, before: Hyp, after: Hyp, frame: int) -> None:
+        words = before.words()
+        if not words or (before.tokens and before.tokens[-1] == SPACE):
+            return
+        st.lattice.add_arc(
+            tuple(words[:-1]),
+            words[-1],
+            before.word_start,
+            frame,
+            before.ac - before.word_ac,
+            before.bias - before.word_bias,
+        )
+
+    def lattice(
+        self, st: DecoderState, context: ContextGraph = EMPTY, cut_frame: int | None = None, first_feature: int = 0
+    ) -> Lattice:
+        """The word lattice so far (or as of encoder frame `cut_frame`), times in audio seconds."""
+        lat = st.lattice.copy()
+        for h in st.beam:
+            keep = len(h.tokens) if cut_frame is None else sum(1 for t in h.times if t < cut_frame)
+            tokens = h.tokens[:keep]
+            text = "".join(CHARS[t - 1] for t in tokens)
+            words = text.split()
+            if not words:
+                lat.add_final((), h.score)
+                continue
+            if not text.endswith(" "):
+                last_start = h.word_start if keep == len(h.tokens) else h.times[max(0, text.rstrip().rfind(" ") + 1)]
+                end = h.times[keep - 1] if keep else 0
+                lat.add_arc(
+                    tuple(words[:-1]),
+                    words[-1],
+                    last_start,
+                    end,
+                    h.ac - h.word_ac if keep == len(h.tokens) else 0.0,
+                    h.bias - h.word_bias if keep == len(h.tokens) else 0.0,
+                )
+            lat.add_final(tuple(words), h.score + context.finish(h.ctx))
+        to_s = lambda f: self.frame_end_tick(f, first_feature) / 16_000  # noqa: E731
+        return lat.with_times(to_s)
+
+    def best_text(self, st: DecoderState) -> str:
+        return " ".join(st.beam[0].words()) if st.beam else ""

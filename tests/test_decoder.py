@@ -1,0 +1,98 @@
+"""Decoder pieces: the biasing graph, the lattice, and streaming beam search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.rnnt import RNNT
+from models.tokens import encode
+from nodes.decoder.beam import BeamSearch
+from nodes.decoder.context import ContextGraph
+from nodes.decoder.lattice import Lattice
+
+
+def bias_of(graph: ContextGraph, text: str) -> tuple[float, float]:
+    """(score while decoding, score at the end) of `text` under `graph`."""
+    state, total = 0, 0.0
+    for tok in encode(text):
+        state, delta = graph.step(state, tok)
+        total += delta
+    return total, total + graph.finish(state)
+
+
+def test_completed_phrases_keep_their_bonus():
+    g = ContextGraph(["meg bauer", "kitchen lights"], bonus=1.0)
+    assert bias_of(g, "call meg bauer") == (9.0, 9.0)
+    assert bias_of(g, "turn on the kitchen lights") == (14.0, 14.0)
+
+
+def test_a_failed_partial_match_is_taken_back():
+    g = ContextGraph(["meg bauer"], bonus=1.0)
+    assert bias_of(g, "call meg baker") == (0.0, 0.0)
+    assert bias_of(g, "call meg bau") == (7.0, 0.0)  # boosted while it might match, taken back at the end
+
+
+def test_failure_arcs_find_a_match_that_starts_inside_another():
+    g = ContextGraph(["ab", "bc"], bonus=1.0)
+    # "a b c": "ab" completes, then "c"; and in "bbc" the first b fails, the second starts "bc".
+    assert bias_of(g, "bbc")[1] == 2.0
+    assert ContextGraph([]).step(0, encode("a")[0]) == (0, 0.0)
+
+
+def lattice() -> Lattice:
+    lat = Lattice()
+    lat.add_arc((), "call", 0.1, 0.4, -3.0, 0.0)
+    lat.add_arc(("call",), "meg", 0.5, 0.7, -2.0, 3.0)
+    lat.add_arc(("call", "meg"), "bauer", 0.8, 1.2, -4.0, 5.0)
+    lat.add_arc(("call", "meg"), "power", 0.8, 1.2, -3.5, 0.0)
+    lat.add_final(("call", "meg", "bauer"), -1.0)
+    lat.add_final(("call", "meg", "power"), -6.5)
+    return lat
+
+
+def test_lattice_nbest_cut_and_json_round_trip():
+    lat = lattice()
+    assert lat.nbest(2) == [("call meg bauer", -1.0), ("call meg power", -6.5)]
+    assert len(lat.nodes) == 5
+    cut = lat.cut(0.75)
+    assert cut.best() == "call meg" and all(a.end <= 0.75 for a in cut.arcs.values())
+    again = Lattice.from_dict(lat.to_dict())
+    assert again.nbest(2) == lat.nbest(2) and again.arcs.keys() == lat.arcs.keys()
+
+
+def test_lattice_draws_with_graphviz(tmp_path):
+    import shutil
+
+    if not shutil.which("dot"):
+        pytest.skip("graphviz not installed")
+    lattice().draw(str(tmp_path / "lat.svg"))
+    assert "<svg" in (tmp_path / "lat.svg").read_text()
+
+
+def test_streaming_decoding_does_not_depend_on_chunking():
+    torch.manual_seed(0)
+    search = BeamSearch(RNNT(), beam=3)
+    frames = np.random.default_rng(0).normal(-5, 2, size=(120, 64)).astype(np.float32)
+    results = []
+    for chunk in (7, 40, 120):
+        st = search.start()
+        for i in range(0, len(frames), chunk):
+            search.accept(st, frames[i : i + chunk])
+        results.append([(h.tokens, round(h.score, 4)) for h in st.beam])
+        assert st.enc_frames == 30
+    assert results[0] == results[1] == results[2]
+
+
+def test_biasing_raises_the_phrase_in_the_beam():
+    torch.manual_seed(1)
+    model = RNNT()
+    search = BeamSearch(model, beam=4)
+    frames = np.random.default_rng(1).normal(-5, 2, size=(200, 64)).astype(np.float32)
+    plain = search.start()
+    search.accept(plain, frames)
+    g = ContextGraph(["zz"], bonus=30.0)
+    biased = search.start()
+    search.accept(biased, frames, g)
+    assert "zz" in search.best_text(biased) and "zz" not in search.best_text(plain)
