@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphs import frontend
+from graphs import asr, frontend
 from pipeline import Graph, Source
 
 GraphBuilder = Callable[..., Graph]
 
 GRAPHS: dict[str, GraphBuilder] = {
     "frontend": frontend.build,
+    "asr": asr.build,
 }
 DEFAULT = "frontend"
 
@@ -21,4 +22,7 @@ def build(name: str, source: type[Source], source_options: dict[str, Any], **opt
         builder = GRAPHS[name]
     except KeyError:
         raise ValueError(f"unknown graph {name!r}: choose from {', '.join(sorted(GRAPHS))}") from None
-    return builder(source, source_options, **options)
+    try:
+        return builder(source, source_options, **options)
+    except TypeError as exc:
+        raise ValueError(f"graph {name!r} does not take {', '.join(options)}: {exc}") from None

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--graph", default=None, help="graph to run (default: the full graph); see `speechgraph graphs`"
     )
     replay.add_argument("--out", type=argparse.FileType("w"), default=None, help="write events here instead of stdout")
+    replay.add_argument(
+        "--context", default=None, help="file of context phrases (contacts, device names), one per line, for biasing"
+    )
     replay.set_defaults(func=cmd_replay)
 
     graphs = sub.add_parser("graphs", help="list the graphs and show their nodes and edges")
@@ -115,10 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trains the RNN-T on the corpus (train split; dev for model selection) with SpecAugment and "
         "the corpus's noise conditions. Resumable: run the same command again to continue.",
     )
-    from training.options import asr_arguments
+    from training.options import asr_arguments, wakeword_arguments
 
     asr_arguments(asr)
     asr.set_defaults(func=cmd_train_asr)
+    wake = train_sub.add_parser(
+        "wakeword",
+        help="the two-stage wake-word gate (stage 1 detector, stage 2 verifier)",
+        description="Trains stage 1 (causal CNN, per-frame end-of-wake-word score and start estimate), mines hard "
+        "negatives with it, then trains stage 2 (CNN + GRU + attention over a 195-frame window with 0.5 s of "
+        "pre-roll, on shifted windows). Resumable.",
+    )
+    wakeword_arguments(wake)
+    wake.set_defaults(func=cmd_train_wakeword)
 
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
@@ -136,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     hop.add_argument("--json", type=argparse.FileType("w"), default=None, help="also write the rows as JSON")
     hop.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
     hop.set_defaults(func=cmd_bench_hop)
+    asr_bench = bench_sub.add_parser(
+        "asr",
+        help="recogniser WER, name recall with/without biasing, lattice oracle, real-time factor",
+        description="Decodes held-out voices and names (the test split) with streaming beam search, with and "
+        "without contextual biasing, and prints WER, name recall, lattice oracle WER, RTF and model size.",
+    )
+    from bench.options import asr_arguments as asr_bench_arguments
+
+    asr_bench_arguments(asr_bench)
+    asr_bench.set_defaults(func=cmd_bench_asr)
     return parser
 
 
@@ -161,10 +183,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from pipeline import Event, make_runtime, now_ns
 
     paths = expand(args.paths)
+    options = {}
+    if args.context:
+        with open(args.context) as f:
+            options["context"] = [line.strip() for line in f if line.strip()]
     graph = graphs.build(
         args.graph or graphs.DEFAULT,
         FileSource,
         {"paths": paths, "realtime": args.realtime, "chunk_ms": args.chunk_ms},
+        **options,
     )
     out: IO[str] = args.out or sys.stdout
     counts: dict[str, int] = {}
@@ -216,6 +243,13 @@ def cmd_train_asr(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_wakeword(args: argparse.Namespace) -> int:
+    from training.wakeword import train
+
+    print(json.dumps(train(args)))
+    return 0
+
+
 def cmd_graphs(args: argparse.Namespace) -> int:
     import graphs
     from nodes.file_source import FileSource
@@ -241,6 +275,13 @@ def cmd_bench_hop(args: argparse.Namespace) -> int:
     from bench import hop
 
     hop.main(args)
+    return 0
+
+
+def cmd_bench_asr(args: argparse.Namespace) -> int:
+    from bench import asr
+
+    asr.main(args)
     return 0
 
 

@@ -108,6 +108,7 @@ def train(args: argparse.Namespace) -> dict:
     run.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO,
+        force=True,
         format="%(asctime)s %(message)s",
         handlers=[logging.FileHandler(run / "train.log"), logging.StreamHandler()],
     )

@@ -22,3 +22,16 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
+
+
+def wakeword_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--run", default="runs/wakeword", help="checkpoints and logs (default runs/wakeword)")
+    p.add_argument("--features", default="runs/asr/features", help="feature cache (shared with the ASR recipe)")
+    p.add_argument("--stage1-steps", type=int, default=3000)
+    p.add_argument("--stage2-steps", type=int, default=2500)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights-dir", default=str(WEIGHTS), help="where the trained stages go")

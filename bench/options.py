@@ -1,0 +1,18 @@
+"""Command-line options of the benchmarks, free of heavy imports so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def asr_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out")
+    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--weights", default="weights/asr_rnnt.pt")
+    p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
+    p.add_argument("--limit", type=int, default=200, help="utterances to decode (0: all)")
+    p.add_argument("--beam", type=int, default=8)
+    p.add_argument("--bonus", type=float, default=2.0, help="biasing bonus per matched character")
+    p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
+    p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
+    p.add_argument("--json", default=None)

@@ -1,0 +1,44 @@
+"""The decoder node in a graph, with the shipped weights: partials as audio arrives, then a result with a lattice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graphs import build
+from nodes.decoder.node import DEFAULT_WEIGHTS, RNNTDecoder
+from nodes.file_source import FileSource
+from pipeline import Event, LocalRuntime
+from speechgraph.cli import main
+
+
+def test_asr_graph_emits_partials_and_a_result_per_stream(demo_files):
+    graph = build("asr", FileSource, {"paths": demo_files}, context=["meg bauer"])
+    with LocalRuntime(graph) as rt:
+        events = [m for m in rt.run() if isinstance(m, Event)]
+    for f in demo_files:
+        mine = [e for e in events if e.stream == f]
+        results = [e.data for e in mine if e.name == "result"]
+        assert len(results) == 1
+        r = results[0]
+        assert r["nbest"] and r["nbest"][0]["text"] == r["text"]
+        assert r["lattice"]["nodes"] >= 1
+        partial_ends = [e.end for e in mine if e.name == "partial"]
+        assert partial_ends == sorted(partial_ends)
+
+
+def test_missing_weights_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no recogniser weights"):
+        RNNTDecoder(weights=str(tmp_path / "none.pt"))
+    assert DEFAULT_WEIGHTS.exists(), "the recogniser's weights ship in weights/"
+
+
+def test_replay_takes_a_context_file(demo_files, tmp_path):
+    ctx = tmp_path / "contacts.txt"
+    ctx.write_text("meg bauer\nkitchen lights\n")
+    out = tmp_path / "e.jsonl"
+    assert main(["replay", demo_files[0], "--graph", "asr", "--context", str(ctx), "--out", str(out)]) == 0
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["event"] for e in events if e["event"] == "result"] == ["result"]
+    assert main(["replay", demo_files[0], "--graph", "frontend", "--context", str(ctx), "--out", str(out)]) == 1

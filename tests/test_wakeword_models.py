@@ -1,0 +1,65 @@
+"""The wake-word models: stage 1 is causal (streamable), stage 2 reads a fixed window, the recipe resumes."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from training.options import wakeword_arguments
+from training.wakeword import train, window
+
+
+def test_stage1_is_causal():
+    torch.manual_seed(0)
+    model = Stage1().eval()
+    x = torch.randn(1, 200, 64)
+    y = x.clone()
+    y[:, 120:] = torch.randn(1, 80, 64)  # change only the future of frame 119
+    with torch.no_grad():
+        a, _ = model(x)
+        b, _ = model(y)
+    assert torch.allclose(a[:, :120], b[:, :120], atol=1e-6)
+    assert not torch.allclose(a[:, 120:], b[:, 120:])
+
+
+def test_stage2_window_has_half_a_second_of_preroll():
+    frames = np.arange(400, dtype=np.float32)[:, None].repeat(64, 1)
+    w = window(frames, start=100)
+    assert w.shape == (STAGE2_FRAMES, 64)
+    assert w[0, 0] == 100 - PREROLL_FRAMES and w[-1, 0] == 100 - PREROLL_FRAMES + STAGE2_FRAMES - 1
+    early = window(frames, start=10)  # before the stream began: padded with the quietest frame
+    assert early[0, 0] == 0 and early[PREROLL_FRAMES - 10, 0] == 0
+    model = Stage2().eval()
+    with torch.no_grad():
+        assert model(torch.from_numpy(w)[None], torch.tensor([1.0])).shape == (1,)
+
+
+def test_recipe_runs_and_resumes_on_the_tiny_corpus(tiny, tmp_path):
+    p = argparse.ArgumentParser()
+    wakeword_arguments(p)
+    args = p.parse_args(
+        [
+            "--corpus",
+            str(tiny),
+            "--run",
+            str(tmp_path / "run"),
+            "--features",
+            str(tmp_path / "f"),
+            "--stage1-steps",
+            "3",
+            "--stage2-steps",
+            "3",
+            "--batch",
+            "4",
+            "--weights-dir",
+            str(tmp_path / "w"),
+        ]
+    )
+    train(args)
+    assert (tmp_path / "w" / "wakeword_stage1.pt").exists() and (tmp_path / "w" / "wakeword_stage2.pt").exists()
+    args.stage1_steps, args.stage2_steps = 5, 5  # resumes from step 3 of each stage
+    train(args)
+    assert torch.load(tmp_path / "run" / "stage2.ckpt", weights_only=False)["step"] == 5

@@ -1,0 +1,259 @@
+"""`speechgraph train wakeword`: both stages of the wake-word gate.
+
+Stage 1 learns, per 10 ms frame, "the wake word ends here" (frames from 30 ms
+before to 150 ms after the true end are positive) and how many frames ago it
+started. Stage 2 learns to accept 195-frame windows that begin 0.5 s before the
+wake word (shifted by up to +-200 ms, as stage 1's estimate will be) and to
+reject windows from everything else: look-alikes, requests without the wake
+word, other parts of positive utterances, the negative streams, and stage 1's
+own false accepts on them (hard negatives mined after stage 1 is trained).
+
+Resumable: each stage checkpoints its model, optimiser and step; a finished
+stage is skipped. Weights go to `weights/wakeword_stage1.pt` and `_stage2.pt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from nodes.audio_file import load
+from nodes.features import LogMel
+from training.features import FeatureCache
+
+log = logging.getLogger(__name__)
+FRAME_S = 0.01
+WIN_S = 0.025
+CROP = 300
+
+
+def end_frame(t_s: float) -> int:
+    """Index of the first feature frame whose window ends at or after `t_s`."""
+    return max(0, math.ceil((t_s - WIN_S) / FRAME_S))
+
+
+def negative_streams(corpus: Path, split: str, cache: Path) -> list[np.ndarray]:
+    out = []
+    rows = [json.loads(line) for line in (corpus / "negatives.jsonl").read_text().splitlines()]
+    for r in rows:
+        if r["split"] != split:
+            continue
+        npy = cache / f"{r['id']}.npy"
+        if not npy.exists():
+            np.save(npy, LogMel().frames(load(corpus / r["audio"])).astype(np.float16))
+        out.append(np.load(npy, mmap_mode="r"))
+    return out
+
+
+class Stage1Data:
+    def __init__(self, fc: FeatureCache, negatives: list[np.ndarray], rng: np.random.Generator) -> None:
+        self.fc, self.negatives, self.rng = fc, negatives, rng
+        self.pos = [i for i, r in enumerate(fc.rows) if r["wake_word"]]
+        self.neg = [i for i, r in enumerate(fc.rows) if not r["wake_word"]]
+
+    def item(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        rng = self.rng
+        roll = rng.random()
+        labels = np.zeros(CROP, np.float32)
+        starts = np.zeros(CROP, np.float32)
+        if roll < 0.5:
+            i = int(rng.choice(self.pos))
+            x = np.asarray(self.fc.utterance(i), dtype=np.float32)
+            row = self.fc.rows[i]
+            e, s = end_frame(row["wake_end"]), end_frame(row["wake_start"])
+            lo = max(0, e + 20 - CROP)
+            off = int(rng.integers(lo, max(lo + 1, min(e - 10, len(x) - CROP) + 1))) if len(x) > CROP else 0
+            x = x[off : off + CROP]
+            a, b = max(0, e - 3 - off), min(len(x), e + 15 - off)
+            labels[a:b] = 1
+            starts[a:b] = np.arange(a, b) + off - s
+        elif roll < 0.8 or not self.negatives:
+            i = int(rng.choice(self.neg))
+            x = np.asarray(self.fc.utterance(i), dtype=np.float32)
+            off = int(rng.integers(0, max(1, len(x) - CROP)))
+            x = x[off : off + CROP]
+        else:
+            stream = self.negatives[int(rng.integers(len(self.negatives)))]
+            off = int(rng.integers(0, len(stream) - CROP))
+            x = np.asarray(stream[off : off + CROP], dtype=np.float32)
+        mask = np.zeros(CROP, np.float32)
+        mask[: len(x)] = 1
+        if len(x) < CROP:
+            x = np.pad(x, ((0, CROP - len(x)), (0, 0)), constant_values=float(x.min()) if len(x) else -23.0)
+        return x, labels, starts, mask
+
+
+def _stats(fc: FeatureCache) -> tuple[torch.Tensor, torch.Tensor]:
+    sample = np.concatenate([np.asarray(fc.utterance(i), dtype=np.float32) for i in range(min(400, len(fc.rows)))])
+    return torch.from_numpy(sample.mean(0)), torch.from_numpy(sample.std(0) + 1e-5)
+
+
+def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> int:
+    if not path.exists():
+        return 0
+    ckpt = torch.load(path, weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    return int(ckpt["step"])
+
+
+def _save(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
+    tmp.replace(path)
+
+
+def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path) -> Stage1:
+    torch.manual_seed(args.seed)
+    model = Stage1()
+    mean, std = _stats(fc)
+    model.feat_mean.copy_(mean)
+    model.feat_std.copy_(std)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    ckpt = run / "stage1.ckpt"
+    first = _resume(ckpt, model, opt)
+    data = Stage1Data(fc, negatives, np.random.default_rng(args.seed + first))
+    model.train()
+    for step in tqdm(range(first, args.stage1_steps), desc="stage 1", initial=first, total=args.stage1_steps):
+        items = [data.item() for _ in range(args.batch)]
+        x, y, s, m = (torch.from_numpy(np.stack(z)) for z in zip(*items, strict=True))
+        logits, start_pred = model(x)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y, reduction="none", pos_weight=torch.tensor(8.0)
+        )
+        loss = (bce * m).sum() / m.sum() + 0.002 * ((start_pred - s).abs() * y).sum() / y.sum().clamp(min=1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (step + 1) % 100 == 0:
+            _save(ckpt, model, opt, step + 1)
+            log.info("stage 1 step %d loss %.4f", step + 1, loss.item())
+    _save(ckpt, model, opt, args.stage1_steps)
+    return model.eval()
+
+
+@torch.no_grad()
+def stage1_detections(model: Stage1, frames: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """(end frame, estimated start frame) of each local peak above `threshold` (one per 1 s)."""
+    x = torch.from_numpy(np.asarray(frames, dtype=np.float32))[None]
+    logits, starts = model(x)
+    p = torch.sigmoid(logits[0]).numpy()
+    out, last = [], -1000
+    for f in np.flatnonzero(p > threshold):
+        if f - last > 100:
+            out.append((int(f), int(f - starts[0, f].item())))
+            last = f
+    return out
+
+
+def window(frames: np.ndarray, start: int) -> np.ndarray:
+    """The 195-frame stage-2 window that starts at `start` (padded with the quietest frame)."""
+    lo = start - PREROLL_FRAMES
+    fill = float(np.min(frames)) if len(frames) else -23.0
+    out = np.full((STAGE2_FRAMES, frames.shape[1]), fill, np.float32)
+    a, b = max(0, lo), min(len(frames), lo + STAGE2_FRAMES)
+    if b > a:
+        out[a - lo : b - lo] = frames[a:b]
+    return out
+
+
+def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: Stage1, run: Path) -> Stage2:
+    rng = np.random.default_rng(args.seed + 7)
+    hard: list[np.ndarray] = []
+    mined = run / "hard_negatives.npy"
+    if mined.exists():
+        hard = list(np.load(mined))
+    else:
+        for stream in tqdm(negatives, desc="mining hard negatives"):
+            for _end, s in stage1_detections(stage1, stream, args.mine_threshold):
+                hard.append(window(np.asarray(stream, dtype=np.float32), s))
+        for i, r in enumerate(tqdm(fc.rows, desc="mining utterances")):
+            if not r["wake_word"] and len(hard) < 20000:
+                x = np.asarray(fc.utterance(i), dtype=np.float32)
+                for _end, s in stage1_detections(stage1, x, args.mine_threshold):
+                    hard.append(window(x, s))
+        np.save(mined, np.stack(hard) if hard else np.zeros((0, STAGE2_FRAMES, 64), np.float32))
+    log.info("hard negatives mined: %d", len(hard))
+
+    pos = [i for i, r in enumerate(fc.rows) if r["wake_word"]]
+    neg = [i for i, r in enumerate(fc.rows) if not r["wake_word"]]
+
+    def sample() -> tuple[np.ndarray, float, float]:
+        roll = rng.random()
+        if roll < 0.5:
+            i = int(rng.choice(pos))
+            r = fc.rows[i]
+            x = np.asarray(fc.utterance(i), dtype=np.float32)
+            shift = int(rng.integers(-20, 21))
+            return window(x, end_frame(r["wake_start"]) + shift), 1.0, float(r["condition"]["device_playing"] != "none")
+        if roll < 0.6:
+            i = int(rng.choice(pos))  # the request part of a positive: not the wake word
+            r = fc.rows[i]
+            x = np.asarray(fc.utterance(i), dtype=np.float32)
+            start = int(rng.integers(end_frame(r["wake_end"]) + 30, max(end_frame(r["wake_end"]) + 31, len(x))))
+            return window(x, start), 0.0, float(r["condition"]["device_playing"] != "none")
+        if roll < 0.8 and hard:
+            return hard[int(rng.integers(len(hard)))].astype(np.float32), 0.0, 0.0
+        i = int(rng.choice(neg))
+        r = fc.rows[i]
+        x = np.asarray(fc.utterance(i), dtype=np.float32)
+        return (
+            window(x, int(rng.integers(0, max(1, len(x) - 100)))),
+            0.0,
+            float(r["condition"]["device_playing"] != "none"),
+        )
+
+    torch.manual_seed(args.seed)
+    model = Stage2()
+    model.feat_mean.copy_(stage1.feat_mean)
+    model.feat_std.copy_(stage1.feat_std)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    ckpt = run / "stage2.ckpt"
+    first = _resume(ckpt, model, opt)
+    model.train()
+    for step in tqdm(range(first, args.stage2_steps), desc="stage 2", initial=first, total=args.stage2_steps):
+        items = [sample() for _ in range(args.batch)]
+        x = torch.from_numpy(np.stack([it[0] for it in items]))
+        y = torch.tensor([it[1] for it in items])
+        flag = torch.tensor([it[2] for it in items])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x, flag), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (step + 1) % 100 == 0:
+            _save(ckpt, model, opt, step + 1)
+            log.info("stage 2 step %d loss %.4f", step + 1, loss.item())
+    _save(ckpt, model, opt, args.stage2_steps)
+    return model.eval()
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    run.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        force=True,
+        format="%(asctime)s %(message)s",
+        handlers=[logging.FileHandler(run / "train.log")],
+    )
+    started = time.monotonic()
+    corpus = Path(args.corpus)
+    fc = FeatureCache.build(corpus, "train", Path(args.features), jobs=args.threads)
+    negatives = negative_streams(corpus, "train", Path(args.features))
+    stage1 = train_stage1(args, fc, negatives, run)
+    out = Path(args.weights_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(stage1.checkpoint(), out / "wakeword_stage1.pt")
+    stage2 = train_stage2(args, fc, negatives, stage1, run)
+    torch.save(stage2.checkpoint(), out / "wakeword_stage2.pt")
+    return {"minutes": round((time.monotonic() - started) / 60, 1)}
