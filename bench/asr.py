@@ -53,6 +53,30 @@ def oracle(lattice, ref: str, n: int | None) -> tuple[int, int]:
     return round(best), words
 
 
+def pocketsphinx_baseline(rows: list[dict], corpus: Path) -> dict:
+    """pocketsphinx in its default language-model mode on the same audio (after the wake word)."""
+    from pocketsphinx import Decoder
+
+    from nodes.audio_file import load
+
+    decoder = Decoder(samprate=16000, loglevel="FATAL")
+    hyps: dict[str, str] = {}
+    compute = audio = 0.0
+    for r in tqdm(rows, desc="pocketsphinx"):
+        x = load(corpus / r["audio"])
+        if r["wake_word"]:
+            x = x[int(r["wake_end"] * 16000) :]
+        started = time.process_time()
+        decoder.start_utt()
+        decoder.process_raw((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+        decoder.end_utt()
+        compute += time.process_time() - started
+        audio += len(x) / 16000
+        hyps[r["id"]] = decoder.hyp().hypstr.lower() if decoder.hyp() else ""
+    rec = metrics.recognition(rows, hyps)
+    return {"wer": rec.wer, "name_recall": rec.name_recall, "rtf_one_core": round(compute / max(audio, 1e-9), 4)}
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     ckpt = torch.load(args.weights, weights_only=False)
@@ -120,6 +144,8 @@ def run(args: argparse.Namespace) -> dict:
         "rtf_one_core": round(compute_s / max(audio_s, 1e-9), 4),
         "examples": [{"ref": r["text"], "plain": hyp_plain[r["id"]], "biased": hyp_bias[r["id"]]} for r in rows[:8]],
     }
+    if args.pocketsphinx:
+        result["pocketsphinx"] = pocketsphinx_baseline(rows, Path(args.corpus))
     return result
 
 
@@ -133,6 +159,12 @@ def main(args: argparse.Namespace) -> dict:
         print(f"{key:<24}{fmt(p[key]):>12}{fmt(b[key]):>12}")
     print(f"oracle WER: lattice {result['oracle_wer_lattice']:.3f}, 4-best {result['oracle_wer_4best']:.3f}")
     print(f"real-time factor on one core (beam {result['beam']}): {result['rtf_one_core']:.3f}")
+    if "pocketsphinx" in result:
+        ps = result["pocketsphinx"]
+        print(
+            f"pocketsphinx (default LM) on the same audio: WER {ps['wer']:.3f}, name recall "
+            f"{ps['name_recall']:.3f}, real-time factor {ps['rtf_one_core']:.3f}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

@@ -95,13 +95,15 @@ class RNNT(nn.Module):
         pred, _ = self.predictor(torch.cat([start, labels], dim=1))
         return self.joint(enc, pred)
 
-    def checkpoint(self) -> dict:
-        return {"config": asdict(self.config), "state": self.state_dict()}
+    def checkpoint(self, half: bool = True) -> dict:
+        """Config and weights; stored in float16 (half the size), loaded back as float32."""
+        state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.state_dict().items()}
+        return {"config": asdict(self.config), "state": state}
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> RNNT:
         model = cls(RNNTConfig(**ckpt["config"]))
-        model.load_state_dict(ckpt["state"])
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"].items()})
         return model
 
     def n_params(self) -> int:

@@ -127,6 +127,9 @@ def train(args: argparse.Namespace) -> dict:
         state = ckpt["state"]
         torch.set_rng_state(ckpt["torch_rng"])
         log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
+    elif args.init and Path(args.init).exists():
+        model.load_state_dict(RNNT.from_checkpoint(torch.load(args.init, weights_only=False)).state_dict())
+        log.info("no checkpoint in %s: starting from the weights in %s", run, args.init)
     else:
         mean, std = feature_stats(train_cache)
         model.feat_mean.copy_(mean)

@@ -22,6 +22,11 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="with no checkpoint in --run, start from these weights (e.g. weights/asr_rnnt.pt on a new machine)",
+    )
 
 
 def wakeword_arguments(p: argparse.ArgumentParser) -> None:
