@@ -25,6 +25,7 @@ from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.rnnt_loss import rnnt_loss
 from models.tokens import decode, encode
 from training.features import FeatureCache
+from training.run import start_run
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +98,8 @@ def dev_wer(model: RNNT, cache: FeatureCache, limit: int) -> tuple[float, list[t
     return float(jiwer.wer(refs, hyps)), list(zip(refs, hyps, strict=True))[:5]
 
 
-def feature_stats(cache: FeatureCache, n: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    sample = np.concatenate([np.asarray(cache.utterance(i), dtype=np.float32) for i in range(min(n, len(cache.texts)))])
-    return torch.from_numpy(sample.mean(0)), torch.from_numpy(sample.std(0) + 1e-5)
-
-
 def train(args: argparse.Namespace) -> dict:
-    torch.set_num_threads(args.threads)
-    run = Path(args.run)
-    run.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        force=True,
-        format="%(asctime)s %(message)s",
-        handlers=[logging.FileHandler(run / "train.log"), logging.StreamHandler()],
-    )
+    run = start_run(args.run, args.threads)
     train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=args.threads)
     dev_cache = FeatureCache.build(args.corpus, "dev", run / "features", jobs=args.threads)
 
@@ -131,7 +119,7 @@ def train(args: argparse.Namespace) -> dict:
         model.load_state_dict(RNNT.from_checkpoint(torch.load(args.init, weights_only=False)).state_dict())
         log.info("no checkpoint in %s: starting from the weights in %s", run, args.init)
     else:
-        mean, std = feature_stats(train_cache)
+        mean, std = train_cache.stats()
         model.feat_mean.copy_(mean)
         model.feat_std.copy_(std)
     log.info("model: %d parameters (%.1f MB float32)", model.n_params(), model.n_params() * 4 / 1e6)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from nodes.audio_file import load
@@ -37,6 +38,13 @@ class FeatureCache:
 
     def utterance(self, i: int) -> np.ndarray:
         return self.frames[self.offsets[i] : self.offsets[i] + self.lengths[i]]
+
+    def stats(self, n: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-band mean and standard deviation over the first `n` utterances: the models' input normalisation."""
+        sample = np.concatenate(
+            [np.asarray(self.utterance(i), dtype=np.float32) for i in range(min(n, len(self.rows)))]
+        )
+        return torch.from_numpy(sample.mean(0)), torch.from_numpy(sample.std(0) + 1e-5)
 
     @classmethod
     def build(cls, corpus: str | Path, split: str, cache_dir: str | Path, jobs: int = 2) -> FeatureCache:

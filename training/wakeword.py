@@ -29,6 +29,7 @@ from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from nodes.audio_file import load
 from nodes.features import LogMel
 from training.features import FeatureCache
+from training.run import start_run
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.01
@@ -92,11 +93,6 @@ class Stage1Data:
         return x, labels, starts, mask
 
 
-def _stats(fc: FeatureCache) -> tuple[torch.Tensor, torch.Tensor]:
-    sample = np.concatenate([np.asarray(fc.utterance(i), dtype=np.float32) for i in range(min(400, len(fc.rows)))])
-    return torch.from_numpy(sample.mean(0)), torch.from_numpy(sample.std(0) + 1e-5)
-
-
 def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> int:
     if not path.exists():
         return 0
@@ -115,7 +111,7 @@ def _save(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: 
 def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path) -> Stage1:
     torch.manual_seed(args.seed)
     model = Stage1()
-    mean, std = _stats(fc)
+    mean, std = fc.stats()
     model.feat_mean.copy_(mean)
     model.feat_std.copy_(std)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
@@ -237,15 +233,7 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
 
 
 def train(args: argparse.Namespace) -> dict:
-    torch.set_num_threads(args.threads)
-    run = Path(args.run)
-    run.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        force=True,
-        format="%(asctime)s %(message)s",
-        handlers=[logging.FileHandler(run / "train.log")],
-    )
+    run = start_run(args.run, args.threads)
     started = time.monotonic()
     corpus = Path(args.corpus)
     fc = FeatureCache.build(corpus, "train", Path(args.features), jobs=args.threads)
