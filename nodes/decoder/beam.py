@@ -71,7 +71,7 @@ class DecoderState:
 class BeamSearch:
     """Streaming decoding for one model; one `DecoderState` per utterance."""
 
-    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 3) -> None:
+    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 5) -> None:
         self.model = model.eval()
         self.beam = beam
         self.max_symbols = max_symbols
@@ -111,6 +111,10 @@ class BeamSearch:
         for rnd in range(self.max_symbols + 1):
             if not active:
                 break
+            if rnd == self.max_symbols:
+                for h in active:  # out of symbols for this frame: move on without paying for a blank
+                    self._merge(ended, h)
+                break
             pred = torch.stack([h.pred_out for h in active])
             logp = torch.log_softmax(self.model.joint.out(torch.tanh(enc_proj + self.model.joint.pred(pred))), -1)
             blank_lp = logp[:, BLANK].tolist()
@@ -128,8 +132,6 @@ class BeamSearch:
                     h.word_bias,
                 )
                 self._merge(ended, done)
-            if rnd == self.max_symbols:
-                break
             top_lp, top_k = logp[:, 1:].topk(min(self.beam, logp.shape[1] - 1), dim=-1)
             floor = sorted((h.score for h in ended.values()), reverse=True)
             floor_score = floor[self.beam - 1] if len(floor) >= self.beam else -math.inf
