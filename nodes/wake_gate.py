@@ -24,7 +24,7 @@ import torch
 
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from nodes.messages import FeatureFrames, UtteranceFeatures
-from pipeline import EndOfStream, Event, Message, Node, Watermark
+from pipeline import Event, Message, Node, Watermark
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 HOP, WIN = 160, 400
@@ -190,9 +190,6 @@ class WakeWordGate(Node):
         st.open_from = None
         st.scores = []
         st.last_detection = st.next_frame
-
-    def on_end_of_stream(self, msg: EndOfStream, st: _Stream) -> Iterable[Message]:
-        return ()
 
 
 def _tick(frame: int) -> int:

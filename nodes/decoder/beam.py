@@ -62,7 +62,6 @@ def _logaddexp(a: float, b: float) -> float:
 class DecoderState:
     enc_state: tuple[torch.Tensor, torch.Tensor] | None = None
     pending: np.ndarray | None = None
-    frames_in: int = 0
     enc_frames: int = 0
     beam: list[Hyp] = field(default_factory=list)
     lattice: Lattice = field(default_factory=Lattice)
@@ -95,7 +94,6 @@ class BeamSearch:
         x = frames if st.pending is None else np.concatenate([st.pending, frames])
         usable = len(x) // self.stack * self.stack
         st.pending = x[usable:]
-        st.frames_in += len(frames)
         if usable == 0:
             return
         feats = self.model.normalise(torch.from_numpy(np.asarray(x[:usable], dtype=np.float32)))[None]
