@@ -16,11 +16,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from nodes.features import LOG_FLOOR
+
 STAGE2_FRAMES = 195
 PREROLL_FRAMES = 50
+PAD = float(np.log(LOG_FLOOR))
+"""Log-mel value of the stage-2 window's frames that are not there (before the stream, or still to come):
+digital silence, the same in training and in the gate."""
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,31 @@
-"""The result sink: what leaves the graph, as events for people and log files."""
+"""The result sink: commits each utterance exactly once, and turns what leaves the graph into events.
+
+An utterance's revisions arrive as `Transcript`s (rescored, interpreted) or, in
+graphs without a rescorer, as `LatticeMessage`s. A revision is committed when
+the final end-pointer stands behind it: at once if it is marked final, or when
+the decoder's `confirm` event for it arrives (after a speculative end-point).
+A `Reset` drops the revisions below the one it announces. The `result` event is
+the commit; it also travels back to the gate (a feedback edge) to close the
+utterance there.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from nodes.messages import AudioChunk, FeatureFrames
-from pipeline import EndOfStream, Error, Event, Message, Node
+from nodes.messages import AudioChunk, FeatureFrames, LatticeMessage, Transcript
+from pipeline import EndOfStream, Error, Event, Message, Node, Reset
+from pipeline.messages import now_ns
+
+
+@dataclass
+class _Utterance:
+    pending: dict[int, Transcript | LatticeMessage] = field(default_factory=dict)
+    confirmed: set[int] = field(default_factory=set)
+    min_revision: int = 0
+    committed: bool = False
 
 
 @dataclass
@@ -14,10 +33,12 @@ class _Tally:
     frames: int = 0
     audio_end: int = 0
     errors: int = 0
+    results: int = 0
+    utterances: dict[int, _Utterance] = field(default_factory=dict)
 
 
 class EventSink(Node):
-    """Turns events and errors into `Event`s; closes each stream with an `end` event."""
+    """Events and errors out as `Event`s; results committed once; each stream closed by an `end` event."""
 
     def new_state(self, stream: str) -> _Tally:
         return _Tally()
@@ -25,11 +46,41 @@ class EventSink(Node):
     def on_message(self, msg: Message, state: _Tally) -> Iterable[Message]:
         if isinstance(msg, FeatureFrames):
             state.frames += len(msg.frames)
-        if isinstance(msg, (FeatureFrames, AudioChunk)):
+        if isinstance(msg, FeatureFrames | AudioChunk):
             state.audio_end = max(state.audio_end, msg.end)
+        if isinstance(msg, Transcript | LatticeMessage):
+            u = state.utterances.setdefault(msg.utterance, _Utterance())
+            if u.committed or msg.revision < u.min_revision:
+                return ()
+            u.pending[msg.revision] = msg
+            if msg.final or msg.revision in u.confirmed:
+                return self._commit(msg, u, state)
         return ()
 
     def on_control(self, msg: Message, state: _Tally) -> Iterable[Message]:
+        if isinstance(msg, Reset):
+            u = state.utterances.setdefault(msg.utterance, _Utterance())
+            u.min_revision = max(u.min_revision, msg.revision)
+            dropped = sorted(r for r in u.pending if r < msg.revision)
+            for r in dropped:
+                del u.pending[r]
+            return (
+                Event.make(
+                    "reset",
+                    stream=msg.stream,
+                    start=msg.start,
+                    end=msg.end,
+                    utterance=msg.utterance,
+                    revision=msg.revision,
+                    dropped=dropped,
+                ),
+            )
+        if isinstance(msg, Event) and msg.name == "confirm":
+            f = msg.data
+            u = state.utterances.setdefault(f["utterance"], _Utterance())
+            u.confirmed.add(f["revision"])
+            held = u.pending.get(f["revision"])
+            return self._commit(held, u, state) if held is not None and not u.committed else ()
         if isinstance(msg, Event):
             return (msg,)
         if isinstance(msg, Error):
@@ -40,14 +91,83 @@ class EventSink(Node):
         return ()
 
     def on_end_of_stream(self, msg: EndOfStream, state: _Tally) -> Iterable[Message]:
+        out: list[Message] = []
+        for uid, u in state.utterances.items():
+            if not u.committed and u.pending:  # the stream ended before a confirmation: commit the latest
+                out.extend(self._commit(u.pending[max(u.pending)], u, state))
+            elif not u.committed:
+                out.append(
+                    Event.make(
+                        "error",
+                        stream=msg.stream,
+                        start=msg.end,
+                        end=msg.end,
+                        node=self.name,
+                        error=f"utterance {uid} ended with no result",
+                        utterance=uid,
+                    )
+                )
+                state.errors += 1
         end = max(msg.end, state.audio_end)
-        return (
+        out.append(
             Event.make(
                 "end",
                 stream=msg.stream,
                 start=end,
                 end=end,
                 frames=state.frames,
+                results=state.results,
                 errors=state.errors,
-            ),
+            )
         )
+        return out
+
+    def _commit(self, msg: Transcript | LatticeMessage, u: _Utterance, state: _Tally) -> list[Message]:
+        u.committed = True
+        u.pending.clear()
+        state.results += 1
+        return [Event.make("result", stream=msg.stream, start=msg.start, end=msg.end, **result_fields(msg))]
+
+
+def result_fields(msg: Transcript | LatticeMessage) -> dict[str, Any]:
+    """What a committed result says: the text and its alternatives, the intent, and where time went."""
+    common: dict[str, Any] = {
+        "utterance": msg.utterance,
+        "revision": msg.revision,
+        "endpoint": msg.endpoint,
+        "endpoint_s": msg.endpoint_s,
+        "context": list(msg.context),
+    }
+    if isinstance(msg, LatticeMessage):
+        fields = {
+            "text": msg.text,
+            "first_pass_text": msg.text,
+            "nbest": [{"text": t, "score": s} for t, s in msg.nbest],
+            "rescored": False,
+            "rescore_note": "no rescorer in this graph",
+            "intent": None,
+            "slots": {},
+            "lattice": msg.lattice,
+        }
+    else:
+        fields = {
+            "text": msg.text,
+            "first_pass_text": msg.first_pass_text,
+            "nbest": [{"text": t, "score": s} for t, s in msg.nbest],
+            "rescored": msg.rescored,
+            "rescore_note": msg.rescore_note,
+            "rescore_ms": msg.rescore_ms,
+            "intent": msg.intent,
+            "slots": dict(msg.slots),
+        }
+    now = now_ns()
+    fields["since_audio_ms"] = round((now - msg.captured_ns) / 1e6, 3) if msg.captured_ns else None
+    fields["trace"] = (
+        [
+            [node, round((recv - msg.captured_ns) / 1e6, 3), round((sent - msg.captured_ns) / 1e6, 3)]
+            for node, recv, sent in msg.trace
+        ]
+        if msg.captured_ns
+        else []
+    )
+    return common | fields

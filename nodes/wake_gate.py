@@ -4,8 +4,10 @@ Stage 1 runs on every chunk of frames (causal, so scoring only the new frames
 with enough past context is exact). When its smoothed score crosses the
 threshold outside the refractory period it proposes a detection with an
 estimated start and end. Stage 2 then scores the 195-frame window that begins
-0.5 s before the estimated start, as soon as that window is complete; frames
-after the wake word are held meanwhile. On acceptance the gate opens a new
+0.5 s before the estimated start, `verify_delay_ms` after stage 1's estimated
+end: the part of the window still in the future is padded, as in training, so
+the verifier costs ~100 ms of latency rather than the window's full 1.95 s.
+Frames after the wake word are held meanwhile. On acceptance the gate opens a new
 utterance, emits a `wake` event and forwards the held frames and what follows
 as `UtteranceFeatures`; on rejection it drops them and keeps listening. While
 closed it sends Watermarks, so nodes downstream never wait for audio that will
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from nodes.messages import FeatureFrames, UtteranceFeatures
 from pipeline import Event, Message, Node, Watermark
 
@@ -65,6 +67,7 @@ class WakeWordGate(Node):
         smooth: int = 3,
         refractory_s: float = 1.0,
         max_utterance_s: float = 10.0,
+        verify_delay_ms: float = 100.0,
     ) -> None:
         super().__init__()
         p1 = Path(stage1) if stage1 else WEIGHTS / "wakeword_stage1.pt"
@@ -77,6 +80,7 @@ class WakeWordGate(Node):
         self.t1, self.t2, self.smooth = threshold1, threshold2, smooth
         self.refractory = int(refractory_s * 100)
         self.max_frames = int(max_utterance_s * 100)
+        self.verify_delay = int(verify_delay_ms / 10)
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
@@ -118,7 +122,10 @@ class WakeWordGate(Node):
             if st.proposal is None and score >= self.t1 and f - st.last_detection > self.refractory:
                 st.proposal = _Proposal(start=round(f - start_est[k]), end=f, score1=score, at=f)
                 st.last_detection = f
-        if st.proposal is not None and st.next_frame >= st.proposal.start - PREROLL_FRAMES + STAGE2_FRAMES:
+        prop = st.proposal
+        if prop is not None and st.next_frame > min(
+            prop.end + self.verify_delay, prop.start - PREROLL_FRAMES + STAGE2_FRAMES - 1
+        ):
             self._verify(msg, st, out)
 
     @torch.no_grad()
@@ -127,8 +134,8 @@ class WakeWordGate(Node):
         assert prop is not None
         st.proposal = None
         lo = prop.start - PREROLL_FRAMES - st.first
-        window = np.full((STAGE2_FRAMES, st.frames.shape[1]), float(st.frames.min()), np.float32)
-        a, b = max(0, lo), min(len(st.frames), lo + STAGE2_FRAMES)
+        window = np.full((STAGE2_FRAMES, st.frames.shape[1]), PAD, np.float32)
+        a, b = max(0, lo), min(len(st.frames), lo + STAGE2_FRAMES, prop.end + self.verify_delay + 1 - st.first)
         window[a - lo : b - lo] = st.frames[a:b]
         score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None]))[0])
         fields = dict(

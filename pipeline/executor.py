@@ -47,10 +47,13 @@ class Executor:
             if self.is_sink[dst]:
                 results.extend(out)
             for oe in self.out_edges[dst]:
+                sel = self.graph.edges[oe].select(out)
+                if not sel:
+                    continue
                 if self.graph.edges[oe].dst in self.hosts:
-                    work.append((oe, out))
+                    work.append((oe, sel))
                 else:
-                    leaving.setdefault(oe, []).extend(out)
+                    leaving.setdefault(oe, []).extend(sel)
         return leaving, results
 
     def close(self) -> None:

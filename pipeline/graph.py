@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.messages import PASS_THROUGH, Message
 from pipeline.node import Node, Source
 
 PLACEMENTS = ("device", "cloud")
@@ -46,6 +47,15 @@ class Edge:
     feedback: bool = False
     """A feedback edge carries control events upstream: left out of the cycle
     check, never holds the receiver's other inputs back, and never blocks its sender."""
+    only: tuple[type, ...] = ()
+    """Data message types this edge carries (empty: all). Control messages and events
+    always pass, so a node can subscribe to part of another's output: a cloud node
+    gets the lattices, not the per-chunk signals."""
+
+    def select(self, msgs: list[Message]) -> list[Message]:
+        if not self.only:
+            return msgs
+        return [m for m in msgs if isinstance(m, (*self.only, *PASS_THROUGH))]
 
 
 class Graph:
@@ -66,8 +76,8 @@ class Graph:
         self.nodes[name] = NodeSpec(name, factory, dict(config), placement)
         return self
 
-    def connect(self, src: str, dst: str, *, feedback: bool = False) -> Graph:
-        self.edges.append(Edge(src, dst, feedback))
+    def connect(self, src: str, dst: str, *, feedback: bool = False, only: tuple[type, ...] = ()) -> Graph:
+        self.edges.append(Edge(src, dst, feedback, tuple(only)))
         return self
 
     # -- queries ---------------------------------------------------------------

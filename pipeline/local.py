@@ -50,7 +50,10 @@ class LocalRuntime(Runtime):
             name, batch = item
             tracker.opened(batch)
             for edge in self.graph.outputs(name):
-                leaving, results = self.executor.push(edge, batch)
+                sel = self.graph.edges[edge].select(batch)
+                if not sel:
+                    continue
+                leaving, results = self.executor.push(edge, sel)
                 assert not leaving, "the in-process executor holds every node"
                 for msg in results:
                     tracker.saw(msg)

@@ -179,7 +179,7 @@ class SourceActor:
                     continue
                 self.streams.update(m.stream for m in batch)
                 stamped = stamp_source(self.name, batch)
-                outbox.send({e: stamped for e in edges})
+                outbox.send({e: sel for e in edges if (sel := self.graph.edges[e].select(stamped))})
             outbox.flush()
         except BaseException as exc:
             self.error = f"{type(exc).__name__}: {exc}"

@@ -105,13 +105,20 @@ def train(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(args.seed)
     model = RNNT(RNNTConfig())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    # CTC on the encoder alone (training only): without it the prediction network learns the
+    # grammar's text long before the encoder learns to listen, and decoding stops early.
+    ctc_head = torch.nn.Linear(model.config.enc_hidden, model.config.vocab)
+    opt = torch.optim.AdamW([*model.parameters(), *ctc_head.parameters()], lr=args.lr, weight_decay=1e-4)
     state = {"step": 0, "epoch": 0, "best_wer": math.inf, "history": []}
     ckpt_path = run / "checkpoint.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        if "ctc_head" in ckpt:
+            ctc_head.load_state_dict(ckpt["ctc_head"])
+            opt.load_state_dict(ckpt["optimizer"])
+        else:  # a checkpoint from before the CTC head: the optimiser starts afresh
+            log.info("checkpoint has no CTC head: adding one, optimiser state reset")
         state = ckpt["state"]
         torch.set_rng_state(ckpt["torch_rng"])
         log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
@@ -129,6 +136,7 @@ def train(args: argparse.Namespace) -> dict:
         torch.save(
             {
                 "model": model.state_dict(),
+                "ctc_head": ctc_head.state_dict(),
                 "optimizer": opt.state_dict(),
                 "state": state,
                 "torch_rng": torch.get_rng_state(),
@@ -153,14 +161,21 @@ def train(args: argparse.Namespace) -> dict:
             lr = args.lr * min(1.0, (state["step"] + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:
                 g["lr"] = lr
-            loss = rnnt_loss(model(x, y), y, t, u) / max(1.0, float(u.float().mean()))
+            enc, _ = model.encoder(x)
+            pred, _ = model.predictor(torch.cat([torch.zeros_like(y[:, :1]), y], dim=1))
+            per_token = max(1.0, float(u.float().mean()))
+            transducer = rnnt_loss(model.joint(enc, pred), y, t, u) / per_token
+            ctc = torch.nn.functional.ctc_loss(
+                torch.log_softmax(ctc_head(enc), -1).transpose(0, 1), y, t, u, zero_infinity=True
+            )  # already per target token
+            loss = transducer + args.ctc_weight * ctc
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             state["step"] += 1
             state["batch_in_epoch"] = state.get("batch_in_epoch", 0) + 1
-            losses.append(loss.item())
+            losses.append(transducer.item())
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
             if state["step"] % args.checkpoint_every == 0:
                 save_checkpoint()

@@ -4,7 +4,11 @@ Stage 1 learns, per 10 ms frame, "the wake word ends here" (frames from 30 ms
 before to 150 ms after the true end are positive) and how many frames ago it
 started. Stage 2 learns to accept 195-frame windows that begin 0.5 s before the
 wake word (shifted by up to +-200 ms, as stage 1's estimate will be) and to
-reject windows from everything else: look-alikes, requests without the wake
+reject windows from everything else. The gate verifies shortly after stage 1
+fires, not 1.95 s later, so the window's future is padded: training windows
+keep only the frames up to a random point 0-300 ms after the wake word's end
+(negatives: a random point at a similar offset), and everything after it is
+padding: look-alikes, requests without the wake
 word, other parts of positive utterances, the negative streams, and stage 1's
 own false accepts on them (hard negatives mined after stage 1 is trained).
 
@@ -25,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from nodes.audio_file import load
 from nodes.features import LogMel
 from training.features import FeatureCache
@@ -151,12 +155,12 @@ def stage1_detections(model: Stage1, frames: np.ndarray, threshold: float) -> li
     return out
 
 
-def window(frames: np.ndarray, start: int) -> np.ndarray:
-    """The 195-frame stage-2 window that starts at `start` (padded with the quietest frame)."""
+def window(frames: np.ndarray, start: int, keep: int = STAGE2_FRAMES) -> np.ndarray:
+    """The 195-frame stage-2 window that starts 0.5 s before `start`, padded (`PAD`) outside
+    the audio and after its first `keep` frames (the future at verification)."""
     lo = start - PREROLL_FRAMES
-    fill = float(np.min(frames)) if len(frames) else -23.0
-    out = np.full((STAGE2_FRAMES, frames.shape[1]), fill, np.float32)
-    a, b = max(0, lo), min(len(frames), lo + STAGE2_FRAMES)
+    out = np.full((STAGE2_FRAMES, frames.shape[1]), PAD, np.float32)
+    a, b = max(0, lo), min(len(frames), lo + min(keep, STAGE2_FRAMES))
     if b > a:
         out[a - lo : b - lo] = frames[a:b]
     return out
@@ -170,18 +174,22 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
         hard = list(np.load(mined))
     else:
         for stream in tqdm(negatives, desc="mining hard negatives"):
-            for _end, s in stage1_detections(stage1, stream, args.mine_threshold):
-                hard.append(window(np.asarray(stream, dtype=np.float32), s))
+            for end, s in stage1_detections(stage1, stream, args.mine_threshold):
+                keep = end - s + PREROLL_FRAMES + int(rng.integers(0, 31))
+                hard.append(window(np.asarray(stream, dtype=np.float32), s, keep))
         for i, r in enumerate(tqdm(fc.rows, desc="mining utterances")):
             if not r["wake_word"] and len(hard) < 20000:
                 x = np.asarray(fc.utterance(i), dtype=np.float32)
-                for _end, s in stage1_detections(stage1, x, args.mine_threshold):
-                    hard.append(window(x, s))
+                for end, s in stage1_detections(stage1, x, args.mine_threshold):
+                    hard.append(window(x, s, end - s + PREROLL_FRAMES + int(rng.integers(0, 31))))
         np.save(mined, np.stack(hard) if hard else np.zeros((0, STAGE2_FRAMES, 64), np.float32))
     log.info("hard negatives mined: %d", len(hard))
 
     pos = [i for i, r in enumerate(fc.rows) if r["wake_word"]]
     neg = [i for i, r in enumerate(fc.rows) if not r["wake_word"]]
+
+    def random_keep() -> int:
+        return PREROLL_FRAMES + int(rng.integers(30, 140))
 
     def sample() -> tuple[np.ndarray, float, float]:
         roll = rng.random()
@@ -189,21 +197,22 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
             i = int(rng.choice(pos))
             r = fc.rows[i]
             x = np.asarray(fc.utterance(i), dtype=np.float32)
-            shift = int(rng.integers(-20, 21))
-            return window(x, end_frame(r["wake_start"]) + shift), 1.0, float(r["condition"]["device_playing"] != "none")
+            start = end_frame(r["wake_start"]) + int(rng.integers(-20, 21))
+            keep = end_frame(r["wake_end"]) + int(rng.integers(-3, 31)) - (start - PREROLL_FRAMES)
+            return window(x, start, keep), 1.0, float(r["condition"]["device_playing"] != "none")
         if roll < 0.6:
             i = int(rng.choice(pos))  # the request part of a positive: not the wake word
             r = fc.rows[i]
             x = np.asarray(fc.utterance(i), dtype=np.float32)
             start = int(rng.integers(end_frame(r["wake_end"]) + 30, max(end_frame(r["wake_end"]) + 31, len(x))))
-            return window(x, start), 0.0, float(r["condition"]["device_playing"] != "none")
+            return window(x, start, random_keep()), 0.0, float(r["condition"]["device_playing"] != "none")
         if roll < 0.8 and hard:
             return hard[int(rng.integers(len(hard)))].astype(np.float32), 0.0, 0.0
         i = int(rng.choice(neg))
         r = fc.rows[i]
         x = np.asarray(fc.utterance(i), dtype=np.float32)
         return (
-            window(x, int(rng.integers(0, max(1, len(x) - 100)))),
+            window(x, int(rng.integers(0, max(1, len(x) - 100))), random_keep()),
             0.0,
             float(r["condition"]["device_playing"] != "none"),
         )

@@ -1,14 +1,29 @@
-"""The decoder node: log-mel frames in, `partial` events while decoding, a `result` with the lattice at the end.
+"""The decoder node: streaming RNN-T beam search over each utterance the gate opens.
 
-Until the wake-word gate opens utterances (issue 4), a stream is one utterance.
-Context phrases (contacts, device names) come from the node's options; the
-model's weights ship in `weights/asr_rnnt.pt`.
+Per chunk it emits a `DecoderSignal` (for the end-pointers) and, when the best
+hypothesis changes, a `partial` event. End-point events come back on feedback
+edges, in audio-time order, so when one at audio time t is handled the decoder
+has decoded at least up to t (it may have run a little past, hence the cut):
+
+- speculative at t: the lattice cut at t goes out as revision 0 (not final);
+- final at t', after a speculative one: if the best path cut at t' is what
+  revision 0 said, a `confirm` event follows it; otherwise a `Reset` for the
+  utterance and revision 1 (final) follow it;
+- final with no speculative one before it: revision 0, final.
+
+The gate's `gate_closed` (length limit) and the end of the stream finalise an
+utterance too, so every utterance gets exactly one final lattice. Without a gate
+(plain `FeatureFrames`), a stream is one utterance that ends with the stream.
+
+Context (contacts, device names, expected answers) comes from the node's
+options and from `context` events in the stream; the context in force when an
+utterance starts is the one it is decoded with (best effort, never waited for).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,17 +31,33 @@ import torch
 from models.rnnt import RNNT
 from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import EMPTY, ContextGraph
-from nodes.messages import FeatureFrames
-from pipeline import EndOfStream, Event, Message, Node
+from nodes.decoder.lattice import Lattice
+from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
+from pipeline import EndOfStream, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
+TICKS = 16_000
+
+
+@dataclass
+class _Utterance:
+    id: int
+    search: DecoderState
+    context: ContextGraph
+    phrases: tuple[str, ...]
+    first_frame: int
+    decoded_to: int = 0  # tick
+    last_partial: str = ""
+    speculative_text: str | None = None
+    final: bool = False
 
 
 @dataclass
 class _Stream:
-    search: DecoderState
-    first_frame: int | None = None
-    last_partial: str = ""
+    phrases: tuple[str, ...]
+    context: ContextGraph
+    utt: _Utterance | None = None
+    finished: set[int] = field(default_factory=set)
 
 
 class RNNTDecoder(Node):
@@ -37,7 +68,7 @@ class RNNTDecoder(Node):
         beam: int = 8,
         context: list[str] | None = None,
         bonus: float = 2.0,
-        nbest: int = 4,
+        nbest: int = 8,
         threads: int = 1,
     ) -> None:
         super().__init__()
@@ -46,39 +77,121 @@ class RNNTDecoder(Node):
         if not path.exists():
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         self.search = BeamSearch(RNNT.from_checkpoint(torch.load(path, weights_only=False)), beam=beam)
-        self.context = ContextGraph(context, bonus) if context else EMPTY
+        self.bonus = bonus
+        self.phrases = tuple(context or ())
+        self.context = ContextGraph(self.phrases, bonus) if self.phrases else EMPTY
         self.nbest = nbest
 
     def new_state(self, stream: str) -> _Stream:
-        return _Stream(self.search.start())
+        return _Stream(self.phrases, self.context)
 
-    def on_message(self, msg: Message, state: _Stream) -> Iterable[Message]:
-        if not isinstance(msg, FeatureFrames):
-            return ()
-        if state.first_frame is None:
-            state.first_frame = msg.first_frame
-        self.search.accept(state.search, msg.frames, self.context)
-        text = self.search.best_text(state.search)
-        if text == state.last_partial:
-            return ()
-        state.last_partial = text
-        return (Event.make("partial", stream=msg.stream, start=msg.start, end=msg.end, text=text),)
+    # -- audio ---------------------------------------------------------------------
 
-    def on_end_of_stream(self, msg: EndOfStream, state: _Stream) -> Iterable[Message]:
-        if state.first_frame is None:
+    def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        if not isinstance(msg, FeatureFrames | UtteranceFeatures):
             return ()
-        lattice = self.search.lattice(state.search, self.context, first_feature=state.first_frame)
-        return (
-            Event.make(
-                "result",
+        utterance = msg.utterance if isinstance(msg, UtteranceFeatures) else 0
+        out: list[Message] = []
+        if st.utt is None or st.utt.id != utterance:
+            if utterance in st.finished:
+                return ()  # frames the gate still sends after the final end-point
+            if st.utt is not None:
+                out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
+            st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
+        u = st.utt
+        self.search.accept(u.search, msg.frames, u.context)
+        u.decoded_to = msg.end
+        best = u.search.beam[0] if u.search.beam else None
+        last_token = self.search.frame_end_tick(best.times[-1], u.first_frame) if best and best.times else msg.start
+        text = self.search.best_text(u.search)
+        out.append(
+            DecoderSignal(
                 stream=msg.stream,
-                start=msg.end,
+                start=msg.start,
                 end=msg.end,
-                utterance=0,
+                utterance=u.id,
                 revision=0,
-                text=lattice.best(),
-                first_pass_text=lattice.best(),
-                nbest=[{"text": t, "score": s} for t, s in lattice.nbest(self.nbest)],
-                lattice=lattice.to_dict(),
-            ),
+                text=text,
+                last_token_s=round(last_token / TICKS, 3),
+            )
+        )
+        if text != u.last_partial:
+            u.last_partial = text
+            out.append(
+                Event.make("partial", stream=msg.stream, start=msg.start, end=msg.end, utterance=u.id, text=text)
+            )
+        return out
+
+    # -- end-points and context ------------------------------------------------------
+
+    def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        if not isinstance(msg, Event):
+            return (msg,)
+        fields = msg.data
+        if msg.name == "context":
+            st.phrases = tuple(fields.get("phrases") or ())
+            st.context = ContextGraph(st.phrases, self.bonus) if st.phrases else EMPTY
+            return ()
+        if msg.name == "endpoint":
+            u = st.utt
+            if u is None or u.final or fields.get("utterance") != u.id:
+                return ()  # an end-point for an utterance already finalised
+            if fields.get("kind") == "speculative":
+                if u.speculative_text is not None:
+                    return ()
+                lattice = self._lattice(u, msg.end)
+                u.speculative_text = lattice.best()
+                return (self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False),)
+            return self._finalise(msg.stream, st, msg.end, "final")
+        if msg.name == "gate_closed":
+            if st.utt is not None and not st.utt.final and fields.get("utterance") == st.utt.id:
+                return (msg, *self._finalise(msg.stream, st, msg.end, "max_length"))
+        return (msg,)
+
+    def on_end_of_stream(self, msg: EndOfStream, st: _Stream) -> Iterable[Message]:
+        if st.utt is None or st.utt.final:
+            return ()
+        return self._finalise(msg.stream, st, max(msg.end, st.utt.decoded_to), "end_of_stream")
+
+    # -- results ---------------------------------------------------------------------
+
+    def _finalise(self, stream: str, st: _Stream, t: int, kind: str) -> list[Message]:
+        u = st.utt
+        assert u is not None
+        u.final = True
+        st.finished.add(u.id)
+        lattice = self._lattice(u, t)
+        if u.speculative_text is None:
+            return [self._message(stream, u, lattice, 0, kind, t, final=True)]
+        if lattice.best() == u.speculative_text:
+            return [Event.make("confirm", stream=stream, start=t, end=t, utterance=u.id, revision=0, at_s=t / TICKS)]
+        return [
+            Reset(stream=stream, start=t, end=t, utterance=u.id, revision=1),
+            self._message(stream, u, lattice, 1, kind, t, final=True),
+        ]
+
+    def _lattice(self, u: _Utterance, t: int) -> Lattice:
+        """The lattice as of audio time t: hypotheses cut at the last encoder frame that ends by t."""
+        if t >= u.decoded_to:
+            return self.search.lattice(u.search, u.context, first_feature=u.first_frame)
+        frames = 0
+        while frames < u.search.enc_frames and self.search.frame_end_tick(frames, u.first_frame) <= t:
+            frames += 1
+        cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
+        return cut.cut(t / TICKS)
+
+    def _message(self, stream: str, u: _Utterance, lattice: Lattice, revision: int, kind: str, t: int, final: bool):
+        return LatticeMessage(
+            stream=stream,
+            start=t,
+            end=t,
+            utterance=u.id,
+            revision=revision,
+            lattice=lattice.to_dict(),
+            text=lattice.best(),
+            nbest=tuple(lattice.nbest(self.nbest)),
+            context=u.phrases,
+            endpoint=kind,
+            endpoint_s=round(t / TICKS, 3),
+            final=final,
         )
