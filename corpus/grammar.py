@@ -160,6 +160,7 @@ def _weather(rng: random.Random, pool: NamePool) -> Request:
         phrases = ["will it rain in", city] + ([when] if when else [])
     else:
         phrases = ["how cold is it in", city]
+        when = ""  # this form names no day
     slots = {"city": city} | ({"date": when} if when else {})
     return Request(phrases, "weather", slots)
 
