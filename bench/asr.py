@@ -24,24 +24,11 @@ import torch
 from tqdm import tqdm
 
 from bench import metrics
+from corpus.contexts import context_for
 from models.rnnt import RNNT
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import EMPTY, ContextGraph
 from training.features import FeatureCache
-
-
-def context_for(row: dict, split_names: dict, rng: random.Random, distractors: int) -> list[str]:
-    own = [v for k, v in row["slots"].items() if k in ("contact", "device", "choice") and v]
-    people = [
-        f"{f} {last}"
-        for f, last in zip(
-            rng.sample(split_names["first_names"], k=distractors),
-            rng.choices(split_names["last_names"], k=distractors),
-            strict=True,
-        )
-    ]
-    devices = rng.sample(split_names["devices"], k=min(len(split_names["devices"]), distractors // 2))
-    return sorted(set(own + people + devices))
 
 
 def oracle(lattice, ref: str, n: int | None) -> tuple[int, int]:

@@ -17,3 +17,14 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")
     p.add_argument("--json", default=None)
+
+
+def wakeword_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out")
+    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
+    p.add_argument(
+        "--tune", action="store_true", help="(dev) choose the operating thresholds, write weights/wakeword.json"
+    )
+    p.add_argument("--no-openwakeword", action="store_true", help="skip the openWakeWord baseline")
+    p.add_argument("--out", default="bench_out", help="folder for the DET curve PNG and the JSON summary")

@@ -17,7 +17,9 @@ class FileSource(Source):
     """Streams `paths` as concurrent streams of `chunk_ms` audio chunks.
 
     A file that cannot be read gives one `Error` for its stream (and its
-    EndOfStream); the other streams go on.
+    EndOfStream); the other streams go on. `contexts` (one list of phrases per
+    path: the user's contacts and devices) opens each stream with a `context`
+    event, for the decoder's biasing and the rescorer.
     """
 
     def __init__(
@@ -27,8 +29,11 @@ class FileSource(Source):
         stream_ids: list[str] | None = None,
         realtime: bool = False,
         chunk_ms: int = 10,
+        contexts: list[list[str]] | None = None,
     ) -> None:
         super().__init__()
+        if contexts is not None and len(contexts) != len(paths):
+            raise ValueError("contexts must give one list of phrases per path")
         if chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, not {chunk_ms}")
         if stream_ids is not None and len(stream_ids) != len(paths):
@@ -36,17 +41,19 @@ class FileSource(Source):
         self.paths = list(paths)
         self.stream_ids = stream_ids or _unique_ids(self.paths)
         self.realtime = realtime
+        self.contexts = contexts
         self.chunk = SAMPLE_RATE * chunk_ms // 1000
         self._stop = threading.Event()
 
     def batches(self, t0_ns: int) -> Iterator[list[Message]]:
-        streams = [self._stream(p, s) for p, s in zip(self.paths, self.stream_ids)]
+        contexts = self.contexts or [None] * len(self.paths)
+        streams = [self._stream(p, s, c) for p, s, c in zip(self.paths, self.stream_ids, contexts)]
         return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop)
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _stream(self, path: str, stream: str) -> Iterator[Message]:
+    def _stream(self, path: str, stream: str, context: list[str] | None) -> Iterator[Message]:
         pos = 0
         try:
             info = probe(path)
@@ -59,6 +66,8 @@ class FileSource(Source):
                 duration_s=round(info.duration_s, 3),
                 format=info.format,
             )
+            if context is not None:
+                yield Event.make("context", stream=stream, phrases=list(context))
             pending = np.zeros(0, np.float32)
             clipped = 0
             for block in read_blocks(info):

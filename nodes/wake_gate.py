@@ -17,6 +17,7 @@ close it sooner).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from nodes.messages import FeatureFrames, UtteranceFeatures
 from pipeline import Event, Message, Node, Watermark
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+SETTINGS = WEIGHTS / "wakeword.json"
+"""Operating thresholds chosen on dev by `speechgraph bench wakeword --split dev --tune`."""
 HOP, WIN = 160, 400
 HISTORY = 600  # frames kept: stage 1's context plus the stage-2 window and the hold
 
@@ -62,8 +65,8 @@ class WakeWordGate(Node):
         *,
         stage1: str | None = None,
         stage2: str | None = None,
-        threshold1: float = 0.5,
-        threshold2: float = 0.5,
+        threshold1: float | None = None,
+        threshold2: float | None = None,
         smooth: int = 3,
         refractory_s: float = 1.0,
         max_utterance_s: float = 10.0,
@@ -77,13 +80,24 @@ class WakeWordGate(Node):
                 raise FileNotFoundError(f"no wake-word weights at {p} (train them: speechgraph train wakeword)")
         self.stage1 = Stage1.from_checkpoint(torch.load(p1, weights_only=False)).eval()
         self.stage2 = Stage2.from_checkpoint(torch.load(p2, weights_only=False)).eval()
-        self.t1, self.t2, self.smooth = threshold1, threshold2, smooth
+        tuned = gate_settings()
+        self.t1 = tuned["threshold1"] if threshold1 is None else threshold1
+        self.t2 = tuned["threshold2"] if threshold2 is None else threshold2
+        self.smooth = smooth
         self.refractory = int(refractory_s * 100)
         self.max_frames = int(max_utterance_s * 100)
         self.verify_delay = int(verify_delay_ms / 10)
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
+
+    def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        """The sink's `result` (on a feedback edge) closes the utterance it commits; the rest passes."""
+        if isinstance(msg, Event) and msg.name == "result":
+            if st.open_from is not None and msg.data.get("utterance") == st.utterance:
+                self.close_utterance(st)
+            return ()
+        return (msg,)
 
     def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
         if not isinstance(msg, FeatureFrames):
@@ -133,10 +147,7 @@ class WakeWordGate(Node):
         prop = st.proposal
         assert prop is not None
         st.proposal = None
-        lo = prop.start - PREROLL_FRAMES - st.first
-        window = np.full((STAGE2_FRAMES, st.frames.shape[1]), PAD, np.float32)
-        a, b = max(0, lo), min(len(st.frames), lo + STAGE2_FRAMES, prop.end + self.verify_delay + 1 - st.first)
-        window[a - lo : b - lo] = st.frames[a:b]
+        window = stage2_window(st.frames, st.first, prop.start, prop.end + self.verify_delay + 1)
         score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None]))[0])
         fields = dict(
             start_s=round(_tick(prop.start) / 16000, 3),
@@ -197,6 +208,52 @@ class WakeWordGate(Node):
         st.open_from = None
         st.scores = []
         st.last_detection = st.next_frame
+
+
+def gate_settings() -> dict:
+    """The gate's decision rule, with the thresholds tuned on dev where they exist."""
+    out = {"threshold1": 0.5, "threshold2": 0.5, "smooth": 3, "refractory_frames": 100, "verify_delay_frames": 10}
+    if SETTINGS.exists():
+        out |= json.loads(SETTINGS.read_text())
+    return out
+
+
+@torch.no_grad()
+def stage1_scores(model: Stage1, frames: np.ndarray, smooth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1 over a whole recording (causal, so the same as streaming it): the score averaged over
+    the last `smooth` frames, as the gate smooths it, and the estimated frames since the start."""
+    logits, starts = model(torch.from_numpy(np.asarray(frames, dtype=np.float32))[None])
+    p = torch.sigmoid(logits[0]).numpy().astype(np.float64)
+    c = np.concatenate([[0.0], np.cumsum(p)])
+    idx = np.arange(len(p))
+    lo = np.maximum(0, idx + 1 - smooth)
+    return (c[idx + 1] - c[lo]) / (idx + 1 - lo), starts[0].numpy()
+
+
+def proposals(
+    smoothed: np.ndarray, starts: np.ndarray, threshold: float, refractory: int
+) -> list[tuple[int, int, float]]:
+    """(end frame, estimated start frame, score) of each stage-1 proposal: the smoothed score
+    reaches `threshold` more than `refractory` frames after the previous proposal."""
+    out: list[tuple[int, int, float]] = []
+    last = -(10**9)
+    for f in np.flatnonzero(smoothed >= threshold):
+        if f - last > refractory:
+            out.append((int(f), round(f - float(starts[f])), float(smoothed[f])))
+            last = f
+    return out
+
+
+def stage2_window(frames: np.ndarray, first: int, start: int, heard_to: int) -> np.ndarray:
+    """Stage 2's input for a wake word estimated to start at frame `start`: 195 frames from 0.5 s
+    before it, `PAD` where there is no audio (before the stream, or from frame `heard_to` on: not
+    heard yet when the gate verifies). `frames[0]` is frame `first` of the stream."""
+    lo = start - PREROLL_FRAMES
+    window = np.full((STAGE2_FRAMES, frames.shape[1]), PAD, np.float32)
+    a, b = max(lo, first), min(first + len(frames), lo + STAGE2_FRAMES, heard_to)
+    if b > a:
+        window[a - lo : b - lo] = frames[a - first : b - first]
+    return window
 
 
 def _tick(frame: int) -> int:

@@ -7,10 +7,11 @@ a Ray actor on a cluster node that has the placement's resource).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.messages import PASS_THROUGH, Message
+from pipeline.messages import Control, Event, Message
 from pipeline.node import Node, Source
 
 PLACEMENTS = ("device", "cloud")
@@ -48,14 +49,23 @@ class Edge:
     """A feedback edge carries control events upstream: left out of the cycle
     check, never holds the receiver's other inputs back, and never blocks its sender."""
     only: tuple[type, ...] = ()
-    """Data message types this edge carries (empty: all). Control messages and events
-    always pass, so a node can subscribe to part of another's output: a cloud node
-    gets the lattices, not the per-chunk signals."""
+    """Data message types this edge carries (empty: all), so a node can subscribe to
+    part of another's output: a cloud node gets the lattices, not per-chunk signals."""
+    events: frozenset[str] | None = None
+    """Names of the events this edge carries (None: all)."""
 
     def select(self, msgs: list[Message]) -> list[Message]:
-        if not self.only:
+        """What of `msgs` travels on this edge. Feedback edges carry events only."""
+        if not self.only and self.events is None and not self.feedback:
             return msgs
-        return [m for m in msgs if isinstance(m, (*self.only, *PASS_THROUGH))]
+        return [m for m in msgs if self._carries(m)]
+
+    def _carries(self, m: Message) -> bool:
+        if isinstance(m, Event):
+            return self.events is None or m.name in self.events
+        if isinstance(m, Control):
+            return not self.feedback
+        return not self.feedback and (not self.only or isinstance(m, self.only))
 
 
 class Graph:
@@ -76,8 +86,17 @@ class Graph:
         self.nodes[name] = NodeSpec(name, factory, dict(config), placement)
         return self
 
-    def connect(self, src: str, dst: str, *, feedback: bool = False, only: tuple[type, ...] = ()) -> Graph:
-        self.edges.append(Edge(src, dst, feedback, tuple(only)))
+    def connect(
+        self,
+        src: str,
+        dst: str,
+        *,
+        feedback: bool = False,
+        only: tuple[type, ...] = (),
+        events: Iterable[str] | None = None,
+    ) -> Graph:
+        """Add an edge; `only` and `events` narrow what it carries (see `Edge`)."""
+        self.edges.append(Edge(src, dst, feedback, tuple(only), None if events is None else frozenset(events)))
         return self
 
     # -- queries ---------------------------------------------------------------

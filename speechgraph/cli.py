@@ -18,6 +18,7 @@ examples:
   speechgraph replay data/demo                      # every recording in a folder, as fast as possible
   speechgraph replay a.wav b.flac --realtime --out events.jsonl
   speechgraph replay data/demo --runtime ray --fuse # one Ray actor per placement group
+  speechgraph live --device 3                       # the microphone through the whole graph
   speechgraph devices                               # input devices for the live demo
   speechgraph bench hop                             # per-hop latency and throughput, local vs Ray
 """
@@ -61,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         "one stream per file, and write one JSON object per event per line. A file that cannot be read "
         "gives an `error` event for its stream; the other streams go on.",
     )
-    replay.add_argument("paths", nargs="+", metavar="PATH", help="audio files, or folders searched for them")
+    replay.add_argument("paths", nargs="*", metavar="PATH", help="audio files, or folders searched for them")
+    replay.add_argument(
+        "--manifest",
+        default=None,
+        help="replay a corpus manifest (e.g. corpus_out/test.jsonl): its audio, each with the context "
+        "(contacts, devices) a user's device would hold; score the output with `speechgraph eval`",
+    )
+    replay.add_argument("--limit", type=int, default=0, help="with --manifest: only the first N rows")
     _add_runtime_options(replay)
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="pace each stream at real time, as a microphone would")
@@ -74,10 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--context", default=None, help="file of context phrases (contacts, device names), one per line, for biasing"
     )
+    replay.add_argument(
+        "--no-speculative", action="store_true", help="full graph: only the final end-pointer (no speculation)"
+    )
+    replay.add_argument(
+        "--network-delay-ms", type=float, default=0.0, help="full graph: simulated device-to-cloud delay each way"
+    )
+    replay.add_argument(
+        "--rescore-deadline-ms", type=float, default=None, help="full graph: rescoring budget before first-pass commit"
+    )
     replay.set_defaults(func=cmd_replay)
 
     graphs = sub.add_parser("graphs", help="list the graphs and show their nodes and edges")
     graphs.set_defaults(func=cmd_graphs)
+
+    live = sub.add_parser(
+        "live",
+        help="the live demo: microphone through the whole graph, with a terminal view",
+        description="Capture from a sound device and run the whole graph: wake word, partial hypotheses, "
+        "speculative and final end-points, resets and committed results with their latencies. "
+        "Say 'alexa' and a request. Ctrl-C ends the stream cleanly.",
+    )
+    live.add_argument("--device", default=None, help="input device, by index or name (see `speechgraph devices`)")
+    live.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    live.add_argument("--context", default=None, help="file of context phrases (contacts, device names)")
+    live.add_argument("--out", type=argparse.FileType("w"), default=None, help="also write the events as JSON lines")
+    live.add_argument("--quiet", action="store_true", help="no terminal view (with --out)")
+    _add_runtime_options(live)
+    live.set_defaults(func=cmd_live)
 
     devices = sub.add_parser("devices", help="list sound input devices (for the live demo)")
     devices.set_defaults(func=cmd_devices)
@@ -158,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     asr_bench_arguments(asr_bench)
     asr_bench.set_defaults(func=cmd_bench_asr)
+    wake_bench = bench_sub.add_parser(
+        "wakeword",
+        help="wake-word FRR, false accepts per hour, latency, CPU, DET curve; vs openWakeWord 'alexa'",
+        description="Scores the two-stage gate (and stage 1 alone, and openWakeWord's 'alexa') on a split's "
+        "positives, its utterances without the wake word and its long negative streams. --tune on dev picks the "
+        "operating thresholds (weights/wakeword.json); report on test.",
+    )
+    from bench.options import wakeword_arguments as wakeword_bench_arguments
+
+    wakeword_bench_arguments(wake_bench)
+    wake_bench.set_defaults(func=cmd_bench_wakeword)
     return parser
 
 
@@ -182,22 +225,37 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from nodes.file_source import FileSource
     from pipeline import Event, make_runtime, now_ns
 
-    paths = expand(args.paths)
-    options = {}
+    source: dict[str, Any] = {"realtime": args.realtime, "chunk_ms": args.chunk_ms}
+    if args.manifest:
+        from corpus.contexts import manifest_contexts
+
+        rows = manifest_contexts(args.manifest)
+        rows = rows[: args.limit] if args.limit else rows
+        source["paths"] = [str(p) for p, _ in rows]
+        source["contexts"] = [c for _, c in rows]
+    if args.paths:
+        source["paths"] = source.get("paths", []) + expand(args.paths)
+        if "contexts" in source:
+            source["contexts"] += [[] for _ in expand(args.paths)]
+    if not source.get("paths"):
+        raise ValueError("nothing to replay: give audio files or folders, or --manifest")
+    paths = source["paths"]
+    options: dict[str, Any] = {}
     if args.context:
         with open(args.context) as f:
             options["context"] = [line.strip() for line in f if line.strip()]
-    graph = graphs.build(
-        args.graph or graphs.DEFAULT,
-        FileSource,
-        {"paths": paths, "realtime": args.realtime, "chunk_ms": args.chunk_ms},
-        **options,
-    )
+    if args.no_speculative:
+        options["speculative"] = False
+    if args.network_delay_ms:
+        options["network_delay_ms"] = args.network_delay_ms
+    if args.rescore_deadline_ms is not None:
+        options["rescore_deadline_ms"] = args.rescore_deadline_ms
+    graph = graphs.build(args.graph or graphs.DEFAULT, FileSource, source, **options)
     out: IO[str] = args.out or sys.stdout
     counts: dict[str, int] = {}
     audio_s = 0.0
     started = time.monotonic()
-    with make_runtime(graph, args.runtime, **runtime_options(args)) as runtime, _graceful_stop(runtime.stop):
+    with make_runtime(graph, args.runtime, **runtime_options(args)) as runtime, graceful_stop(runtime.stop):
         for msg in runtime.run():
             if not isinstance(msg, Event):
                 continue
@@ -259,6 +317,12 @@ def cmd_graphs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from speechgraph import live
+
+    return live.run(args)
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from nodes.mic_source import list_input_devices
 
@@ -268,6 +332,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return 1
     for d in devices:
         print(f"{d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_rate']:.0f} Hz)")
+    return 0
+
+
+def cmd_bench_wakeword(args: argparse.Namespace) -> int:
+    from bench import wakeword
+
+    wakeword.main(args)
     return 0
 
 
@@ -285,7 +356,7 @@ def cmd_bench_asr(args: argparse.Namespace) -> int:
     return 0
 
 
-class _graceful_stop:
+class graceful_stop:
     """First Ctrl-C: the sources end their streams and the graph drains. Second: abort."""
 
     def __init__(self, stop: Callable[[], None]) -> None:
@@ -293,7 +364,7 @@ class _graceful_stop:
         self.previous: Any = None
         self.hits = 0
 
-    def __enter__(self) -> _graceful_stop:
+    def __enter__(self) -> graceful_stop:
         self.previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from nodes.audio_file import load
 from nodes.features import LogMel
+from nodes.wake_gate import stage2_window
 from training.features import FeatureCache
 from training.run import start_run
 
@@ -156,14 +157,8 @@ def stage1_detections(model: Stage1, frames: np.ndarray, threshold: float) -> li
 
 
 def window(frames: np.ndarray, start: int, keep: int = STAGE2_FRAMES) -> np.ndarray:
-    """The 195-frame stage-2 window that starts 0.5 s before `start`, padded (`PAD`) outside
-    the audio and after its first `keep` frames (the future at verification)."""
-    lo = start - PREROLL_FRAMES
-    out = np.full((STAGE2_FRAMES, frames.shape[1]), PAD, np.float32)
-    a, b = max(0, lo), min(len(frames), lo + min(keep, STAGE2_FRAMES))
-    if b > a:
-        out[a - lo : b - lo] = frames[a:b]
-    return out
+    """The gate's stage-2 window, with only its first `keep` frames heard (the rest is the future)."""
+    return stage2_window(np.asarray(frames, dtype=np.float32), 0, start, start - PREROLL_FRAMES + keep)
 
 
 def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: Stage1, run: Path) -> Stage2:

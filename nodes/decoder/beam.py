@@ -96,7 +96,7 @@ class BeamSearch:
         st.pending = x[usable:]
         if usable == 0:
             return
-        feats = self.model.normalise(torch.from_numpy(np.asarray(x[:usable], dtype=np.float32)))[None]
+        feats = self.model.normalise(torch.from_numpy(np.array(x[:usable], dtype=np.float32)))[None]
         enc, st.enc_state = self.model.encoder(feats, st.enc_state)
         for t in range(enc.shape[1]):
             self._step(st, enc[0, t], st.enc_frames, context)

@@ -1,0 +1,138 @@
+"""The utterance life cycle (DESIGN.md): speculative revision 0, then confirm or Reset + revision 1; one commit.
+
+The decoder runs the shipped recogniser on a real recording; end-point events
+are fed to it as the end-pointers would send them (audio-time ordered).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nodes.audio_file import load
+from nodes.decoder.node import RNNTDecoder
+from nodes.features import LogMel
+from nodes.messages import LatticeMessage, Transcript, UtteranceFeatures
+from nodes.sink import EventSink
+from pipeline import EndOfStream, Event, Reset
+from tests.conftest import DEMO
+
+
+@pytest.fixture(scope="module")
+def decoder() -> RNNTDecoder:
+    return RNNTDecoder(beam=4)
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    return LogMel().frames(load(DEMO / "alexa_call_meg_bauer.wav"))
+
+
+def feed(dec: RNNTDecoder, st, frames: np.ndarray, utterance: int = 0, begin: int = 0, upto: int | None = None):
+    out, chunk = [], 20
+    for i in range(begin, len(frames) if upto is None else upto, chunk):
+        f = frames[i : i + chunk]
+        msg = UtteranceFeatures(
+            stream="s",
+            start=i * 160,
+            end=(i + len(f) - 1) * 160 + 400,
+            utterance=utterance,
+            frames=f,
+            first_frame=i,
+        )
+        out.extend(dec.on_message(msg, st))
+    return out
+
+
+def endpoint(kind: str, t: int, utterance: int = 0) -> Event:
+    return Event.make("endpoint", stream="s", start=t, end=t, utterance=utterance, kind=kind, at_s=t / 16000)
+
+
+def test_speculative_then_agreeing_final_confirms_revision_0(decoder, frames):
+    st = decoder.new_state("s")
+    feed(decoder, st, frames)
+    t = (len(frames) - 1) * 160 + 400
+    spec = list(decoder.on_control(endpoint("speculative", t), st))
+    assert len(spec) == 1 and isinstance(spec[0], LatticeMessage)
+    assert spec[0].revision == 0 and not spec[0].final and spec[0].endpoint == "speculative"
+    final = list(decoder.on_control(endpoint("final", t), st))
+    assert [type(m) for m in final] == [Event] and final[0].name == "confirm"
+    assert final[0].data["revision"] == 0
+    assert list(decoder.on_end_of_stream(EndOfStream(stream="s", start=t, end=t), st)) == []
+
+
+def test_early_speculative_then_final_resets_to_revision_1(decoder, frames):
+    st = decoder.new_state("s")
+    feed(decoder, st, frames, upto=40)
+    spec = list(decoder.on_control(endpoint("speculative", 40 * 160), st))
+    assert spec[0].revision == 0
+    feed(decoder, st, frames, begin=40)
+    t = (len(frames) - 1) * 160 + 400
+    final = list(decoder.on_control(endpoint("final", t), st))
+    full_text = final[-1].text if isinstance(final[-1], LatticeMessage) else spec[0].text
+    if full_text == spec[0].text:  # the recogniser heard nothing more after 0.4 s: nothing to revise
+        assert final[0].name == "confirm"
+        return
+    assert isinstance(final[0], Reset) and (final[0].utterance, final[0].revision) == (0, 1)
+    assert isinstance(final[1], LatticeMessage) and final[1].revision == 1 and final[1].final
+    # a late end-point for the same utterance changes nothing
+    assert list(decoder.on_control(endpoint("final", t + 1600), st)) == []
+
+
+def test_a_new_utterance_restarts_the_search_and_context_events_apply_to_the_next_one(decoder, frames):
+    st = decoder.new_state("s")
+    feed(decoder, st, frames, utterance=0)
+    decoder.on_control(Event.make("context", stream="s", phrases=["meg bauer"]), st)
+    assert st.utt.phrases == ()
+    out = feed(decoder, st, frames, utterance=1)
+    first_pass = [m for m in out if isinstance(m, LatticeMessage)]
+    assert first_pass and first_pass[0].utterance == 0 and first_pass[0].endpoint == "superseded"
+    assert st.utt.id == 1 and st.utt.phrases == ("meg bauer",)
+
+
+def transcript(rev: int, final: bool, text: str = "call meg") -> Transcript:
+    return Transcript(
+        stream="s",
+        start=0,
+        end=0,
+        utterance=0,
+        revision=rev,
+        text=text,
+        first_pass_text=text,
+        nbest=((text, -1.0),),
+        final=final,
+    )
+
+
+def results(out) -> list[dict]:
+    return [m.data for m in out if isinstance(m, Event) and m.name == "result"]
+
+
+def test_sink_commits_a_speculative_revision_on_confirm_exactly_once():
+    sink = EventSink()
+    st = sink.new_state("s")
+    assert results(sink.on_message(transcript(0, final=False), st)) == []
+    confirm = Event.make("confirm", stream="s", utterance=0, revision=0)
+    assert [r["revision"] for r in results(sink.on_control(confirm, st))] == [0]
+    assert results(sink.on_control(confirm, st)) == []
+    assert results(sink.on_message(transcript(0, final=True), st)) == []
+
+
+def test_sink_drops_the_stale_revision_after_a_reset():
+    sink = EventSink()
+    st = sink.new_state("s")
+    sink.on_message(transcript(0, final=False), st)
+    out = list(sink.on_control(Reset(stream="s", start=0, end=0, utterance=0, revision=1), st))
+    assert [m.name for m in out] == ["reset"] and out[0].data["dropped"] == [0]
+    assert results(sink.on_message(transcript(0, final=False), st)) == []  # late stale work is ignored
+    committed = results(sink.on_message(transcript(1, final=True, text="call meg bauer"), st))
+    assert [(r["revision"], r["text"]) for r in committed] == [(1, "call meg bauer")]
+
+
+def test_sink_commits_what_it_holds_when_the_stream_ends():
+    sink = EventSink()
+    st = sink.new_state("s")
+    sink.on_message(transcript(0, final=False), st)
+    out = list(sink.on_end_of_stream(EndOfStream(stream="s", start=0, end=0), st))
+    assert [r["revision"] for r in results(out)] == [0]
+    assert out[-1].name == "end" and out[-1].data["results"] == 1
