@@ -24,9 +24,17 @@ def utterance_id(stream: str) -> str:
 
 
 def group_events(events: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Events per recording, with `wall_ms` counted from the recording's own start: a replay with
+    limited concurrency starts recordings later (their `stream` event gives `start_offset_s`)."""
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in events:
         by[utterance_id(e["stream"])].append(e)
+    for evs in by.values():
+        offset = next((e.get("start_offset_s", 0.0) for e in evs if e["event"] == "stream"), 0.0) * 1000
+        if offset:
+            for e in evs:
+                if "wall_ms" in e:
+                    e["wall_ms"] = e["wall_ms"] - offset
     return by
 
 

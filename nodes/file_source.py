@@ -30,6 +30,7 @@ class FileSource(Source):
         realtime: bool = False,
         chunk_ms: int = 10,
         contexts: list[list[str]] | None = None,
+        concurrency: int = 0,
     ) -> None:
         super().__init__()
         if contexts is not None and len(contexts) != len(paths):
@@ -42,18 +43,36 @@ class FileSource(Source):
         self.stream_ids = stream_ids or _unique_ids(self.paths)
         self.realtime = realtime
         self.contexts = contexts
+        self.concurrency = concurrency
         self.chunk = SAMPLE_RATE * chunk_ms // 1000
         self._stop = threading.Event()
 
     def batches(self, t0_ns: int) -> Iterator[list[Message]]:
         contexts = self.contexts or [None] * len(self.paths)
-        streams = [self._stream(p, s, c) for p, s, c in zip(self.paths, self.stream_ids, contexts)]
-        return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop)
+        offsets = self._schedule()
+        streams = [self._stream(p, s, c, o) for p, s, c, o in zip(self.paths, self.stream_ids, contexts, offsets)]
+        return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop, offsets=offsets)
+
+    def _schedule(self) -> list[int]:
+        """Start ticks of the streams: all at once, or `concurrency` lanes of back-to-back files."""
+        if self.concurrency <= 0 or self.concurrency >= len(self.paths):
+            return [0] * len(self.paths)
+        lanes = [0] * self.concurrency
+        offsets = []
+        for path in self.paths:
+            lane = min(range(len(lanes)), key=lanes.__getitem__)
+            offsets.append(lanes[lane])
+            try:
+                seconds = probe(path).duration_s
+            except AudioFileError:
+                seconds = 0.0
+            lanes[lane] += round(seconds * SAMPLE_RATE) + SAMPLE_RATE // 10
+        return offsets
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _stream(self, path: str, stream: str, context: list[str] | None) -> Iterator[Message]:
+    def _stream(self, path: str, stream: str, context: list[str] | None, offset: int = 0) -> Iterator[Message]:
         pos = 0
         try:
             info = probe(path)
@@ -65,6 +84,7 @@ class FileSource(Source):
                 channels=info.channels,
                 duration_s=round(info.duration_s, 3),
                 format=info.format,
+                start_offset_s=round(offset / SAMPLE_RATE, 3),
             )
             if context is not None:
                 yield Event.make("context", stream=stream, phrases=list(context))

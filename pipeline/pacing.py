@@ -26,8 +26,12 @@ def interleave(
     *,
     realtime: bool,
     stop: threading.Event | None = None,
+    offsets: list[int] | None = None,
 ) -> Iterator[list[Message]]:
     """Yield batches of messages from `streams`, in audio-time order.
+
+    `offsets` (ticks, one per stream) starts stream i that much after `t0_ns`:
+    its audio time t is due at `t0 + offsets[i] + t`.
 
     Each batch holds every stream's next message that ends at the earliest
     pending audio time. `captured_ns` is set to the release time (the paced
@@ -35,8 +39,9 @@ def interleave(
     short; the stream iterators themselves decide how to end.
     """
     heap: list[tuple[int, int, Message, Iterator[Message]]] = []
+    shift = offsets or [0] * len(streams)
     for order, it in enumerate(streams):
-        _push(heap, order, it)
+        _push(heap, order, it, shift[order])
     while heap:
         t = heap[0][0]
         batch: list[tuple[int, Message, Iterator[Message]]] = []
@@ -53,13 +58,13 @@ def interleave(
             captured = now_ns()
         yield [msg.replace(captured_ns=captured) for _, msg, _ in batch]
         for order, _, it in batch:
-            _push(heap, order, it)
+            _push(heap, order, it, shift[order])
 
 
-def _push(heap: list, order: int, it: Iterator[Message]) -> None:
+def _push(heap: list, order: int, it: Iterator[Message], offset: int) -> None:
     msg = next(it, None)
     if msg is not None:
-        heapq.heappush(heap, (msg.end, order, msg, it))
+        heapq.heappush(heap, (offset + msg.end, order, msg, it))
 
 
 def _sleep(seconds: float, stop: threading.Event | None) -> None:

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(contacts, devices) a user's device would hold; score the output with `speechgraph eval`",
     )
     replay.add_argument("--limit", type=int, default=0, help="with --manifest: only the first N rows")
+    replay.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="at most N recordings at once, back to back (default: all at once)",
+    )
     _add_runtime_options(replay)
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="pace each stream at real time, as a microphone would")
@@ -225,7 +231,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from nodes.file_source import FileSource
     from pipeline import Event, make_runtime, now_ns
 
-    source: dict[str, Any] = {"realtime": args.realtime, "chunk_ms": args.chunk_ms}
+    source: dict[str, Any] = {"realtime": args.realtime, "chunk_ms": args.chunk_ms, "concurrency": args.concurrency}
     if args.manifest:
         from corpus.contexts import manifest_contexts
 

@@ -168,3 +168,18 @@ def test_many_files_are_concurrent_streams(tmp_path):
     assert {m.stream for m in msgs[:6]} == {str(p) for p in paths}
     for i, p in enumerate(paths):
         assert len(audio_of(msgs, str(p))) == int((0.2 + 0.1 * i) * SAMPLE_RATE)
+
+
+def test_limited_concurrency_plays_recordings_back_to_back(demo_files):
+    src = FileSource(demo_files[:3], concurrency=1, realtime=False)
+    batches = list(src.batches(0))
+    streams = [m for b in batches for m in b if isinstance(m, Event) and m.name == "stream"]
+    offsets = [e.data["start_offset_s"] for e in streams]
+    durations = [e.data["duration_s"] for e in streams]
+    assert offsets[0] == 0.0
+    assert offsets[1] == pytest.approx(durations[0] + 0.1, abs=0.01)
+    assert offsets[2] == pytest.approx(durations[0] + durations[1] + 0.2, abs=0.02)
+    order = [m.stream for b in batches for m in b if isinstance(m, AudioChunk)]
+    first_of_second = order.index(demo_files[1])
+    assert demo_files[1] not in order[: order.index(demo_files[0]) + 1]
+    assert all(s == demo_files[0] for s in order[:first_of_second])
