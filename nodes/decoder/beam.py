@@ -65,6 +65,10 @@ class DecoderState:
     enc_frames: int = 0
     beam: list[Hyp] = field(default_factory=list)
     lattice: Lattice = field(default_factory=Lattice)
+    pred_cache: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]] = field(
+        default_factory=dict
+    )
+    """Prediction-network outputs by unit sequence: a prefix pruned at one frame often comes back at the next."""
 
 
 class BeamSearch:
@@ -147,22 +151,17 @@ class BeamSearch:
             cands = cands[: self.beam]
             if not cands:
                 break
-            labels = torch.tensor([[c[2]] for c in cands])
-            states = (
-                torch.cat([active[c[1]].state[0] for c in cands], dim=1),
-                torch.cat([active[c[1]].state[1] for c in cands], dim=1),
-            )
-            out, (hn, cn) = self.model.predictor(labels, states)
+            predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands])
             nxt = []
-            for j, (_, i, k, lp, ctx, bonus) in enumerate(cands):
+            for (_, i, k, lp, ctx, bonus), (pred_out, pred_state) in zip(cands, predicted, strict=True):
                 h = active[i]
                 new = Hyp(
                     (*h.tokens, k),
                     h.ac + lp,
                     h.bias + bonus,
                     ctx,
-                    out[j, 0],
-                    (hn[:, j : j + 1], cn[:, j : j + 1]),
+                    pred_out,
+                    pred_state,
                     (*h.times, frame),
                     h.word_start,
                     h.word_ac,
@@ -175,6 +174,23 @@ class BeamSearch:
                 nxt.append(new)
             active = nxt
         st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
+
+    def _predict(self, st: DecoderState, extend: list[tuple[Hyp, int]]) -> list[tuple[torch.Tensor, tuple]]:
+        """Prediction-network output and state after each (hypothesis, unit), batched, cached by unit sequence."""
+        keys = [(*h.tokens, k) for h, k in extend]
+        todo = [j for j, key in enumerate(keys) if key not in st.pred_cache]
+        if todo:
+            labels = torch.tensor([[extend[j][1]] for j in todo])
+            states = (
+                torch.cat([extend[j][0].state[0] for j in todo], dim=1),
+                torch.cat([extend[j][0].state[1] for j in todo], dim=1),
+            )
+            out, (hn, cn) = self.model.predictor(labels, states)
+            if len(st.pred_cache) > 4096:
+                st.pred_cache.clear()
+            for n, j in enumerate(todo):
+                st.pred_cache[keys[j]] = (out[n, 0], (hn[:, n : n + 1], cn[:, n : n + 1]))
+        return [st.pred_cache[key] for key in keys]
 
     @staticmethod
     def _merge(pool: dict[tuple[int, ...], Hyp], h: Hyp) -> None:
