@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from corpus.contexts import context_for
 from nodes.nlu.parser import NONE, is_complete, normalise, parse
 
 
@@ -30,15 +31,6 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--show", type=int, default=0, help="print this many parse errors")
     p.add_argument("--json", default=None, help="also write the figures here")
-
-
-def context_for(row: dict, names: dict, rng: random.Random, distractors: int) -> list[str]:
-    """The request's own contact, device or choice plus distractor people and devices of the split."""
-    own = [v for k, v in row["slots"].items() if k in ("contact", "device", "choice") and v]
-    firsts, lasts, devices = names.get("first_names", []), names.get("last_names", []), names.get("devices", [])
-    people = [f"{rng.choice(firsts)} {rng.choice(lasts)}" for _ in range(distractors)] if firsts and lasts else []
-    gadgets = rng.sample(devices, k=min(len(devices), distractors // 2))
-    return sorted(set(own + people + gadgets))
 
 
 def grammar_wholes(row: dict) -> set[str]:
@@ -181,7 +173,7 @@ def run(args: argparse.Namespace) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m bench.nlu", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="speechgraph bench nlu", description=__doc__.split("\n\n")[0])
     arguments(p)
     args = p.parse_args(argv)
     result = run(args)

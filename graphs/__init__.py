@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphs import asr, frontend
+from graphs import asr, assistant, frontend
 from pipeline import Graph, Source
 
 GraphBuilder = Callable[..., Graph]
@@ -13,8 +13,9 @@ GraphBuilder = Callable[..., Graph]
 GRAPHS: dict[str, GraphBuilder] = {
     "frontend": frontend.build,
     "asr": asr.build,
+    "assistant": assistant.build,
 }
-DEFAULT = "frontend"
+DEFAULT = "assistant"
 
 
 def build(name: str, source: type[Source], source_options: dict[str, Any], **options: Any) -> Graph:

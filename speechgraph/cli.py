@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wakeword_arguments(wake)
     wake.set_defaults(func=cmd_train_wakeword)
+    _delegate(train_sub, "lm", "training.lm", "the class-based neural language model of the cloud rescorer")
 
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
@@ -207,7 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     wakeword_bench_arguments(wake_bench)
     wake_bench.set_defaults(func=cmd_bench_wakeword)
+    _delegate(bench_sub, "endpoint", "bench.endpoint", "end-pointer latency and premature cuts: rules vs VAD only")
+    _delegate(bench_sub, "rescore", "bench.rescore", "WER and name recall before and after LM rescoring (tunes on dev)")
+    _delegate(bench_sub, "nlu", "bench.nlu", "intent and slot accuracy on a split's transcripts")
     return parser
+
+
+def _delegate(sub: Any, name: str, module: str, help: str) -> None:
+    """A command whose options and `--help` belong to `module.main(argv)`."""
+    p = sub.add_parser(name, help=help, add_help=False, prefix_chars="\0")
+    p.add_argument("argv", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lambda args: _run_module(module, args.argv))
+
+
+def _run_module(module: str, argv: list[str]) -> int:
+    import importlib
+
+    result = importlib.import_module(module).main(argv)
+    return result if isinstance(result, int) else 0
 
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:

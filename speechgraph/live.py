@@ -73,9 +73,7 @@ class LiveView:
                 "yes" if r.get("rescored") else f"no ({r.get('rescore_note', '')})",
                 f"{after:.0f} ms" if after is not None else "-",
             )
-        return Group(
-            Panel(head, title="speechgraph live"), results, Panel(Text("\n".join(self.log)), title="events")
-        )
+        return Group(Panel(head, title="speechgraph live"), results, Panel(Text("\n".join(self.log)), title="events"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -473,7 +473,7 @@ def _bare_name(text: str, context: tuple[str, ...], snapping: bool) -> Interpret
         name, cost = snap(text, context)
         if cost < float("inf"):
             return Interpretation("select", {"choice": name}, True)
-    if len(words) != 1 or not text.isalpha():
+    if len(words) != 1 or not text.isalpha() or len(text) < 3:  # "t" is a word being heard, not a name
         return None
     return Interpretation("select", {"choice": text}, not (context and _cut_name(text, context)))
 

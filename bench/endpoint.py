@@ -1,0 +1,504 @@
+"""End-pointer benchmark: latency after the end of speech and premature cuts, offline.
+
+    python3 -m bench.endpoint --corpus corpus_out --split dev --limit 100   # fit the rule, print the grid's best
+    python3 -m bench.endpoint --corpus corpus_out --split test --limit 100  # the shipped defaults, held out
+
+For each recording with the wake word it runs silero-vad over the whole file and
+the real decoder (`weights/asr_rnnt.pt`, beam search fed 40 ms chunks) from the
+wake word's end, and caches the VAD probabilities and the decoder's per-chunk
+signals (text, last token time) in `runs/endpoint/` (keyed by the weights, so a
+better recogniser is decoded afresh; an interrupted run resumes). Parameter grids
+are then evaluated from the cache without decoding again.
+
+The recordings end 0.8-1.5 s after the end of speech, sooner than a slow rule
+would fire, so each is extended with mirrored copies of its own audio from 0.5 s
+after the end of speech (the same noise, music or device audio) up to
+`--extend-s` after it; a rule that has still not fired there is counted at
+`max_length_s`. Latency is end-point audio time minus the manifest's
+`speech_end`; a premature cut is an end-point before it.
+
+The rule's evaluation here is vectorised over the grid; the chosen parameters
+are checked against the `EndPointer` node itself on the same inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TICK = 16_000
+WINDOW = 512
+CHUNK_FRAMES = 4  # one encoder step of the recogniser: 40 ms
+
+# The VAD-only baseline's trailing silence, fitted on dev like the rule's defaults (premature cuts <= 2 %).
+BASELINE_SILENCE_S = 1.0
+BASELINE_THRESHOLD = 0.5
+
+GRID = {
+    "threshold": (0.3, 0.5, 0.7),
+    "complete_silence_s": tuple(round(0.05 + 0.05 * i, 2) for i in range(22)),  # 0.05 .. 1.1
+    "silence_s": tuple(round(0.3 + 0.1 * i, 2) for i in range(18)),  # 0.3 .. 2.0
+    "blank_s": (0.0, 0.1, 0.2, 0.3, 0.4),
+    "complete_blank_s": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 2.5, None),
+}
+BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out")
+    p.add_argument("--split", default="dev", choices=("dev", "test"))
+    p.add_argument("--limit", type=int, default=100, help="recordings with the wake word to use (0: all)")
+    p.add_argument("--weights", default="weights/asr_rnnt.pt")
+    p.add_argument("--beam", type=int, default=8)
+    p.add_argument("--cache", default="runs/endpoint", help="folder of the cached VAD and decoder signals")
+    p.add_argument("--extend-s", type=float, default=3.0, help="audio kept after the end of speech (extended)")
+    p.add_argument("--max-premature", type=float, default=0.02, help="premature cut rate the final kind may have")
+    p.add_argument("--json", default=None, help="write the rows as JSON here")
+
+
+# -- collecting: VAD probabilities and decoder signals, cached --------------------------------------
+
+
+@dataclass
+class Utterance:
+    id: str
+    start: int  # tick of the wake word's end
+    speech_end: float  # seconds
+    duration: float  # seconds of the original recording
+    pauses: list
+    text: str
+    condition: str
+    probs: np.ndarray  # one per 512-sample window from tick 0
+    sig_end: np.ndarray  # ticks
+    sig_last: np.ndarray  # tick of the best hypothesis's last token (-1: none)
+    sig_text: list[str]
+
+
+def extend(x: np.ndarray, speech_end: float, extend_s: float) -> np.ndarray:
+    """`x` lengthened to `speech_end + extend_s` with mirrored copies of its post-speech audio."""
+    target = round((speech_end + extend_s) * TICK)
+    if len(x) >= target:
+        return x[:target]
+    tail = x[min(len(x) - TICK // 4, round((speech_end + 0.5) * TICK)) :]
+    parts, n, forward = [x], len(x), False
+    while n < target:
+        piece = tail if forward else tail[::-1]
+        parts.append(piece)
+        n += len(piece)
+        forward = not forward
+    return np.concatenate(parts)[:target].astype(np.float32)
+
+
+def _cache_path(args: argparse.Namespace) -> Path:
+    digest = hashlib.sha1(Path(args.weights).read_bytes()).hexdigest()[:10]
+    return Path(args.cache) / f"{args.split}-{digest}-beam{args.beam}-ext{args.extend_s:g}.jsonl"
+
+
+def _pick(rows: list[dict], limit: int) -> list[dict]:
+    rows = [r for r in rows if r["wake_word"]]
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    return [rows[i] for i in sorted(order[:limit] if limit else order)]
+
+
+def collect(args: argparse.Namespace) -> list[Utterance]:
+    import torch
+    from tqdm import tqdm
+
+    from models.rnnt import RNNT
+    from nodes.audio_file import load
+    from nodes.decoder.beam import BeamSearch
+    from nodes.features import LogMel
+    from nodes.vad import SileroVAD, speech_probs
+
+    torch.set_num_threads(1)
+    corpus = Path(args.corpus)
+    rows = _pick([json.loads(line) for line in (corpus / f"{args.split}.jsonl").read_text().splitlines()], args.limit)
+    path = _cache_path(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cached = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                d = json.loads(line)
+                cached[d["id"]] = d
+    todo = [r for r in rows if r["id"] not in cached]
+    if todo:
+        search = BeamSearch(RNNT.from_checkpoint(torch.load(args.weights, weights_only=False)), beam=args.beam)
+        vad, logmel = SileroVAD(), LogMel()
+        with path.open("a") as f:
+            for r in tqdm(todo, desc=f"VAD + decoding {args.split}"):
+                x = extend(load(corpus / r["audio"]), r["speech_end"], args.extend_s)
+                probs = speech_probs(x, vad)
+                frames = logmel.frames(x)
+                first = round(r["wake_end"] / 0.01)
+                st = search.start()
+                ends, lasts, texts = [], [], []
+                for k in range(first, len(frames), CHUNK_FRAMES):
+                    chunk = frames[k : k + CHUNK_FRAMES]
+                    search.accept(st, chunk)
+                    best = st.beam[0] if st.beam else None
+                    ends.append((k + len(chunk) - 1) * 160 + 400)
+                    lasts.append(search.frame_end_tick(best.times[-1], first) if best and best.times else -1)
+                    texts.append(search.best_text(st))
+                d = {"id": r["id"], "probs": [round(float(p), 4) for p in probs], "ends": ends, "lasts": lasts}
+                d["texts"] = texts
+                f.write(json.dumps(d) + "\n")
+                f.flush()
+                cached[r["id"]] = d
+    out = []
+    for r in rows:
+        d = cached[r["id"]]
+        out.append(
+            Utterance(
+                id=r["id"],
+                start=round(r["wake_end"] * TICK),
+                speech_end=r["speech_end"],
+                duration=r["duration_s"],
+                pauses=r["pauses"],
+                text=r["text"],
+                condition=r["condition"]["label"],
+                probs=np.asarray(d["probs"], np.float32),
+                sig_end=np.asarray(d["ends"], np.int64),
+                sig_last=np.asarray(d["lasts"], np.int64),
+                sig_text=d["texts"],
+            )
+        )
+    return out
+
+
+# -- evaluating the rule, vectorised over a grid -------------------------------------------------------
+
+
+@dataclass
+class Steps:
+    """What the rule looks at, at each window end t of one utterance (see nodes/endpointer.py)."""
+
+    t: np.ndarray
+    speech_end: dict[float, np.ndarray]  # per VAD threshold; -1 before any speech
+    blank: np.ndarray
+    complete: np.ndarray
+
+
+def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
+    from nodes.endpointer import is_complete
+
+    k0 = max(0, -(-(u.start + WINDOW // 2) // WINDOW) - 1)
+    t = (np.arange(k0, len(u.probs)) + 1) * WINDOW
+    ends = {}
+    for th in thresholds:
+        speech = u.probs[k0:] >= th
+        ends[th] = np.maximum.accumulate(np.where(speech, t, -1))
+    j = np.minimum(np.searchsorted(u.sig_end, t, side="left"), len(u.sig_end) - 1)
+    has_text = np.array([bool(s) for s in u.sig_text])[j]
+    last = np.where(has_text & (u.sig_last[j] >= 0), u.sig_last[j], u.start)
+    blank = t - np.maximum(last, u.start)
+    complete = np.array([is_complete(s) for s in u.sig_text])[j]
+    return Steps(t, ends, blank, complete)
+
+
+NEVER = np.iinfo(np.int64).max // 4
+
+
+def _first(t: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The first t where `mask` holds, along axis 0 (NEVER where it never does)."""
+    return np.where(mask.any(0), t[np.argmax(mask, axis=0)], NEVER)
+
+
+def first_fire(s: Steps, u: Utterance, p: Any) -> tuple[int, str]:
+    """(tick, reason) of the first end-point under parameters `p` (an EndpointParams), as the node decides."""
+    t, tick = s.t, TICK
+    end = s.speech_end[p.threshold]
+    seen = end >= 0
+    silence = t - np.where(seen, end, u.start)
+    never = np.zeros(len(t), bool)
+    if p.use_decoder:
+        need = np.where(s.complete, p.complete_silence_s, p.silence_s) * tick - 0.5
+        rule = seen & (silence >= need) & (s.blank >= p.blank_s * tick - 0.5)
+        cb = p.complete_blank_s
+        decoder = never if cb is None else s.complete & (s.blank >= cb * tick - 0.5)
+    else:
+        rule, decoder = seen & (silence >= p.silence_s * tick - 0.5), never
+    no_speech = ~seen & (t - u.start >= p.no_speech_s * tick - 0.5)
+    longest = t - u.start >= p.max_length_s * tick - 0.5
+    masks = {"silence": rule, "decoder": decoder, "no_speech": no_speech, "max_length": longest}
+    fired = rule | decoder | no_speech | longest
+    if not fired.any():  # beyond the extended audio: the length limit ends it
+        return u.start + round(p.max_length_s * tick), "max_length"
+    k = int(np.argmax(fired))
+    return int(t[k]), next(r for r, m in masks.items() if m[k])
+
+
+def grid_fires(s: Steps, u: Utterance, th: float, base: Any) -> np.ndarray:
+    """First end-point tick for every (complete_silence_s, silence_s, blank_s, complete_blank_s) of GRID.
+
+    The rules are alternatives checked at every t, so the first time any fires is
+    the earliest of each rule's own first time: each is computed on its own axes.
+    """
+    sc = np.array(GRID["complete_silence_s"]) * TICK - 0.5
+    si = np.array(GRID["silence_s"]) * TICK - 0.5
+    bl = np.array(GRID["blank_s"]) * TICK - 0.5
+    cb = np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]) * TICK - 0.5
+    t = s.t
+    end = s.speech_end[th]
+    seen = end >= 0
+    silence = t - np.where(seen, end, u.start)
+    need = np.where(s.complete[:, None, None], sc[None, :, None], si[None, None, :])  # K x a x b
+    silence_ok = seen[:, None, None] & (silence[:, None, None] >= need)
+    blank_ok = s.blank[:, None] >= bl[None, :]  # K x c
+    by_silence = _first(t, silence_ok[..., None] & blank_ok[:, None, None, :])  # a x b x c
+    by_decoder = _first(t, s.complete[:, None] & (s.blank[:, None] >= cb[None, :]))  # d
+    other = (~seen & (t - u.start >= base.no_speech_s * TICK - 0.5)) | (t - u.start >= base.max_length_s * TICK - 0.5)
+    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * TICK)
+    return np.minimum(np.minimum(by_silence[..., None], by_decoder), fallback)
+
+
+def summarise(
+    name: str, params: Any, ticks: list[int], utts: list[Utterance], reasons: list[str] | None = None
+) -> dict:
+    lat = np.array([tk / TICK - u.speech_end for tk, u in zip(ticks, utts)]) * 1000
+    premature = np.array([tk / TICK < u.speech_end for tk, u in zip(ticks, utts)])
+    paused = np.array([bool(u.pauses) for u in utts])
+    beyond = np.array([tk / TICK > u.duration for tk, u in zip(ticks, utts)])
+    row = {
+        "name": name,
+        "n": len(utts),
+        "premature_cut_rate": round(float(premature.mean()), 4),
+        "premature_with_pause": round(float(premature[paused].mean()), 4) if paused.any() else None,
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+        "latency_ms_p90": round(float(np.percentile(lat, 90)), 1),
+        "latency_ms_mean": round(float(lat.mean()), 1),
+        "beyond_recording": round(float(beyond.mean()), 4),
+        "params": asdict(params) if params else None,
+        "params_obj": params,
+    }
+    if reasons is not None:
+        row["reasons"] = {r: reasons.count(r) for r in sorted(set(reasons))}
+    return row
+
+
+def evaluate(utts: list[Utterance], params: Any, all_steps: list[Steps], name: str) -> tuple[dict, list[int]]:
+    fired = [first_fire(s, u, params) for s, u in zip(all_steps, utts)]
+    ticks = [f[0] for f in fired]
+    return summarise(name, params, ticks, utts, [f[1] for f in fired]), ticks
+
+
+def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> dict[str, Any]:
+    """Parameters per variant: the lowest latency (p50 + p90) within the premature-cut budget.
+
+    `vad_only` and `vad_blank` (VAD + decoder blank, no completeness) are the
+    baselines; `final` and `speculative` are the whole rule, chosen as a pair (`pair`).
+    """
+    from nodes.endpointer import FINAL
+
+    se = np.array([u.speech_end for u in utts])
+    chosen: dict[str, Any] = {}
+    best_cost = np.inf
+    for th in GRID["threshold"]:
+        for sil in BASELINE_GRID:
+            p = replace(FINAL, use_decoder=False, threshold=th, silence_s=sil, complete_blank_s=None)
+            lat = np.array([first_fire(st, u, p)[0] for st, u in zip(all_steps, utts)]) / TICK - se
+            cost = np.percentile(lat, 50) + np.percentile(lat, 90)
+            if (lat < 0).mean() <= max_premature and cost < best_cost:
+                best_cost, chosen["vad_only"] = cost, p
+    axes = [np.array(GRID[k], dtype=float) for k in ("complete_silence_s", "silence_s", "blank_s")]
+    axes.append(np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]))
+    a, b, c, d = np.meshgrid(*axes, indexing="ij")
+
+    def params(th: float, i: tuple) -> Any:
+        cb = None if np.isinf(d[i]) else float(d[i])
+        return replace(
+            FINAL, threshold=th, complete_silence_s=float(a[i]), silence_s=float(b[i]), blank_s=float(c[i]),
+            complete_blank_s=cb,
+        )  # fmt: skip
+
+    costs: dict[str, float] = {}
+    where: dict[str, tuple[float, tuple]] = {}
+    fires_at: dict[float, np.ndarray] = {}
+    for th in GRID["threshold"]:
+        fires = fires_at[th] = np.stack([grid_fires(st, u, th, FINAL) for st, u in zip(all_steps, utts)])
+        lat = fires / TICK - se.reshape(-1, 1, 1, 1, 1)
+        cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
+        valid = ((lat < 0).mean(0) <= max_premature) & (a <= b)
+        for name, mask in (("final", valid), ("vad_blank", valid & (a == b) & np.isinf(d))):
+            if mask.any():
+                i = np.unravel_index(np.argmin(np.where(mask, cost, np.inf)), cost.shape)
+                if cost[i] < costs.get(name, np.inf):
+                    costs[name], where[name], chosen[name] = float(cost[i]), (th, i), params(th, i)
+    if "final" not in where:
+        return chosen
+    th, _ = where["final"]
+    chosen["final"], chosen["speculative"] = pair(
+        fires_at[th], se, (a, b, c, d), max_premature, lambda i: params(th, i)
+    )
+    return chosen
+
+
+def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, params: Any, top: int = 20) -> tuple:
+    """(final, speculative): the pair whose effective latency is lowest (p50 + p90).
+
+    Effective latency is the speculative end-point's when it did not cut the
+    speaker off (its result stands), else the final's. The final may cut at most
+    `max_premature`; the speculative one waits no longer than the final on any
+    axis (so it never fires after it) and leads it by 150-250 ms (p50). Only the
+    `top` lowest-latency finals are tried as partners.
+    """
+    a, b, c, d = grid
+    n = len(se)
+    lat = fires / TICK - se.reshape(-1, 1, 1, 1, 1)
+    premature = (lat < 0).mean(0)
+    cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
+    valid = (premature <= max_premature) & (a <= b)
+    order = np.argsort(np.where(valid, cost, np.inf), axis=None)[: min(top, int(valid.sum()))]
+    best = None
+    for flat in order:
+        i = np.unravel_index(flat, a.shape)
+        f = fires[(slice(None), *i)].reshape(n, 1, 1, 1, 1)
+        lead = np.median((f - fires) / TICK, axis=0)
+        ok = (a <= a[i]) & (b <= b[i]) & (c <= c[i]) & (d <= d[i]) & (a <= b) & (lead >= 0.15) & (lead <= 0.25)
+        if not ok.any():
+            continue
+        effective = np.where(lat >= 0, lat, f / TICK - se.reshape(-1, 1, 1, 1, 1))
+        eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
+        j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), a.shape)
+        if best is None or eff_cost[j] < best[0]:
+            best = (float(eff_cost[j]), i, j)
+    if best is None:
+        return params(np.unravel_index(order[0], a.shape)), None
+    return params(best[1]), params(best[2])
+
+
+# -- checking the node against the vectorised rule ------------------------------------------------------
+
+
+def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple[int, str]:
+    """Run the EndPointer node on the cached inputs (VAD and decoder interleaved by audio time)."""
+    from nodes.endpointer import EndPointer
+    from nodes.messages import DecoderSignal, VoiceActivity
+    from pipeline import EndOfStream, Event
+
+    node = EndPointer(kind=kind, **{k: v for k, v in asdict(params).items()})
+    st = node.new_state(u.id)
+    msgs: list = [Event.make("wake", stream=u.id, start=u.start, end=u.start + 1600, utterance=1, end_s=u.start / TICK)]
+    first = u.start - u.start % 160
+    prev = first
+    for end, last, text in zip(u.sig_end, u.sig_last, u.sig_text):
+        msgs.append(
+            DecoderSignal(
+                stream=u.id,
+                start=int(prev),
+                end=int(end),
+                utterance=1,
+                text=text,
+                last_token_s=(int(last) if last >= 0 else prev) / TICK,
+            )
+        )
+        prev = int(end)
+    for i in range(0, len(u.probs), vad_chunk):
+        p = u.probs[i : i + vad_chunk]
+        msgs.append(VoiceActivity(stream=u.id, start=i * WINDOW, end=(i + len(p)) * WINDOW, probs=p))
+    msgs.sort(key=lambda m: (m.end, isinstance(m, VoiceActivity)))
+    out = []
+    for m in msgs:
+        out.extend(node.on_control(m, st) if isinstance(m, Event) else node.on_message(m, st))
+    out.extend(node.on_end_of_stream(EndOfStream(stream=u.id, end=len(u.probs) * WINDOW), st))
+    ends = [e for e in out if e.name == "endpoint"]
+    assert len(ends) == 1, ends
+    reason = ends[0].data["reason"]
+    if reason == "end_of_stream":
+        return u.start + round(params.max_length_s * TICK), "max_length"
+    return ends[0].end, reason
+
+
+# -- main ----------------------------------------------------------------------------------------------
+
+
+def _describe(p: Any) -> str:
+    if p is None:
+        return "-"
+    keys = ("threshold", "silence_s") if not p.use_decoder else (
+        "threshold", "complete_silence_s", "silence_s", "blank_s", "complete_blank_s",
+    )  # fmt: skip
+    return ", ".join(f"{k}={getattr(p, k)}" for k in keys)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="speechgraph bench endpoint", description=__doc__.split("\n\n")[0])
+    arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return report(parser.parse_args(argv))
+
+
+def report(args: argparse.Namespace) -> dict:
+    """Run the benchmark and print its table."""
+    from nodes.endpointer import DEFAULTS, FINAL
+
+    utts = collect(args)
+    all_steps = [steps(u, GRID["threshold"]) for u in utts]
+    baseline = replace(
+        FINAL, use_decoder=False, threshold=BASELINE_THRESHOLD, silence_s=BASELINE_SILENCE_S, complete_blank_s=None
+    )
+    rows, ticks = [], {}
+    if args.split == "dev":
+        chosen = fit(utts, all_steps, args.max_premature)
+        for key in ("vad_only", "vad_blank", "final", "speculative"):
+            if chosen.get(key) is not None:
+                row, ticks[f"fitted: {key}"] = evaluate(utts, chosen[key], all_steps, f"fitted: {key}")
+                rows.append(row)
+    for name, p in (
+        ("shipped: vad_only", baseline),
+        *((f"shipped: {k}", DEFAULTS[k]) for k in ("final", "speculative")),
+    ):
+        row, ticks[name] = evaluate(utts, p, all_steps, name)
+        rows.append(row)
+    for prefix in ("fitted", "shipped"):
+        f, s = ticks.get(f"{prefix}: final"), ticks.get(f"{prefix}: speculative")
+        if f is not None and s is not None:
+            f, s = np.array(f) / TICK, np.array(s) / TICK
+            se = np.array([u.speech_end for u in utts])
+            effective = np.where(s >= se, s, f) - se  # the speculative result stands unless it cut the speaker off
+            row = rows[[r["name"] for r in rows].index(f"{prefix}: speculative")]
+            row["lead_ms_p50"] = round(float(np.median(f - s)) * 1000, 1)
+            row["effective_ms_p50"] = round(float(np.percentile(effective, 50)) * 1000, 1)
+            row["effective_ms_p90"] = round(float(np.percentile(effective, 90)) * 1000, 1)
+
+    agree = sum(
+        node_fire(u, kind, DEFAULTS[kind])[0] == ticks[f"shipped: {kind}"][n]
+        for n, u in enumerate(utts)
+        for kind in ("final", "speculative")
+    )
+    print(
+        f"{len(utts)} {args.split} recordings with the wake word; the EndPointer node agrees on {agree}/{2 * len(utts)}"
+    )
+    print(f"{'':<22}{'premature':>10}{'w/ pause':>9}{'p50 ms':>8}{'p90 ms':>8}{'lead':>6}{'>file':>6}  parameters")
+    for r in rows:
+        wp = "-" if r["premature_with_pause"] is None else f"{r['premature_with_pause']:.3f}"
+        lead = f"{r['lead_ms_p50']:.0f}" if "lead_ms_p50" in r else ""
+        print(
+            f"{r['name']:<22}{r['premature_cut_rate']:>10.3f}{wp:>9}{r['latency_ms_p50']:>8.0f}"
+            f"{r['latency_ms_p90']:>8.0f}{lead:>6}{r['beyond_recording']:>6.2f}  {_describe(r['params_obj'])}"
+        )
+        extra = ""
+        if "effective_ms_p50" in r:
+            extra = f"; effective latency p50 {r['effective_ms_p50']:.0f} ms, p90 {r['effective_ms_p90']:.0f} ms"
+        print(f"{'':<22}reasons: {r['reasons']}{extra}")
+    for r in rows:
+        r.pop("params_obj")
+    result = {"split": args.split, "recordings": len(utts), "node_agrees": agree, "rows": rows}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

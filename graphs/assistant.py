@@ -1,0 +1,64 @@
+"""The whole assistant: wake gate, streaming recogniser, two end-pointers, cloud rescoring, NLU, results.
+
+    source ─▶ features ─▶ gate ─▶ decoder ─▶ rescorer (cloud) ─▶ nlu ─▶ sink
+       │                   ▲        │  ▲                                  │
+       └─▶ vad ─▶ endpointer_speculative / endpointer_final ┘  (endpoint events, feedback)
+                           └──────────────── result (feedback: close the utterance) ┘
+
+Edges carry only what the receiver needs: the end-pointers get the decoder's
+per-chunk signals, the cloud gets lattices and events (never audio), and the
+feedback edges carry one kind of event each. `speculative=False` leaves the
+speculative end-pointer out (the baseline that speculation is measured against).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodes.decoder.node import RNNTDecoder
+from nodes.endpointer import EndPointer
+from nodes.features import LogMelFeatures
+from nodes.messages import DecoderSignal, LatticeMessage, Transcript, VoiceActivity
+from nodes.nlu.node import IntentParser
+from nodes.rescorer import LatticeRescorer
+from nodes.sink import EventSink
+from nodes.vad import VoiceActivityDetector
+from nodes.wake_gate import WakeWordGate
+from pipeline import Graph, Source
+
+
+def build(
+    source: type[Source],
+    source_options: dict[str, Any],
+    *,
+    context: list[str] | None = None,
+    speculative: bool = True,
+    rescore_deadline_ms: float | None = None,
+    network_delay_ms: float = 0.0,
+) -> Graph:
+    g = Graph("assistant")
+    g.add("source", source, **source_options)
+    g.add("features", LogMelFeatures)
+    g.add("gate", WakeWordGate)
+    g.add("decoder", RNNTDecoder, context=context or [])
+    g.add("vad", VoiceActivityDetector)
+    rescorer: dict[str, Any] = {"network_delay_ms": network_delay_ms}
+    if rescore_deadline_ms is not None:
+        rescorer["deadline_ms"] = rescore_deadline_ms
+    g.add("rescorer", LatticeRescorer, placement="cloud", **rescorer)
+    g.add("nlu", IntentParser, placement="cloud")
+    g.add("sink", EventSink)
+
+    g.connect("source", "features").connect("features", "gate").connect("gate", "decoder")
+    g.connect("source", "vad", events=())
+    g.connect("decoder", "rescorer", only=(LatticeMessage,))
+    g.connect("rescorer", "nlu", only=(Transcript,)).connect("nlu", "sink", only=(Transcript,))
+    g.connect("sink", "gate", feedback=True, events=("result",))
+    kinds = ("speculative", "final") if speculative else ("final",)
+    for kind in kinds:
+        name = f"endpointer_{kind}"
+        g.add(name, EndPointer, kind=kind)
+        g.connect("vad", name, only=(VoiceActivity,), events=())
+        g.connect("decoder", name, only=(DecoderSignal,), events=("wake",))
+        g.connect(name, "decoder", feedback=True, events=("endpoint",))
+    return g.validate()

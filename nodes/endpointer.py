@@ -1,0 +1,317 @@
+"""End-pointers: decide where the open utterance ends, from voice activity and the decoder's signals.
+
+Two instances run side by side: the speculative one fires about 200 ms before the
+final one would, so rescoring and NLU can start early; the final one must almost
+never cut the speaker off (the decoder repairs a speculative cut with a Reset).
+
+The rule, checked at the end of every 32 ms VAD window t of the open utterance:
+
+- `silence`: speech was heard, the VAD's trailing silence is at least
+  `complete_silence_s` when the decoder's best hypothesis is a complete request
+  (`nodes.nlu.parser.is_complete`) or `silence_s` when it is not, and the decoder
+  has emitted nothing for at least `blank_s`;
+- `decoder`: the hypothesis is a complete request and the decoder has emitted
+  nothing for `complete_blank_s`, whatever the VAD says (it keeps hearing
+  background speech, babble or music, and would wait for the length limit);
+- `no_speech`: no speech `no_speech_s` after the wake word;
+- `max_length`: the utterance has lasted `max_length_s` (below the gate's own limit);
+- `end_of_stream`: the stream ended with the utterance still open.
+
+When the gate closes the utterance (`gate_closed`), the decoder stops; the rule
+then goes on with the VAD and the decoder's last word on it.
+
+VAD and decoder signals arrive on two edges, at different times (on Ray in any
+order), so the node decides at t only once both cover t: the VAD by a window
+ending at t, the decoder by its first signal whose `end` reaches t. Everything
+it uses is audio time, so the decision is the same whatever the arrival order.
+With `use_decoder=False` it is the VAD-only baseline (trailing silence `silence_s`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
+
+from nodes.messages import DecoderSignal, VoiceActivity
+from pipeline import EndOfStream, Error, Event, Message, Node
+from pipeline.messages import TICKS_PER_SECOND
+
+log = logging.getLogger(__name__)
+
+KINDS = ("speculative", "final")
+KEEP_S = 10.0
+"""VAD history kept behind the decoder's progress while no utterance is open (a wake event looks back)."""
+
+
+@dataclass(frozen=True)
+class EndpointParams:
+    """The rule's thresholds (seconds, except `threshold`, the VAD probability counted as speech)."""
+
+    threshold: float = 0.5
+    silence_s: float = 1.0
+    complete_silence_s: float = 0.5
+    blank_s: float = 0.0
+    complete_blank_s: float | None = None
+    """None: the decoder alone never ends an utterance."""
+    use_decoder: bool = True
+    no_speech_s: float = 5.0
+    max_length_s: float = 8.0
+
+
+FINAL = EndpointParams(threshold=0.7, complete_silence_s=0.3, silence_s=1.2, blank_s=0.1, complete_blank_s=None)
+SPECULATIVE = EndpointParams(threshold=0.7, complete_silence_s=0.15, silence_s=0.7, blank_s=0.1, complete_blank_s=1.5)
+DEFAULTS: dict[str, EndpointParams] = {"final": FINAL, "speculative": SPECULATIVE}
+"""Fitted as a pair on 200 dev recordings by `python3 -m bench.endpoint --split dev --limit 200`: the final kind
+cuts at most 2 % of speakers off, the speculative one waits no longer than the final on any threshold and leads it
+by 150-250 ms (p50), and together they give the lowest latency the user sees (the speculative end-point's unless
+it cut the speaker off, else the final's; p50 + p90). Refit when the recogniser or the grammar changes."""
+
+
+@functools.lru_cache(maxsize=4096)
+def is_complete(text: str) -> bool:
+    """Whether the hypothesis is a complete request (the NLU grammar's judgement, imported when first needed)."""
+    from nodes.nlu.parser import is_complete as parse_complete
+
+    return bool(parse_complete(text))
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start: int  # tick where the request may begin (the wake word's end)
+    next: int | None = None  # absolute index of the next VAD window to decide on
+    speech_end: int | None = None  # end tick of the last speech window so far
+    signals: deque[DecoderSignal] = field(default_factory=deque)
+    last_signal: DecoderSignal | None = None
+    decoder_done: bool = False  # the gate closed it: the decoder will say no more about it
+
+
+@dataclass
+class _Stream:
+    ends: list[int] = field(default_factory=list)  # end tick of each VAD window kept
+    probs: list[float] = field(default_factory=list)
+    base: int = 0  # absolute index of ends[0]
+    window: int = 512
+    horizon: int = 0  # the newest audio time the decoder side has spoken for
+    utt: _Utterance | None = None
+    done: set[int] = field(default_factory=set)
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    t: int
+    reason: str
+    silence: int  # ticks of trailing silence (since the utterance start when no speech yet)
+    blank: int | None  # ticks of decoder trailing blank (None without the decoder)
+    complete: bool | None
+    text: str | None
+
+
+class EndPointer(Node):
+    """VoiceActivity and DecoderSignal in; one `endpoint` event per utterance out.
+
+    Options: `kind` ("final" or "speculative": picks the defaults and tags the
+    events) and any `EndpointParams` field to override a default. Incoming events
+    are consumed, not forwarded (they reach the results by other paths), except
+    Errors when `forward_errors` is set (so a failing VAD is reported once).
+    """
+
+    def __init__(self, *, kind: str = "final", forward_errors: bool = False, **overrides: float | bool | None) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        known = {f.name for f in fields(EndpointParams)}
+        unknown = set(overrides) - known
+        super().__init__(**{k: overrides[k] for k in unknown})
+        self.kind = kind
+        self.params = replace(DEFAULTS[kind], **overrides)
+        self.forward_errors = forward_errors
+        self.complete: Callable[[str], bool] = is_complete
+
+    def new_state(self, stream: str) -> _Stream:
+        return _Stream()
+
+    # -- inputs --------------------------------------------------------------------
+
+    def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        if isinstance(msg, VoiceActivity):
+            self._add_vad(msg, st)
+        elif isinstance(msg, DecoderSignal):
+            out = self._add_signal(msg, st)
+            return out + self._advance(msg.stream, st)
+        else:
+            return ()
+        return self._advance(msg.stream, st)
+
+    def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        st.horizon = max(st.horizon, msg.end)
+        out: list[Message] = []
+        if isinstance(msg, Event) and msg.name == "wake":
+            data = msg.data
+            utt = data.get("utterance")
+            if utt is not None and utt not in st.done and (st.utt is None or st.utt.id != utt):
+                start = round(float(data["end_s"]) * TICKS_PER_SECOND) if "end_s" in data else msg.end
+                out.extend(self._open(msg.stream, st, int(utt), start))
+        elif isinstance(msg, Event) and msg.name == "gate_closed" and st.utt and msg.data.get("utterance") == st.utt.id:
+            st.utt.decoder_done = True
+        elif isinstance(msg, Error) and self.forward_errors:
+            out.append(msg)
+        out.extend(self._advance(msg.stream, st))
+        return out
+
+    def on_end_of_stream(self, msg: EndOfStream, st: _Stream) -> Iterable[Message]:
+        st.ended = True  # every input has ended: the decoder will say no more
+        out = self._advance(msg.stream, st)
+        if st.utt is not None:
+            t = max(st.utt.start, msg.end, st.ends[-1] if st.ends else 0)
+            out.append(self._fire(msg.stream, st, self._decision(st, t, "end_of_stream")))
+        return out
+
+    def _add_vad(self, msg: VoiceActivity, st: _Stream) -> None:
+        st.window = msg.window
+        last = st.ends[-1] if st.ends else -1
+        for i, p in enumerate(msg.probs):
+            end = msg.start + (i + 1) * msg.window
+            if end > last:  # overlapping windows (a restarted VAD) are dropped
+                st.ends.append(end)
+                st.probs.append(float(p))
+                last = end
+
+    def _add_signal(self, msg: DecoderSignal, st: _Stream) -> list[Message]:
+        st.horizon = max(st.horizon, msg.end)
+        if msg.utterance in st.done:
+            return []
+        out: list[Message] = []
+        if st.utt is None or st.utt.id != msg.utterance:
+            out.extend(self._open(msg.stream, st, msg.utterance, msg.start))
+        u = st.utt
+        assert u is not None
+        if u.last_signal is None or msg.end > u.last_signal.end:
+            u.signals.append(msg)
+            u.last_signal = msg
+        return out
+
+    def _open(self, stream: str, st: _Stream, utterance: int, start: int) -> list[Message]:
+        out: list[Message] = []
+        if st.utt is not None:  # a new utterance before this one ended: close it where we stand
+            out.append(self._fire(stream, st, self._decision(st, self._next_t(st), "superseded")))
+        st.utt = _Utterance(utterance, start)
+        return out
+
+    # -- deciding ----------------------------------------------------------------------
+
+    def _next_t(self, st: _Stream) -> int:
+        u = st.utt
+        assert u is not None
+        if u.next is not None and u.next - st.base < len(st.ends):
+            return st.ends[u.next - st.base]
+        return max(u.start, st.ends[-1] if st.ends else 0)
+
+    def _advance(self, stream: str, st: _Stream) -> list[Message]:
+        """Decide at every window end both inputs now cover; fire at the first that ends the utterance."""
+        out: list[Message] = []
+        u = st.utt
+        p = self.params
+        half = st.window // 2
+        while u is not None:
+            if u.next is None:  # the first window whose centre lies in the utterance
+                i = next((k for k, e in enumerate(st.ends) if e - half >= u.start), None)
+                if i is None:
+                    break
+                u.next = st.base + i
+            i = u.next - st.base
+            if i >= len(st.ends):
+                break
+            t = st.ends[i]
+            sig = self._signal_at(u, t, st.ended or u.decoder_done)
+            if p.use_decoder and sig is None and not (st.ended or u.decoder_done):
+                break  # the decoder has not reached t yet
+            if st.probs[i] >= p.threshold:
+                u.speech_end = t
+            u.next += 1
+            decision = self._rule(u, t, sig)
+            if decision is not None:
+                out.append(self._fire(stream, st, decision))
+                u = None
+        self._prune(st)
+        return out
+
+    @staticmethod
+    def _signal_at(u: _Utterance, t: int, ended: bool) -> DecoderSignal | None:
+        """The decoder's first signal that reaches t (its last one once it will send no more)."""
+        while u.signals and u.signals[0].end < t:
+            u.signals.popleft()
+        if u.signals:
+            return u.signals[0]
+        return u.last_signal if ended else None
+
+    def _rule(self, u: _Utterance, t: int, sig: DecoderSignal | None) -> Decision | None:
+        p = self.params
+        tick = TICKS_PER_SECOND
+        silence = t - (u.speech_end if u.speech_end is not None else u.start)
+        blank = complete = text = None
+        if p.use_decoder:
+            text = sig.text if sig is not None else ""
+            last = round(sig.last_token_s * tick) if sig is not None and text else u.start
+            blank = t - max(last, u.start)
+            complete = self.complete(text)
+        if u.speech_end is not None:
+            need = p.complete_silence_s if complete else p.silence_s
+            if silence >= need * tick - 0.5 and (blank is None or blank >= p.blank_s * tick - 0.5):
+                return Decision(t, "silence", silence, blank, complete, text)
+        decoder_done = p.complete_blank_s is not None and blank is not None and blank >= p.complete_blank_s * tick - 0.5
+        if complete and decoder_done:
+            return Decision(t, "decoder", silence, blank, complete, text)
+        if u.speech_end is None and t - u.start >= p.no_speech_s * tick - 0.5:
+            return Decision(t, "no_speech", silence, blank, complete, text)
+        if t - u.start >= p.max_length_s * tick - 0.5:
+            return Decision(t, "max_length", silence, blank, complete, text)
+        return None
+
+    def _decision(self, st: _Stream, t: int, reason: str) -> Decision:
+        u = st.utt
+        assert u is not None
+        silence = t - (u.speech_end if u.speech_end is not None else u.start)
+        if not self.params.use_decoder:
+            return Decision(t, reason, silence, None, None, None)
+        sig = u.last_signal
+        text = sig.text if sig is not None else ""
+        last = round(sig.last_token_s * TICKS_PER_SECOND) if sig is not None and text else u.start
+        return Decision(t, reason, silence, t - max(last, u.start), self.complete(text), text)
+
+    def _fire(self, stream: str, st: _Stream, d: Decision) -> Event:
+        u = st.utt
+        assert u is not None
+        st.done.add(u.id)
+        st.utt = None
+        tick = TICKS_PER_SECOND
+        log.debug("%s: stream %s utterance %d ends at %.3f s (%s)", self.name, stream, u.id, d.t / tick, d.reason)
+        return Event.make(
+            "endpoint",
+            stream=stream,
+            start=d.t,
+            end=d.t,
+            utterance=u.id,
+            kind=self.kind,
+            at_s=round(d.t / tick, 3),
+            reason=d.reason,
+            trailing_silence_s=round(d.silence / tick, 3),
+            trailing_blank_s=None if d.blank is None else round(d.blank / tick, 3),
+            complete=d.complete,
+            text=d.text,
+        )
+
+    def _prune(self, st: _Stream) -> None:
+        """Drop VAD windows no decision can need again."""
+        keep_from = st.horizon - round(KEEP_S * TICKS_PER_SECOND)
+        drop = 0
+        while drop < len(st.ends) and st.ends[drop] < keep_from:
+            drop += 1
+        if st.utt is not None:
+            drop = min(drop, (st.utt.next - st.base) if st.utt.next is not None else 0)
+        if drop > 0:
+            del st.ends[:drop], st.probs[:drop]
+            st.base += drop

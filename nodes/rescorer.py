@@ -1,0 +1,211 @@
+"""The cloud rescorer: first-pass lattices in, transcripts rescored by a word language model out.
+
+It sees lattices only, never audio. Candidates are the lattice's n-best plus,
+for each of them, the sibling words the lattice holds at each position (one
+substitution at a time, first-pass score corrected by the arcs' scores). Each
+candidate's combined score is first-pass score + `lm_weight` x LM log-prob +
+`length_bonus` x words; the LM reads the stream's context phrases as names
+(`models.lm`). Tuned defaults come from `weights/rescorer.json`
+(`python3 -m bench.rescore` writes it).
+
+Rescoring is best effort: the budget `deadline_ms` runs from when the message
+arrives; if the answer cannot be back in time the first pass is committed with
+`rescored=False` and `rescore_note="deadline"`, and any failure of the LM
+commits the first pass with `rescore_note="error: ..."`. `network_delay_ms`
+simulates the device-cloud round trip: half of it is slept before the work and
+half after. A `Reset` raises the lowest revision kept for its utterance; older
+lattices that arrive later are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.lm import WordLM
+from nodes.decoder.lattice import Lattice
+from nodes.messages import LatticeMessage, Transcript
+from pipeline import Message, Node, Reset
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+DEFAULT_WEIGHTS = WEIGHTS / "lm.pt"
+TUNED = WEIGHTS / "rescorer.json"
+FALLBACK = {"lm_weight": 0.3, "length_bonus": 0.5, "nbest": 8, "alternatives": 4}
+SAME_END_S = 0.1
+KEEP_UTTERANCES = 64  # per stream, the Reset bookkeeping of this many recent utterances is kept
+
+
+def tuned_defaults(path: Path = TUNED) -> dict[str, Any]:
+    """The dev-tuned settings if `bench.rescore` wrote them, else built-in ones."""
+    out = dict(FALLBACK)
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+            out.update({k: saved[k] for k in FALLBACK if k in saved})
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+    return out
+
+
+def candidates(lattice: Lattice, nbest: int, alternatives: int = 4) -> list[tuple[str, float]]:
+    """The lattice's `nbest` best finals, and up to `alternatives` one-word substitutions of each.
+
+    A substitution swaps a word for a sibling arc (same history, ending within
+    `SAME_END_S` of it, so the rest of the path still lines up) and scores it by
+    the difference of the two arcs' acoustic scores, never above the path it came
+    from: the beam had the chance to prefer it and did not, so only the LM can
+    lift it. (Arc bias scores hold partial matches taken back later: ignored.)
+    """
+    finals = sorted(lattice.finals.items(), key=lambda kv: kv[1], reverse=True)[:nbest]
+    out: dict[tuple[str, ...], float] = {p: s for p, s in finals}
+    if alternatives <= 0:
+        return [(" ".join(p), s) for p, s in out.items()]
+    siblings = defaultdict(list)
+    for arc in lattice.arcs.values():
+        siblings[arc.src].append(arc)
+    for prefix, score in finals:
+        subs = []
+        for i, word in enumerate(prefix):
+            own = lattice.arcs.get((prefix[:i], word))
+            if own is None:
+                continue
+            for alt in siblings[prefix[:i]]:
+                if alt.word != word and abs(alt.end - own.end) <= SAME_END_S:
+                    change = min(0.0, alt.acoustic - own.acoustic)
+                    subs.append((score + change, (*prefix[:i], alt.word, *prefix[i + 1 :])))
+        for s, p in sorted(subs, reverse=True)[:alternatives]:
+            if p not in out:
+                out[p] = s
+    return [(" ".join(p), s) for p, s in out.items()]
+
+
+def combine(first_pass: float, lm: float, words: int, lm_weight: float, length_bonus: float) -> float:
+    return first_pass + lm_weight * lm + length_bonus * words
+
+
+@dataclass
+class _Stream:
+    min_revision: dict[int, int] = field(default_factory=dict)
+    """Per utterance, the highest revision a Reset announced: lattices below it are dropped."""
+
+
+class LatticeRescorer(Node):
+    """Second pass in the cloud: rescore each revision's lattice with the word LM, within a deadline."""
+
+    def __init__(
+        self,
+        *,
+        weights: str | None = None,
+        lm_weight: float | None = None,
+        length_bonus: float | None = None,
+        nbest: int | None = None,
+        alternatives: int | None = None,
+        deadline_ms: float | None = 300.0,
+        network_delay_ms: float = 0.0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__()
+        torch.set_num_threads(threads)
+        path = Path(weights) if weights else DEFAULT_WEIGHTS
+        if not path.exists():
+            raise FileNotFoundError(f"no language model at {path} (train it: python3 -m training.lm)")
+        self.lm = WordLM.from_checkpoint(torch.load(path, weights_only=False))
+        tuned = tuned_defaults()
+        self.lm_weight = float(tuned["lm_weight"] if lm_weight is None else lm_weight)
+        self.length_bonus = float(tuned["length_bonus"] if length_bonus is None else length_bonus)
+        self.nbest = int(tuned["nbest"] if nbest is None else nbest)
+        self.alternatives = int(tuned["alternatives"] if alternatives is None else alternatives)
+        self.deadline_ms = deadline_ms
+        self.network_delay_ms = network_delay_ms
+
+    def new_state(self, stream: str) -> _Stream:
+        return _Stream()
+
+    def on_control(self, msg: Message, state: _Stream) -> Iterable[Message]:
+        if isinstance(msg, Reset):
+            known = state.min_revision.get(msg.utterance, 0)
+            state.min_revision[msg.utterance] = max(known, msg.revision)
+            if len(state.min_revision) > KEEP_UTTERANCES:
+                del state.min_revision[min(state.min_revision)]
+        return (msg,)
+
+    def on_message(self, msg: Message, state: _Stream) -> Iterable[Message]:
+        if not isinstance(msg, LatticeMessage):
+            return (msg,)
+        received = time.monotonic()
+        if msg.revision < state.min_revision.get(msg.utterance, 0):
+            log.debug("%s: dropped revision %d of utterance %d", msg.stream, msg.revision, msg.utterance)
+            return ()
+        deadline = math.inf if self.deadline_ms is None else received + self.deadline_ms / 1000
+        leg = self.network_delay_ms / 2000
+        if time.monotonic() + 2 * leg >= deadline:  # the answer cannot be back in time, whatever the work costs
+            return (self._first_pass(msg, received, "deadline", wait_until=deadline),)
+        time.sleep(leg)
+        try:
+            ranked = self.rescore(msg)
+        except Exception as exc:  # the LM must never lose an utterance
+            log.warning("%s: rescoring failed, first pass kept: %s", msg.stream, exc)
+            return (self._first_pass(msg, received, f"error: {type(exc).__name__}: {exc}"[:200]),)
+        if time.monotonic() + leg > deadline:
+            return (self._first_pass(msg, received, "deadline", wait_until=deadline),)
+        time.sleep(leg)
+        if not ranked:
+            return (self._first_pass(msg, received, "empty lattice"),)
+        text = ranked[0][0]
+        note = "changed" if text != msg.text else "kept"
+        return (self._transcript(msg, text, tuple(ranked[: max(self.nbest, 1)]), True, note, received),)
+
+    def rescore(self, msg: LatticeMessage) -> list[tuple[str, float]]:
+        """The candidates of the message's lattice (or its n-best), best combined score first."""
+        lattice = Lattice.from_dict(msg.lattice) if msg.lattice else None
+        cands = candidates(lattice, self.nbest, self.alternatives) if lattice and lattice.finals else []
+        cands = cands or [(t, s) for t, s in msg.nbest[: self.nbest]]
+        if not cands:
+            return []
+        lm = self.lm.score([t for t, _ in cands], msg.context)
+        scored = [
+            (t, round(combine(s, lp, len(t.split()), self.lm_weight, self.length_bonus), 3))
+            for (t, s), lp in zip(cands, lm, strict=True)
+        ]
+        return sorted(scored, key=lambda ts: ts[1], reverse=True)
+
+    def _first_pass(self, msg: LatticeMessage, received: float, note: str, wait_until: float = 0.0) -> Transcript:
+        """What the device commits without the cloud: at the deadline, not before (the device waits until then)."""
+        pause = wait_until - time.monotonic()
+        if 0 < pause < math.inf:
+            time.sleep(pause)
+        return self._transcript(msg, msg.text, tuple(msg.nbest), False, note, received)
+
+    def _transcript(
+        self, msg: LatticeMessage, text: str, nbest: tuple, rescored: bool, note: str, received: float
+    ) -> Transcript:
+        return Transcript(
+            stream=msg.stream,
+            start=msg.start,
+            end=msg.end,
+            captured_ns=msg.captured_ns,
+            trace=msg.trace,
+            utterance=msg.utterance,
+            revision=msg.revision,
+            text=text,
+            first_pass_text=msg.text,
+            nbest=nbest,
+            context=msg.context,
+            rescored=rescored,
+            rescore_note=note,
+            rescore_ms=round((time.monotonic() - received) * 1000, 3),
+            endpoint=msg.endpoint,
+            endpoint_s=msg.endpoint_s,
+            final=msg.final,
+        )

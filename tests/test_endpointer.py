@@ -1,0 +1,260 @@
+"""The end-pointers: the rule on hand-made inputs, order independence, and a real recording through VAD and decoder."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from nodes.endpointer import DEFAULTS, EndPointer
+from nodes.messages import DecoderSignal, VoiceActivity
+from pipeline import EndOfStream, Event
+
+RATE = 16_000
+W = 512
+COMPLETE = {"call meg bauer", "what time is it"}
+
+
+def node(kind: str = "final", **options) -> EndPointer:
+    n = EndPointer(kind=kind, **options)
+    n.complete = lambda text: text in COMPLETE  # the grammar is another node's business: fixed here
+    return n
+
+
+def scenario(
+    speech: list[tuple[float, float]],
+    words: list[tuple[float, str]],
+    total_s: float,
+    wake_end: float = 0.5,
+    utterance: int = 1,
+    vad_chunk: int = 5,
+    stream: str = "s",
+) -> tuple[list, list]:
+    """(VAD messages, decoder-edge messages): speech in `speech`; `words` = (time, hypothesis so far)."""
+    n = int(total_s * RATE) // W
+    centres = (np.arange(n) + 0.5) * W / RATE
+    probs = np.where([any(a <= c < b for a, b in speech) for c in centres], 0.9, 0.05).astype(np.float32)
+    vad = [
+        VoiceActivity(
+            stream=stream, start=i * W, end=(i + len(probs[i : i + vad_chunk])) * W, probs=probs[i : i + vad_chunk]
+        )
+        for i in range(0, n, vad_chunk)
+    ]
+    dec: list = [
+        Event.make("wake", stream=stream, start=0, end=round(wake_end * RATE), utterance=utterance, end_s=wake_end)
+    ]
+    prev = round(wake_end * RATE)
+    for t in np.arange(wake_end + 0.04, total_s + 1e-9, 0.04):
+        heard = [(w_t, text) for w_t, text in words if w_t <= t]
+        text, last = (heard[-1][1], heard[-1][0]) if heard else ("", prev / RATE)
+        end = round(t * RATE)
+        dec.append(DecoderSignal(stream=stream, start=prev, end=end, utterance=utterance, text=text, last_token_s=last))
+        prev = end
+    return vad, dec
+
+
+def run(ep: EndPointer, *edges: list, seed: int | None = None, stream: str = "s") -> list[Event]:
+    """Feed the edges' messages (each edge's order kept), merged in turn or at random; then end the stream."""
+    st = ep.new_state(stream)
+    queues = [list(e) for e in edges]
+    rng = random.Random(seed)
+    out = []
+    while any(queues):
+        live = [q for q in queues if q]
+        q = rng.choice(live) if seed is not None else live[0]
+        m = q.pop(0)
+        out.extend(ep.on_control(m, st) if isinstance(m, Event) else ep.on_message(m, st))
+    end = max(m.end for e in edges for m in e)
+    out.extend(ep.on_end_of_stream(EndOfStream(stream=stream, start=end, end=end), st))
+    return [e for e in out if isinstance(e, Event) and e.name == "endpoint"]
+
+
+RULE = dict(threshold=0.5, complete_silence_s=0.4, silence_s=1.0, blank_s=0.2, no_speech_s=3.0, max_length_s=6.0)
+
+
+def test_fires_after_a_complete_request_once_silence_is_long_enough():
+    vad, dec = scenario([(0.8, 2.0)], [(1.2, "call"), (1.6, "call meg"), (1.95, "call meg bauer")], 5.0)
+    (ep,) = run(node(**RULE), vad, dec)
+    d = ep.data
+    assert d["reason"] == "silence" and d["complete"] is True and d["kind"] == "final" and d["utterance"] == 1
+    assert 2.0 + 0.4 <= d["at_s"] <= 2.0 + 0.4 + W / RATE + 0.02  # the first window end with 0.4 s of silence
+    assert ep.start == ep.end == round(d["at_s"] * RATE)
+    assert d["trailing_silence_s"] >= 0.4 and d["trailing_blank_s"] >= 0.2
+
+
+def test_an_incomplete_request_waits_through_a_pause_where_vad_alone_cuts():
+    speech = [(0.8, 1.3), (2.1, 3.0)]  # "call ... [0.8 s] ... meg bauer"
+    words = [(1.2, "call"), (2.5, "call meg"), (2.95, "call meg bauer")]
+    vad, dec = scenario(speech, words, 5.0)
+    (ep,) = run(node(**RULE), vad, dec)
+    assert ep.data["at_s"] >= 3.0 + 0.4 and ep.data["complete"] is True
+    (vad_only,) = run(node(**{**RULE, "use_decoder": False, "silence_s": 0.5}), vad, dec)
+    assert vad_only.data["at_s"] < 2.1  # the baseline cuts the speaker off in the pause
+    assert vad_only.data["trailing_blank_s"] is None
+
+
+def test_the_decoder_still_emitting_holds_the_end_point_back():
+    vad, dec = scenario([(0.8, 2.0)], [(1.95, "call meg"), (2.7, "call meg bauer")], 5.0)  # a late token at 2.7 s
+    (ep,) = run(node(**RULE), vad, dec)
+    assert ep.data["at_s"] >= 2.7 + 0.2
+
+
+def test_no_speech_after_the_wake_word_times_out():
+    vad, dec = scenario([], [], 6.0)
+    (ep,) = run(node(**RULE), vad, dec)
+    assert ep.data["reason"] == "no_speech"
+    assert 0.5 + 3.0 <= ep.data["at_s"] <= 0.5 + 3.0 + W / RATE
+
+
+def test_endless_speech_stops_at_the_maximum_length():
+    vad, dec = scenario([(0.6, 20.0)], [(1.0, "what")], 10.0)
+    (ep,) = run(node(**RULE), vad, dec)
+    assert ep.data["reason"] == "max_length"
+    assert 0.5 + 6.0 <= ep.data["at_s"] <= 0.5 + 6.0 + W / RATE
+
+
+def test_a_stream_that_ends_mid_utterance_is_flushed():
+    vad, dec = scenario([(0.8, 3.0)], [(1.0, "call")], 2.5)
+    (ep,) = run(node(**RULE), vad, dec)
+    assert ep.data["reason"] == "end_of_stream"
+    assert ep.data["at_s"] >= vad[-1].end / RATE
+
+
+def test_after_the_gate_closes_the_vad_alone_decides():
+    vad, dec = scenario([(0.8, 4.0)], [(1.95, "call meg")], 7.0)
+    dec = [m for m in dec if m.end <= 3.0 * RATE]  # the decoder stops with the gate
+    dec.append(Event.make("gate_closed", stream="s", start=3 * RATE, end=3 * RATE, utterance=1, reason="max_utterance"))
+    (ep,) = run(node(**RULE), vad, dec)
+    assert ep.data["reason"] == "silence" and 4.0 + 1.0 <= ep.data["at_s"] <= 4.0 + 1.0 + W / RATE
+
+
+def test_exactly_one_end_point_per_utterance():
+    vad1, dec1 = scenario([(0.8, 2.0)], [(1.95, "what time is it")], 5.0)
+    vad2, dec2 = scenario([(5.8, 7.0)], [(6.9, "call meg bauer")], 10.0, wake_end=5.5, utterance=2)
+    late = [
+        DecoderSignal(stream="s", start=m.start, end=m.end, utterance=1, text="what time is it", last_token_s=1.9)
+        for m in dec2[1:20]
+    ]  # the decoder still talking about utterance 1 after its end-point
+    vad = vad1 + [m for m in vad2 if m.start >= vad1[-1].end]
+    eps = run(node(**RULE), vad, dec1 + late + dec2)
+    assert [e.data["utterance"] for e in eps] == [1, 2]
+    assert all(e.data["reason"] == "silence" for e in eps)
+    assert 2.4 <= eps[0].data["at_s"] < 3.0 and 7.4 <= eps[1].data["at_s"] < 8.0
+
+
+def test_no_decision_before_the_decoder_covers_the_audio():
+    vad, dec = scenario([(0.8, 2.0)], [(1.95, "call meg bauer")], 5.0)
+    ep, st = node(**RULE), None
+    st = ep.new_state("s")
+    head = [m for m in dec if m.end <= 2.2 * RATE]
+    out = [e for m in vad for e in ep.on_message(m, st)]
+    for m in head:
+        out.extend(ep.on_control(m, st) if isinstance(m, Event) else ep.on_message(m, st))
+    assert not out  # the VAD has seen 3 s of silence, the decoder only up to 2.2 s: wait
+    for m in dec[len(head) :]:
+        out.extend(ep.on_message(m, st))
+    assert len(out) == 1 and 2.4 <= out[0].data["at_s"] < 2.45
+
+
+def test_the_decision_does_not_depend_on_how_the_inputs_interleave():
+    speech = [(0.8, 1.3), (2.1, 3.0)]
+    words = [(1.2, "call"), (2.5, "call meg"), (2.95, "call meg bauer")]
+    for kind in ("final", "speculative"):
+        reference = None
+        for seed, chunk in [(None, 5), *((s, 1 + s % 9) for s in range(12))]:
+            vad, dec = scenario(speech, words, 5.0, vad_chunk=chunk)
+            eps = run(node(kind), vad, dec, seed=seed)
+            got = [(e.start, e.end, tuple(sorted(e.data.items()))) for e in eps]
+            assert len(got) == 1
+            reference = reference or got
+            assert got == reference, (kind, seed, chunk)
+
+
+def test_the_speculative_kind_fires_before_the_final_one():
+    spec, final = DEFAULTS["speculative"], DEFAULTS["final"]
+    assert spec.threshold == final.threshold
+    assert spec.silence_s <= final.silence_s and spec.complete_silence_s <= final.complete_silence_s
+    assert spec.blank_s <= final.blank_s  # so it can never fire after the final one
+    for words, lead in (([(1.95, "call meg bauer")], (0.1, 0.3)), ([(1.95, "call meg")], (0.1, 0.6))):
+        vad, dec = scenario([(0.8, 2.0)], words, 6.0)  # a complete request, then an incomplete one
+        (s,) = run(node("speculative"), vad, dec)
+        (f,) = run(node("final"), vad, dec)
+        assert s.data["kind"] == "speculative" and f.data["kind"] == "final"
+        assert 2.0 <= s.data["at_s"] < f.data["at_s"]
+        assert lead[0] <= f.data["at_s"] - s.data["at_s"] <= lead[1]
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError):
+        EndPointer(kind="eager")
+    with pytest.raises(TypeError):
+        EndPointer(kind="final", silence=1.0)
+    assert EndPointer(kind="speculative", silence_s=0.9).params.silence_s == 0.9
+
+
+# -- a real recording: silero-vad and the RNN-T decoder ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recording():
+    """Synthetic "alexa, call meg bauer" with 1.7 s of faint noise after it, its messages and its truth."""
+    from corpus.tts import Prosody, Voice, synthesize
+    from nodes.decoder.node import RNNTDecoder
+    from nodes.features import LogMel
+    from nodes.messages import AudioChunk, UtteranceFeatures
+    from nodes.vad import VoiceActivityDetector
+
+    voice, prosody = Voice("espeak", "en-us"), Prosody(rate_wpm=165)
+    wake, request = synthesize("alexa", voice, prosody), synthesize("call meg bauer", voice, prosody)
+    gap = np.zeros(round(0.3 * RATE), np.float32)
+    x = np.concatenate([gap, wake, gap, request, np.zeros(round(1.7 * RATE), np.float32)])
+    x += np.random.default_rng(0).normal(0, 1e-3, len(x)).astype(np.float32)
+    wake_end = (len(gap) + len(wake)) / RATE
+    speech_end = (2 * len(gap) + len(wake) + len(request)) / RATE
+
+    vad_node = VoiceActivityDetector()
+    st = vad_node.new_state("r")
+    vad = [
+        m
+        for p in range(0, len(x), 160)
+        for m in vad_node.on_message(AudioChunk(stream="r", start=p, end=p + 160, samples=x[p : p + 160]), st)
+    ]
+    frames = LogMel().frames(x)
+    decoder = RNNTDecoder(beam=4)
+    dst = decoder.new_state("r")
+    dec: list = [
+        Event.make(
+            "wake",
+            stream="r",
+            start=0,
+            end=round(wake_end * RATE) + 1600,
+            utterance=1,
+            start_s=0.3,
+            end_s=round(wake_end, 3),
+        )
+    ]
+    for k in range(round(wake_end * 100) + 1, len(frames), 4):
+        f = frames[k : k + 4]
+        msg = UtteranceFeatures(
+            stream="r", start=k * 160, end=(k + len(f) - 1) * 160 + 400, utterance=1, frames=f, first_frame=k
+        )
+        dec.extend(m for m in decoder.on_message(msg, dst) if isinstance(m, DecoderSignal))
+    return vad, dec, speech_end
+
+
+@pytest.mark.parametrize("order", ["vad_first", "decoder_first", "mixed"])
+def test_real_recording_end_points_after_the_speech(recording, order):
+    vad, dec, speech_end = recording
+    assert len(dec) > 20 and any(isinstance(m, DecoderSignal) for m in dec)
+    seed = {"vad_first": None, "mixed": 7}.get(order)
+    edges = (dec, vad) if order == "decoder_first" else (vad, dec)
+    got = {}
+    for kind in ("speculative", "final"):
+        ep = EndPointer(kind=kind)  # the real grammar check on the real hypotheses
+        eps = run(ep, *edges, seed=seed, stream="r")
+        assert len(eps) == 1
+        got[kind] = eps[0].data
+    assert got["final"]["reason"] == "silence"
+    assert speech_end <= got["final"]["at_s"] <= speech_end + 1.6
+    assert got["speculative"]["at_s"] <= got["final"]["at_s"]

@@ -1,0 +1,92 @@
+"""The VAD node on synthetic speech: right answers, and the same answers however the audio is cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corpus.tts import Prosody, Voice, synthesize
+from nodes.messages import AudioChunk, VoiceActivity
+from nodes.vad import WINDOW, VoiceActivityDetector, speech_probs
+from pipeline import Event
+
+RATE = 16_000
+LEAD_S, TAIL_S = 1.0, 1.2
+
+
+@pytest.fixture(scope="module")
+def recording() -> tuple[np.ndarray, float, float]:
+    """(samples, speech start s, speech end s): a request between stretches of faint noise."""
+    speech = synthesize("turn on the kitchen lights", Voice("espeak", "en-us"), Prosody(rate_wpm=160))
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.zeros(round(LEAD_S * RATE)), speech, np.zeros(round(TAIL_S * RATE))]).astype(np.float32)
+    x += rng.normal(0, 1e-3, len(x)).astype(np.float32)
+    return x, LEAD_S, LEAD_S + len(speech) / RATE
+
+
+@pytest.fixture(scope="module")
+def vad() -> VoiceActivityDetector:
+    return VoiceActivityDetector()
+
+
+def feed(node: VoiceActivityDetector, x: np.ndarray, sizes: list[int], stream: str = "s") -> list[VoiceActivity]:
+    st = node.new_state(stream)
+    out, pos, i = [], 0, 0
+    while pos < len(x):
+        n = sizes[i % len(sizes)]
+        chunk = AudioChunk(stream=stream, start=pos, end=pos + len(x[pos : pos + n]), samples=x[pos : pos + n].copy())
+        out.extend(node.on_message(chunk, st))
+        pos += n
+        i += 1
+    return out
+
+
+def test_probabilities_are_high_in_speech_and_low_in_silence(vad, recording):
+    x, start, end = recording
+    msgs = feed(vad, x, [160])
+    probs = np.concatenate([m.probs for m in msgs])
+    centres = (np.arange(len(probs)) + 0.5) * WINDOW / RATE
+    before = probs[centres < start - 0.1]
+    inside = probs[(centres > start + 0.1) & (centres < end - 0.1)]
+    after = probs[centres > end + 0.3]
+    assert before.max() < 0.2 and after.max() < 0.2
+    assert (inside > 0.5).mean() > 0.7
+    assert len(probs) == len(x) // WINDOW  # every complete window, and only those
+
+
+def test_chunking_does_not_change_the_probabilities(vad, recording):
+    x = recording[0]
+    whole = speech_probs(x, vad.vad)
+    for sizes in ([160], [512], [37, 1000, 513, 4096, 1], [len(x)]):
+        msgs = feed(vad, x, sizes)
+        assert np.array_equal(np.concatenate([m.probs for m in msgs]), whole), sizes
+        assert [m.start for m in msgs[1:]] == [m.end for m in msgs[:-1]]  # contiguous windows
+        assert all(m.end - m.start == len(m.probs) * WINDOW for m in msgs)
+
+
+def test_one_message_per_chunk_that_completes_a_window(vad, recording):
+    x = recording[0][: 5 * WINDOW]
+    st = vad.new_state("s")
+    sizes = [300, 300, 1000, 100, 860]  # completes windows at the 2nd, 3rd and 5th chunk
+    pos, counts = 0, []
+    for n in sizes:
+        out = list(vad.on_message(AudioChunk(stream="s", start=pos, end=pos + n, samples=x[pos : pos + n]), st))
+        counts.append(sum(len(m.probs) for m in out) if out else 0)
+        assert len(out) <= 1
+        pos += n
+    assert counts == [0, 1, 2, 0, 2]
+    assert not list(vad.on_message(Event.make("stream", stream="s"), st))  # only audio makes probabilities
+
+
+def test_streams_keep_their_own_recurrent_state(vad, recording):
+    x = recording[0]
+    silence = np.random.default_rng(1).normal(0, 1e-3, len(x)).astype(np.float32)
+    alone = np.concatenate([m.probs for m in feed(vad, x, [160])])
+    a, b = vad.new_state("a"), vad.new_state("b")
+    got: dict[str, list[np.ndarray]] = {"a": [], "b": []}
+    for pos in range(0, len(x), 160):
+        for name, st, sig in (("a", a, x), ("b", b, silence)):
+            chunk = AudioChunk(stream=name, start=pos, end=pos + 160, samples=sig[pos : pos + 160].copy())
+            got[name].extend(m.probs for m in vad.on_message(chunk, st))
+    assert np.array_equal(np.concatenate(got["a"]), alone)
+    assert np.concatenate(got["b"]).max() < 0.2

@@ -1,0 +1,234 @@
+"""`speechgraph train lm`: the rescorer's class-based word LSTM language model.
+
+The training text is drawn here from the request grammar with the train split's
+names only (requests, look-alikes and general speech in the corpus's shares),
+with names replaced by class tokens; a drawn sentence that equals a dev or test
+manifest sentence is dropped, so the held-out sentences are never seen. Fixed
+seed; resumable (a checkpoint in `--run` after every `--checkpoint-every` steps
+and each epoch); the model goes to `weights/lm.pt` with its dev perplexity.
+
+Heavy imports (torch) wait until `train` runs, so `arguments` is cheap to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+REQUEST_SHARE, LOOKALIKE_SHARE = 0.78, 0.14  # as corpus.build draws them; the rest is general speech
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder: its train names and held-out manifests")
+    p.add_argument("--run", default="runs/lm", help="checkpoint and log (default runs/lm)")
+    p.add_argument("--weights", default=str(WEIGHTS / "lm.pt"), help="where the model goes")
+    p.add_argument("--sentences", type=int, default=200_000, help="sentences drawn from the grammar")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--embed", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--unk-rate", type=float, default=0.02, help="share of training words replaced by <unk>")
+    p.add_argument("--unk-logprob", type=float, default=-12.0, help="fixed log-probability of an unknown word")
+    p.add_argument("--keep-heldout", action="store_true", help="keep drawn sentences equal to dev/test ones")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this long; 0: no limit")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _manifest(corpus: Path, split: str) -> list[dict]:
+    path = corpus / f"{split}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def training_text(corpus: Path, n: int, seed: int, keep_heldout: bool = False) -> tuple[list[list[str]], dict]:
+    """`n` draws from the grammar with train names, as class-token sentences; and what was dropped."""
+    from corpus import grammar
+    from models.lm import with_classes
+
+    splits = json.loads((corpus / "splits.json").read_text())
+    train = splits["train"]
+    pool = grammar.NamePool(tuple(train["first_names"]), tuple(train["last_names"]), tuple(train["devices"]))
+    heldout = set() if keep_heldout else {r["text"] for s in ("dev", "test") for r in _manifest(corpus, s)}
+    rng = random.Random(seed)
+    out, dropped = [], Counter()
+    for _ in range(n):
+        roll = rng.random()
+        if roll < REQUEST_SHARE:
+            req = grammar.request(rng, pool)
+        elif roll < REQUEST_SHARE + LOOKALIKE_SHARE:
+            req = grammar.lookalike(rng)
+        else:
+            req = grammar.general_speech(rng)
+        if req.text in heldout:
+            dropped[req.text] += 1
+            continue
+        out.append(with_classes(req.text, req.slots, req.names))
+    return out, {"drawn": n, "dropped": sum(dropped.values()), "dropped_distinct": len(dropped)}
+
+
+def dev_sentences(corpus: Path) -> list[list[str]]:
+    from models.lm import with_classes
+
+    return [with_classes(r["text"], r.get("slots", {}), r.get("names", [])) for r in _manifest(corpus, "dev")]
+
+
+def perplexity(model: Any, sentences: list[list[str]], batch: int = 256) -> tuple[float, int]:
+    """Per-token perplexity (with </s>; <unk> at the network's own probability) and the number of <unk>s."""
+    import torch
+
+    from models.lm import BOS, EOS, UNK
+
+    model.eval()
+    total, tokens, unks = 0.0, 0, 0
+    with torch.no_grad():
+        for k in range(0, len(sentences), batch):
+            ids = _pad([model.ids([BOS, *s, EOS]) for s in sentences[k : k + batch]])
+            logp = torch.log_softmax(model(ids[:, :-1]), -1).gather(-1, ids[:, 1:, None])[..., 0]
+            mask = ids[:, 1:] != 0
+            total += float(logp[mask].sum())
+            tokens += int(mask.sum())
+            unks += int((ids == model.index[UNK]).sum())
+    model.train()
+    return math.exp(-total / max(1, tokens)), unks
+
+
+def _pad(rows: list[list[int]]) -> Any:
+    import torch
+
+    ids = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r)
+    return ids
+
+
+def train(args: argparse.Namespace) -> dict:
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from models.lm import BOS, EOS, SPECIALS, UNK, LMConfig, WordLM
+    from training.run import start_run
+
+    run = start_run(args.run, args.threads)
+    corpus = Path(args.corpus)
+    started = time.monotonic()
+    text, drops = training_text(corpus, args.sentences, args.seed, args.keep_heldout)
+    log.info("training text: %d sentences (%s)", len(text), drops)
+    counts = Counter(w for s in text for w in s if w not in SPECIALS)
+    vocab = (*SPECIALS, *sorted(counts))
+    dev = dev_sentences(corpus)
+
+    torch.manual_seed(args.seed)
+    model = WordLM(LMConfig(vocab, args.embed, args.hidden, unk_logprob=args.unk_logprob))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
+    state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "history": []}
+    ckpt_path = run / "checkpoint.pt"
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        if tuple(ckpt["vocab"]) != vocab:
+            raise RuntimeError(f"{ckpt_path} was trained on other text (options changed?): remove it to start over")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
+    log.info("model: %d parameters, vocabulary %d", model.n_params(), len(vocab))
+
+    def save_checkpoint() -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "vocab": vocab}, tmp)
+        tmp.replace(ckpt_path)
+
+    encoded = [model.ids([BOS, *s, EOS]) for s in text]
+    unk, n_special = model.index[UNK], len(SPECIALS)
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
+    total_steps = args.epochs * math.ceil(len(encoded) / args.batch)
+    model.train()
+    while state["epoch"] < args.epochs and time.monotonic() < deadline:
+        epoch = state["epoch"]
+        rng = np.random.default_rng(args.seed * 1000 + epoch)
+        order = rng.permutation(len(encoded))
+        plan = [order[k : k + args.batch] for k in range(0, len(order), args.batch)]
+        bar = tqdm(
+            plan[state["batch_in_epoch"] :], desc=f"lm epoch {epoch}", initial=state["batch_in_epoch"], total=len(plan)
+        )
+        losses: list[float] = []
+        for ids_b in bar:
+            ids = _pad([encoded[i] for i in ids_b])
+            noise = np.random.default_rng((args.seed, epoch, state["batch_in_epoch"])).random(ids.shape)
+            ids[(ids >= n_special) & (torch.from_numpy(noise) < args.unk_rate)] = unk
+            lr = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, state["step"] / max(1, total_steps))))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            logits = model(ids[:, :-1])
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=0
+            )
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            state["step"] += 1
+            state["batch_in_epoch"] += 1
+            losses.append(loss.item())
+            if state["step"] % 50 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
+            if state["step"] % args.checkpoint_every == 0:
+                save_checkpoint()
+            if time.monotonic() > deadline:
+                break
+        else:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            ppl, _ = perplexity(model, dev)
+            state["history"].append(
+                {"epoch": epoch, "step": state["step"], "loss": float(np.mean(losses or [0])), "dev_ppl": ppl}
+            )
+            log.info("epoch %d: loss %.3f, dev perplexity %.2f", epoch, np.mean(losses or [0]), ppl)
+        save_checkpoint()
+
+    ppl, unks = perplexity(model, dev)
+    out = Path(args.weights)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures = {"dev_perplexity": round(ppl, 3), "dev_unk_tokens": unks, "epoch": state["epoch"], "step": state["step"]}
+    torch.save(model.checkpoint() | figures | {"text": drops}, out)
+    result = figures | {
+        "weights": str(out),
+        "file_mb": round(out.stat().st_size / 1e6, 3),
+        "parameters": model.n_params(),
+        "vocabulary": len(vocab),
+        "sentences": len(text),
+        "text": drops,
+        "minutes": round((time.monotonic() - started) / 60, 2),
+        "finished": state["epoch"] >= args.epochs,
+    }
+    (run / "result.json").write_text(json.dumps(result | {"history": state["history"]}, indent=1))
+    log.info("wrote %s: %s", out, result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="speechgraph train lm", description=__doc__.split("\n\n")[0])
+    arguments(parser)
+    result = train(parser.parse_args(argv))
+    print(
+        f"language model: {result['parameters']} parameters ({result['file_mb']} MB), vocabulary "
+        f"{result['vocabulary']}, {result['sentences']} sentences ({result['text']['dropped']} held-out draws "
+        f"dropped); dev perplexity {result['dev_perplexity']:.2f} ({result['dev_unk_tokens']} <unk> tokens)"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
