@@ -42,6 +42,21 @@ def test_demo_recordings_through_the_whole_graph(runtime_kind, demo_files):
     assert all(e["event"] != "error" for e in events), [e for e in events if e["event"] == "error"]
 
 
+def test_a_reset_that_arrives_while_rescoring_is_running_commits_the_revision_once(runtime_kind):
+    """The hesitation in "call ... meg bauer" makes the speculative end-pointer cut in; the rescorer (with a
+    simulated 0.4 s round trip) is still working on revision 0 when the final end-point's Reset is sent."""
+    path = str(DEMO / "alexa_call_pause_meg_bauer.wav")
+    events = run(runtime_kind, [path], network_delay_ms=400, rescore_deadline_ms=2000)
+    check_life_cycle(events, [path])
+    assert "reset" in [e["event"] for e in events], "the speculative end-pointer did not cut in on the hesitation"
+    results = [e for e in events if e["event"] == "result"]
+    assert [r["revision"] for r in results] == [1]
+    assert results[0]["rescored"]
+    spec = next(e for e in events if e["event"] == "endpoint" and e["kind"] == "speculative")
+    final = next(e for e in events if e["event"] == "endpoint" and e["kind"] == "final")
+    assert spec["at_s"] < final["at_s"]
+
+
 def test_the_cloud_sees_lattices_and_never_audio(demo_files):
     graph = build("assistant", FileSource, {"paths": demo_files[:1]})
     from nodes.messages import AudioChunk, DecoderSignal, FeatureFrames, UtteranceFeatures, VoiceActivity
