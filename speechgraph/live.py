@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     with (
         make_runtime(graph, args.runtime, **runtime_options(args)) as runtime,
         graceful_stop(runtime.stop),
-        Live(view.render(), refresh_per_second=10, transient=False, disable=args.quiet) as screen,
+        (nullcontext() if args.quiet else Live(view.render(), refresh_per_second=10)) as screen,
     ):
         for msg in runtime.run():
             if not isinstance(msg, Event):
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             if out:
                 out.write(json.dumps(record) + "\n")
                 out.flush()
-            screen.update(view.render())
+            if screen is not None:
+                screen.update(view.render())
     print(f"{committed} results committed", file=sys.stderr)
     return 0
