@@ -24,8 +24,8 @@ import torch
 from tqdm import tqdm
 
 from bench import metrics
-from corpus.contexts import context_for
-from models.rnnt import RNNT
+from corpus.contexts import row_context
+from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import EMPTY, ContextGraph
 from training.features import FeatureCache
@@ -76,14 +76,16 @@ def run(args: argparse.Namespace) -> dict:
     rng.shuffle(ids)
     ids = sorted(ids[: args.limit] if args.limit else ids)
 
-    hyp_plain, hyp_bias, rows = {}, {}, []
+    hyp_plain, hyp_bias, hyp_int8, rows = {}, {}, {}, []
+    int8_compute_s = 0.0
+    quant_search = BeamSearch(quantize_int8(model), beam=args.beam) if args.int8 else None
     oracle_all = [0, 0]
     oracle_4 = [0, 0]
     compute_s = audio_s = 0.0
     for i in tqdm(ids, desc="decoding"):
         row = cache.rows[i]
         frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
-        graph = ContextGraph(context_for(row, names, rng, args.distractors), bonus=args.bonus)
+        graph = ContextGraph(row_context(row, names, args.distractors), bonus=args.bonus)
         for ctx, out in ((EMPTY, hyp_plain), (graph, hyp_bias)):
             st = search.start()
             started = time.process_time()
@@ -99,6 +101,13 @@ def run(args: argparse.Namespace) -> dict:
             acc[0] += e
             acc[1] += w
         rows.append(row)
+        if args.int8:
+            st = quant_search.start()
+            started = time.process_time()
+            for k in range(0, len(frames), args.chunk_frames):
+                quant_search.accept(st, frames[k : k + args.chunk_frames], EMPTY)
+            int8_compute_s += time.process_time() - started
+            hyp_int8[row["id"]] = quant_search.lattice(st, EMPTY).best()
 
     def summary(hyps: dict) -> dict:
         rec = metrics.recognition(rows, hyps)
@@ -131,6 +140,12 @@ def run(args: argparse.Namespace) -> dict:
         "rtf_one_core": round(compute_s / max(audio_s, 1e-9), 4),
         "examples": [{"ref": r["text"], "plain": hyp_plain[r["id"]], "biased": hyp_bias[r["id"]]} for r in rows[:8]],
     }
+    if args.int8:
+        result["int8"] = {
+            "wer": metrics.recognition(rows, hyp_int8).wer,
+            "rtf_one_core": round(int8_compute_s / max(audio_s, 1e-9), 4),
+            "speed_up": round(compute_s / max(int8_compute_s, 1e-9), 2),
+        }
     if args.pocketsphinx:
         result["pocketsphinx"] = pocketsphinx_baseline(rows, Path(args.corpus))
     return result
@@ -146,6 +161,12 @@ def main(args: argparse.Namespace) -> dict:
         print(f"{key:<24}{fmt(p[key]):>12}{fmt(b[key]):>12}")
     print(f"oracle WER: lattice {result['oracle_wer_lattice']:.3f}, 4-best {result['oracle_wer_4best']:.3f}")
     print(f"real-time factor on one core (beam {result['beam']}): {result['rtf_one_core']:.3f}")
+    if "int8" in result:
+        q = result["int8"]
+        print(
+            f"int8 dynamic quantisation: WER {q['wer']:.3f} (float {p['wer']:.3f}), real-time factor "
+            f"{q['rtf_one_core']:.3f} ({q['speed_up']:.2f}x)"
+        )
     if "pocketsphinx" in result:
         ps = result["pocketsphinx"]
         print(

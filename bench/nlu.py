@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from corpus.contexts import context_for
+from corpus.contexts import row_context
 from nodes.nlu.parser import NONE, is_complete, normalise, parse
 
 
@@ -159,8 +159,7 @@ def run(args: argparse.Namespace) -> dict | None:
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     splits = corpus / "splits.json"
     names = json.loads(splits.read_text()).get(args.split, {}) if splits.exists() else {}
-    rng = random.Random(0)
-    contexts = [context_for(r, names, rng, args.distractors) for r in rows]
+    contexts = [row_context(r, names, args.distractors) for r in rows]
     whole = set().union(*(grammar_wholes(r) for r in rows)) if rows else set()
     gold_gaps = sum(not gold_in_text(r) for r in rows)
     return {

@@ -104,12 +104,12 @@ def _init_worker(args: argparse.Namespace, split: str) -> None:
 def _decode(i: int) -> dict:
     import numpy as np
 
-    from corpus.contexts import context_for
+    from corpus.contexts import row_context
     from nodes.decoder.context import ContextGraph
 
     args, cache, search = _W["args"], _W["cache"], _W["search"]
     row = cache.rows[i]
-    context = context_for(row, _W["names"], random.Random(row["id"]), args.distractors)
+    context = row_context(row, _W["names"], args.distractors)
     graph = ContextGraph(context, bonus=args.bonus)
     frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
     st = search.start()

@@ -28,6 +28,11 @@ def context_for(row: dict, split_names: dict, rng: random.Random, distractors: i
     return sorted(set(own + people + devices))
 
 
+def row_context(row: dict, split_names: dict, distractors: int = DISTRACTORS) -> list[str]:
+    """The context of one manifest row, the same on every run and in every tool."""
+    return context_for(row, split_names, random.Random(zlib.crc32(row["id"].encode())), distractors)
+
+
 def manifest_contexts(manifest: str | Path, distractors: int = DISTRACTORS) -> list[tuple[Path, list[str]]]:
     """(audio path, context) for every row of a corpus manifest, the same on every run."""
     manifest = Path(manifest)
@@ -36,6 +41,5 @@ def manifest_contexts(manifest: str | Path, distractors: int = DISTRACTORS) -> l
     out = []
     for line in manifest.read_text().splitlines():
         row = json.loads(line)
-        rng = random.Random(zlib.crc32(row["id"].encode()))
-        out.append((corpus / row["audio"], context_for(row, splits[row["split"]], rng, distractors)))
+        out.append((corpus / row["audio"], row_context(row, splits[row["split"]], distractors)))
     return out

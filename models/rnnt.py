@@ -110,6 +110,15 @@ class RNNT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def quantize_int8(model: RNNT) -> RNNT:
+    """Post-training dynamic int8 quantisation (torch.ao) of the LSTMs and linear layers, for CPU inference."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's quantized tensors are deprecated in favour of torchao
+        return torch.ao.quantization.quantize_dynamic(model.eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+
+
 @torch.no_grad()
 def greedy_decode(model: RNNT, feats: torch.Tensor, max_symbols: int = 5) -> list[list[int]]:
     """Greedy RNN-T decoding of normalised features (B, T, F): for quick dev checks during training."""
