@@ -15,8 +15,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def evaluate(manifest: str, events: str, negatives: str | None = None, negative_events: str | None = None) -> dict:
-    rows = read_jsonl(manifest)
     by_utt = metrics.group_events(read_jsonl(events))
+    rows = [r for r in read_jsonl(manifest) if r["id"] in by_utt]  # the rows this replay covered
     neg_hours = 0.0
     neg_wakes = 0
     if negatives and negative_events:

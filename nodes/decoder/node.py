@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from models.rnnt import RNNT
+from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import EMPTY, ContextGraph
 from nodes.decoder.lattice import Lattice
@@ -70,13 +70,15 @@ class RNNTDecoder(Node):
         bonus: float = 2.0,
         nbest: int = 8,
         threads: int = 1,
+        int8: bool = False,
     ) -> None:
         super().__init__()
         torch.set_num_threads(threads)
         path = Path(weights) if weights else DEFAULT_WEIGHTS
         if not path.exists():
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
-        self.search = BeamSearch(RNNT.from_checkpoint(torch.load(path, weights_only=False)), beam=beam)
+        model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
+        self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam)
         self.bonus = bonus
         self.phrases = tuple(context or ())
         self.context = ContextGraph(self.phrases, bonus) if self.phrases else EMPTY
