@@ -42,7 +42,9 @@ LATE_S = 0.5  # a detection may end this long after the wake word
 class Scored:
     """Stage-1 traces and stage-2 scores of one recording, at a given stage-1 threshold."""
 
-    def __init__(self, frames: np.ndarray, s1: Stage1, s2: Stage2, t1: float, settings: dict) -> None:
+    def __init__(
+        self, frames: np.ndarray, s1: Stage1, s2: Stage2, t1: float, settings: dict, device_playing: bool = False
+    ) -> None:
         self.frames = np.asarray(frames, dtype=np.float32)
         self.smoothed, self.starts = stage1_scores(s1, self.frames, settings["smooth"])
         self.props = proposals(self.smoothed, self.starts, t1, settings["refractory_frames"])
@@ -50,7 +52,8 @@ class Scored:
         if self.props:
             windows = np.stack([stage2_window(self.frames, 0, s, e + delay + 1) for e, s, _ in self.props])
             with torch.no_grad():
-                self.score2 = torch.sigmoid(s2(torch.from_numpy(windows))).numpy()
+                flag = torch.full((len(windows),), float(device_playing))
+                self.score2 = torch.sigmoid(s2(torch.from_numpy(windows), flag)).numpy()
         else:
             self.score2 = np.zeros(0, np.float32)
 
@@ -77,8 +80,14 @@ def run(args: argparse.Namespace) -> dict:
 
     pos = [i for i, r in enumerate(rows) if r["wake_word"]]
     other = [i for i, r in enumerate(rows) if not r["wake_word"]]
-    scored_pos = {i: Scored(fc.utterance(i), s1, s2, t1, settings) for i in tqdm(pos, desc="positives")}
-    scored_other = [Scored(fc.utterance(i), s1, s2, t1, settings) for i in tqdm(other, desc="other utterances")]
+
+    def playing(i: int) -> bool:  # the device knows when it is playing audio itself: stage 2 may use that
+        return rows[i]["condition"]["device_playing"] != "none"
+
+    scored_pos = {i: Scored(fc.utterance(i), s1, s2, t1, settings, playing(i)) for i in tqdm(pos, desc="positives")}
+    scored_other = [
+        Scored(fc.utterance(i), s1, s2, t1, settings, playing(i)) for i in tqdm(other, desc="other utterances")
+    ]
     scored_neg = [Scored(n, s1, s2, t1, settings) for n in tqdm(negs, desc="negative streams")]
 
     def frr_fa(t2: float, subset: list[int] | None = None) -> tuple[float, float, int]:
@@ -93,7 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         return misses / max(1, len(ids)), fa / hours, fa_utts
 
     if args.tune:
-        grid = np.round(np.arange(0.05, 1.0, 0.01), 2)
+        grid = np.concatenate([np.round(np.arange(0.05, 0.99, 0.01), 2), 1 - np.logspace(-2, -4, 9)])
         ok = [t for t in grid if frr_fa(t)[1] == 0 and frr_fa(t)[2] == 0]
         t2 = float(ok[0]) if ok else 0.99
         (WEIGHTS / "wakeword.json").write_text(json.dumps({"threshold1": t1, "threshold2": t2}, indent=1) + "\n")
@@ -151,8 +160,15 @@ def run(args: argparse.Namespace) -> dict:
         "stage1_only": stage1_only,
         "compute": compute,
     }
+    sweep = [
+        (float(t), *frr_fa(float(t)))
+        for t in np.concatenate([np.linspace(0.0, 0.95, 20), 1 - np.logspace(-1.3, -4, 20)])
+    ]
+    summary["two_stage_sweep"] = [
+        {"threshold2": round(t, 5), "frr": a, "fa_per_hour": b, "fa_utterances": c} for t, a, b, c in sweep
+    ]
     det = {
-        "two_stage": [(frr_fa(t)[1], frr_fa(t)[0]) for t in np.linspace(0.0, 0.999, 60)],
+        "two_stage": [(b, a) for _, a, b, _ in sweep],
         "stage1_only": stage1_det(scored_pos, scored_neg, rows, pos, hours, settings),
     }
     if not args.no_openwakeword:

@@ -33,13 +33,14 @@ def row_context(row: dict, split_names: dict, distractors: int = DISTRACTORS) ->
     return context_for(row, split_names, random.Random(zlib.crc32(row["id"].encode())), distractors)
 
 
-def manifest_contexts(manifest: str | Path, distractors: int = DISTRACTORS) -> list[tuple[Path, list[str]]]:
-    """(audio path, context) for every row of a corpus manifest, the same on every run."""
+def manifest_contexts(manifest: str | Path, distractors: int = DISTRACTORS) -> list[tuple[Path, list[str], bool]]:
+    """(audio path, context, device playing) for every row of a corpus manifest, the same on every run."""
     manifest = Path(manifest)
     corpus = manifest.parent
     splits = json.loads((corpus / "splits.json").read_text())
     out = []
     for line in manifest.read_text().splitlines():
         row = json.loads(line)
-        out.append((corpus / row["audio"], row_context(row, splits[row["split"]], distractors)))
+        playing = row["condition"]["device_playing"] != "none"
+        out.append((corpus / row["audio"], row_context(row, splits[row["split"]], distractors), playing))
     return out

@@ -19,7 +19,9 @@ class FileSource(Source):
     A file that cannot be read gives one `Error` for its stream (and its
     EndOfStream); the other streams go on. `contexts` (one list of phrases per
     path: the user's contacts and devices) opens each stream with a `context`
-    event, for the decoder's biasing and the rescorer.
+    event, for the decoder's biasing and the rescorer; `device_playing` marks
+    recordings made while the device played audio itself (a flag the gate's
+    verifier takes).
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class FileSource(Source):
         chunk_ms: int = 10,
         contexts: list[list[str]] | None = None,
         concurrency: int = 0,
+        device_playing: list[bool] | None = None,
     ) -> None:
         super().__init__()
         if contexts is not None and len(contexts) != len(paths):
@@ -44,6 +47,7 @@ class FileSource(Source):
         self.realtime = realtime
         self.contexts = contexts
         self.concurrency = concurrency
+        self.device_playing = device_playing
         self.chunk = SAMPLE_RATE * chunk_ms // 1000
         self._stop = threading.Event()
 
@@ -72,7 +76,9 @@ class FileSource(Source):
     def stop(self) -> None:
         self._stop.set()
 
-    def _stream(self, path: str, stream: str, context: list[str] | None, offset: int = 0) -> Iterator[Message]:
+    def _stream(
+        self, path: str, stream: str, context: list[str] | None, offset: int = 0, playing: bool = False
+    ) -> Iterator[Message]:
         pos = 0
         try:
             info = probe(path)
@@ -88,6 +94,8 @@ class FileSource(Source):
             )
             if context is not None:
                 yield Event.make("context", stream=stream, phrases=list(context))
+            if playing:
+                yield Event.make("device_playing", stream=stream, playing=True)
             pending = np.zeros(0, np.float32)
             clipped = 0
             for block in read_blocks(info):

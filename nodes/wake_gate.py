@@ -53,6 +53,7 @@ class _Stream:
     proposal: _Proposal | None = None
     utterance: int = -1
     open_from: int | None = None  # first frame forwarded in the open utterance
+    device_playing: bool = False  # the device's own playback is on (from a `device_playing` event)
 
     @property
     def next_frame(self) -> int:
@@ -92,7 +93,11 @@ class WakeWordGate(Node):
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
 
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        """The sink's `result` (on a feedback edge) closes the utterance it commits; the rest passes."""
+        """The sink's `result` (on a feedback edge) closes the utterance it commits; `device_playing`
+        tells stage 2 that the device's own audio is on; the rest passes."""
+        if isinstance(msg, Event) and msg.name == "device_playing":
+            st.device_playing = bool(msg.data.get("playing"))
+            return (msg,)
         if isinstance(msg, Event) and msg.name == "result":
             if st.open_from is not None and msg.data.get("utterance") == st.utterance:
                 self.close_utterance(st)
@@ -148,7 +153,8 @@ class WakeWordGate(Node):
         assert prop is not None
         st.proposal = None
         window = stage2_window(st.frames, st.first, prop.start, prop.end + self.verify_delay + 1)
-        score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None]))[0])
+        flag = torch.tensor([float(st.device_playing)])
+        score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None], flag))[0])
         fields = dict(
             start_s=round(_tick(prop.start) / 16000, 3),
             end_s=round(_end_tick(prop.end) / 16000, 3),

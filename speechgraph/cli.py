@@ -255,12 +255,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         rows = manifest_contexts(args.manifest)
         rows = rows[: args.limit] if args.limit else rows
-        source["paths"] = [str(p) for p, _ in rows]
-        source["contexts"] = [c for _, c in rows]
+        source["paths"] = [str(p) for p, _, _ in rows]
+        source["contexts"] = [c for _, c, _ in rows]
+        source["device_playing"] = [playing for _, _, playing in rows]
     if args.paths:
-        source["paths"] = source.get("paths", []) + expand(args.paths)
+        extra = expand(args.paths)
+        source["paths"] = source.get("paths", []) + extra
         if "contexts" in source:
-            source["contexts"] += [[] for _ in expand(args.paths)]
+            source["contexts"] += [[] for _ in extra]
+            source["device_playing"] += [False for _ in extra]
     if not source.get("paths"):
         raise ValueError("nothing to replay: give audio files or folders, or --manifest")
     paths = source["paths"]

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     with (
         make_runtime(graph, args.runtime, **runtime_options(args)) as runtime,
         graceful_stop(runtime.stop),
-        (nullcontext() if args.quiet else Live(view.render(), refresh_per_second=10)) as screen,
+        nullcontext() if args.quiet else Live(view.render(), refresh_per_second=10) as screen,
     ):
         for msg in runtime.run():
             if not isinstance(msg, Event):

@@ -35,7 +35,7 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", default="runs/wakeword", help="checkpoints and logs (default runs/wakeword)")
     p.add_argument("--features", default="runs/asr/features", help="feature cache (shared with the ASR recipe)")
     p.add_argument("--stage1-steps", type=int, default=3000)
-    p.add_argument("--stage2-steps", type=int, default=2500)
+    p.add_argument("--stage2-steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
     p.add_argument("--threads", type=int, default=1)

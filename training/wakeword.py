@@ -186,22 +186,26 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
     def random_keep() -> int:
         return PREROLL_FRAMES + int(rng.integers(30, 140))
 
+    playing = [i for i in pos if fc.rows[i]["condition"]["device_playing"] != "none"]
+
     def sample() -> tuple[np.ndarray, float, float]:
+        """Shares: 45% positives (a quarter of them with the device playing: the hardest), 10% the request
+        part of a positive, 30% hard negatives (stage 1's false accepts: look-alikes mostly), 15% other."""
         roll = rng.random()
-        if roll < 0.5:
-            i = int(rng.choice(pos))
+        if roll < 0.45:
+            i = int(rng.choice(playing if playing and rng.random() < 0.25 else pos))
             r = fc.rows[i]
             x = np.asarray(fc.utterance(i), dtype=np.float32)
             start = end_frame(r["wake_start"]) + int(rng.integers(-20, 21))
             keep = end_frame(r["wake_end"]) + int(rng.integers(-3, 31)) - (start - PREROLL_FRAMES)
             return window(x, start, keep), 1.0, float(r["condition"]["device_playing"] != "none")
-        if roll < 0.6:
+        if roll < 0.55:
             i = int(rng.choice(pos))  # the request part of a positive: not the wake word
             r = fc.rows[i]
             x = np.asarray(fc.utterance(i), dtype=np.float32)
             start = int(rng.integers(end_frame(r["wake_end"]) + 30, max(end_frame(r["wake_end"]) + 31, len(x))))
             return window(x, start, random_keep()), 0.0, float(r["condition"]["device_playing"] != "none")
-        if roll < 0.8 and hard:
+        if roll < 0.85 and hard:
             return hard[int(rng.integers(len(hard)))].astype(np.float32), 0.0, 0.0
         i = int(rng.choice(neg))
         r = fc.rows[i]
