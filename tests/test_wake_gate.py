@@ -64,3 +64,52 @@ def test_acceptance_opens_an_utterance_that_starts_after_the_wake_word(weights):
     closed = [m for m in out if isinstance(m, Event) and m.name == "gate_closed"]
     assert closed and closed[0].data["reason"] == "max_utterance"
     assert len(wakes) >= 2 and wakes[1].data["utterance"] == 1  # listening again after it closed
+
+
+# -- the shipped weights ----------------------------------------------------------------
+
+
+def stream_through(gate: WakeWordGate, frames: np.ndarray, chunk: int = 10) -> list:
+    st = gate.new_state("s")
+    out = []
+    for i in range(0, len(frames), chunk):
+        f = frames[i : i + chunk]
+        msg = FeatureFrames(stream="s", start=i * 160, end=(i + len(f) - 1) * 160 + 400, frames=f, first_frame=i)
+        out.extend(gate.on_message(msg, st))
+    return out
+
+
+def test_shipped_gate_wakes_once_on_each_demo_recording_near_the_wake_word():
+    import json
+
+    from nodes.audio_file import load
+    from nodes.features import LogMel
+    from tests.conftest import DEMO
+
+    truth = json.loads((DEMO / "transcripts.json").read_text())
+    gate = WakeWordGate()
+    for name, t in truth.items():
+        out = stream_through(gate, LogMel().frames(load(DEMO / name)))
+        wakes = [m.data for m in out if isinstance(m, Event) and m.name == "wake"]
+        assert len(wakes) == 1, (name, wakes)
+        assert abs(wakes[0]["end_s"] - t["wake_end"]) < 0.2, (name, wakes[0], t)
+        forwarded = [m for m in out if isinstance(m, UtteranceFeatures)]
+        assert forwarded and forwarded[0].first_frame * 0.01 >= t["wake_end"] - 0.2
+
+
+def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
+    """The benchmark scores the gate with `stage1_scores` + `proposals`; the streaming node must agree."""
+    import json
+
+    from nodes.audio_file import load
+    from nodes.features import LogMel
+    from nodes.wake_gate import gate_settings, proposals, stage1_scores
+
+    row = json.loads((tiny / "negatives.jsonl").read_text().splitlines()[0])
+    frames = LogMel().frames(load(tiny / row["audio"]))
+    gate = WakeWordGate(threshold1=0.3, threshold2=1.01)  # every proposal is rejected: the gate stays closed
+    rejected = [m.data["end_s"] for m in stream_through(gate, frames, chunk=7) if isinstance(m, Event)]
+    s = gate_settings()
+    smoothed, starts = stage1_scores(gate.stage1, frames, s["smooth"])
+    offline = [round((e * 160 + 400) / 16000, 3) for e, _, _ in proposals(smoothed, starts, 0.3, 100)]
+    assert rejected == offline
