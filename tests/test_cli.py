@@ -14,7 +14,8 @@ from speechgraph.cli import main
 def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
     out = tmp_path / "events.jsonl"
     missing = tmp_path / "missing.wav"
-    assert main(["replay", str(demo_files[0]).rsplit("/", 1)[0], str(missing), "--out", str(out)]) == 0
+    folder = str(demo_files[0]).rsplit("/", 1)[0]
+    assert main(["replay", folder, str(missing), "--graph", "frontend", "--out", str(out)]) == 0
     events = [json.loads(line) for line in out.read_text().splitlines()]
     for e in events:
         assert {"event", "stream", "audio_s", "wall_ms"} <= e.keys()
@@ -30,9 +31,22 @@ def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
 
 def test_replay_of_nothing_readable_fails(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "e.jsonl")]) == 1
+    assert "1 streams" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [["--help"], ["replay", "--help"], ["bench", "hop", "--help"], ["graphs", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["replay", "--help"],
+        ["live", "--help"],
+        ["bench", "hop", "--help"],
+        ["bench", "wakeword", "--help"],
+        ["bench", "rescore", "--help"],
+        ["train", "lm", "--help"],
+        ["graphs", "--help"],
+    ],
+)
 def test_help_is_there(args):
     result = subprocess.run([sys.executable, "-m", "speechgraph", *args], capture_output=True, text=True)
     assert result.returncode == 0
@@ -43,3 +57,4 @@ def test_graphs_lists_nodes_and_edges(capsys):
     assert main(["graphs"]) == 0
     out = capsys.readouterr().out
     assert "graph frontend" in out and "source --> features" in out
+    assert "graph assistant" in out and "rescorer" in out
