@@ -12,7 +12,8 @@ accepted proposal ends between the wake word's start and 0.5 s after its end.
 Detection latency: the audio time at which the gate decides (stage 1 fires,
 then `verify_delay_ms` more audio for stage 2) minus the wake word's end, plus
 the measured compute of the chunk that decides. `--tune` (on dev) picks the
-stage-2 threshold with no false accept on dev and writes it to
+stage-2 threshold with the fewest dev false accepts among those that keep dev
+FRR at or under 5% (dev's ~0.3 h of negatives cannot resolve 0.5 per hour) and writes it to
 `weights/wakeword.json`, which the gate reads; test is only reported.
 """
 
@@ -102,11 +103,14 @@ def run(args: argparse.Namespace) -> dict:
         return misses / max(1, len(ids)), fa / hours, fa_utts
 
     if args.tune:
+        # Dev has too little negative audio (~0.3 h) to resolve 0.5 false accepts per hour, so the rule is:
+        # among thresholds that keep dev FRR at or under 5%, the one with the fewest false accepts.
         grid = np.concatenate([np.round(np.arange(0.05, 0.99, 0.01), 2), 1 - np.logspace(-2, -4, 9)])
-        ok = [t for t in grid if frr_fa(t)[1] == 0 and frr_fa(t)[2] == 0]
-        t2 = float(ok[0]) if ok else 0.99
+        points = [(t, *frr_fa(float(t))) for t in grid]
+        ok = [(fa * hours + utts, t) for t, frr, fa, utts in points if frr <= 0.05] or [(0, 0.5)]
+        t2 = float(min(ok)[1])
         (WEIGHTS / "wakeword.json").write_text(json.dumps({"threshold1": t1, "threshold2": t2}, indent=1) + "\n")
-        log.info("tuned on %s: stage-2 threshold %.2f", args.split, t2)
+        log.info("tuned on %s: stage-2 threshold %.4f", args.split, t2)
         settings["threshold2"] = t2
     t2 = settings["threshold2"]
 
