@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 import torch
 
-from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from training.options import wakeword_arguments
 from training.wakeword import train, window
 
@@ -30,8 +30,10 @@ def test_stage2_window_has_half_a_second_of_preroll():
     w = window(frames, start=100)
     assert w.shape == (STAGE2_FRAMES, 64)
     assert w[0, 0] == 100 - PREROLL_FRAMES and w[-1, 0] == 100 - PREROLL_FRAMES + STAGE2_FRAMES - 1
-    early = window(frames, start=10)  # before the stream began: padded with the quietest frame
-    assert early[0, 0] == 0 and early[PREROLL_FRAMES - 10, 0] == 0
+    early = window(frames, start=10)  # before the stream began: padded with digital silence
+    assert early[0, 0] == PAD and early[PREROLL_FRAMES - 11, 0] == PAD and early[PREROLL_FRAMES - 10, 0] == 0
+    heard = window(frames, start=100, keep=80)  # verified early: the window's future is padded too
+    assert heard[79, 0] == 100 - PREROLL_FRAMES + 79 and heard[80, 0] == PAD
     model = Stage2().eval()
     with torch.no_grad():
         assert model(torch.from_numpy(w)[None], torch.tensor([1.0])).shape == (1,)

@@ -109,7 +109,7 @@ class BeamSearch:
     def _step(self, st: DecoderState, enc_t: torch.Tensor, frame: int, context: ContextGraph) -> None:
         ended: dict[tuple[int, ...], Hyp] = {}
         active = st.beam
-        enc_proj = self.model.joint.enc(enc_t)
+        enc_proj = self.model.joint.enc(enc_t[None])[0]  # 2-D: quantised linear layers need a batch
         for rnd in range(self.max_symbols + 1):
             if not active:
                 break
