@@ -109,17 +109,9 @@ class EventSink(Node):
                 )
                 state.errors += 1
         end = max(msg.end, state.audio_end)
-        out.append(
-            Event.make(
-                "end",
-                stream=msg.stream,
-                start=end,
-                end=end,
-                frames=state.frames,
-                results=state.results,
-                errors=state.errors,
-            )
-        )
+        counts = {"frames": state.frames} if state.frames else {}  # graphs whose sink sees the features
+        counts |= {"results": state.results, "errors": state.errors}
+        out.append(Event.make("end", stream=msg.stream, start=end, end=end, **counts))
         return out
 
     def _commit(self, msg: Transcript | LatticeMessage, u: _Utterance, state: _Tally) -> list[Message]:
