@@ -41,7 +41,6 @@ class _Proposal:
     start: int
     end: int
     score1: float
-    at: int  # frame when stage 1 fired
 
 
 @dataclass
@@ -139,7 +138,7 @@ class WakeWordGate(Node):
             st.scores = ([*st.scores, p])[-self.smooth :]
             score = sum(st.scores) / len(st.scores)
             if st.proposal is None and score >= self.t1 and f - st.last_detection > self.refractory:
-                st.proposal = _Proposal(start=round(f - start_est[k]), end=f, score1=score, at=f)
+                st.proposal = _Proposal(start=round(f - start_est[k]), end=f, score1=score)
                 st.last_detection = f
         prop = st.proposal
         if prop is not None and st.next_frame > min(
@@ -173,7 +172,6 @@ class WakeWordGate(Node):
                 start=_tick(prop.start),
                 end=msg.end,
                 utterance=st.utterance,
-                detected_s=round(_end_tick(prop.at) / 16000, 3),
                 **fields,
             )
         )

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from nodes.audio_file import load
 from nodes.features import LogMel
-from nodes.wake_gate import stage2_window
+from nodes.wake_gate import proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import start_run
 
@@ -142,18 +142,9 @@ def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path)
     return model.eval()
 
 
-@torch.no_grad()
 def stage1_detections(model: Stage1, frames: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(end frame, estimated start frame) of each local peak above `threshold` (one per 1 s)."""
-    x = torch.from_numpy(np.asarray(frames, dtype=np.float32))[None]
-    logits, starts = model(x)
-    p = torch.sigmoid(logits[0]).numpy()
-    out, last = [], -1000
-    for f in np.flatnonzero(p > threshold):
-        if f - last > 100:
-            out.append((int(f), int(f - starts[0, f].item())))
-            last = f
-    return out
+    """(end frame, estimated start frame) of stage 1's proposals, by the gate's own rule (unsmoothed)."""
+    return [(end, start) for end, start, _ in proposals(*stage1_scores(model, frames, 1), threshold, 100)]
 
 
 def window(frames: np.ndarray, start: int, keep: int = STAGE2_FRAMES) -> np.ndarray:
