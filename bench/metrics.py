@@ -40,12 +40,13 @@ def group_events(events: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, A
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
-        return {"n": 0, "p50": None, "p90": None, "mean": None}
+        return {"n": 0, "p50": None, "p90": None, "p99": None, "mean": None}
     a = np.asarray(values, dtype=float)
     return {
         "n": len(values),
         "p50": round(float(np.percentile(a, 50)), 1),
         "p90": round(float(np.percentile(a, 90)), 1),
+        "p99": round(float(np.percentile(a, 99)), 1),
         "mean": round(float(a.mean()), 1),
     }
 

@@ -83,6 +83,73 @@ class Stage1(nn.Module):
         return m
 
 
+class Stage1Stream:
+    """Stage 1 for streaming inference: a cache of past activations instead of the receptive field.
+
+    A stream's cache holds, for each causal convolution, the last (kernel - 1) * dilation frames of
+    its input: `context` (receptive field - 1) frames of `channels` values in all. A step then computes
+    only the new frames, and the steps of several streams with as many new frames each run as one
+    batch. A fresh cache is zeros, which is what `Stage1.forward` pads a recording with, so streaming
+    a recording from a fresh cache gives `forward`'s outputs, up to float rounding (below 1e-5). A
+    zero cache followed by at least `context` frames of a stream gives the exact cache after them.
+
+    It runs in NumPy, in float64, and returns float32 as `forward` does. NumPy costs a third of
+    PyTorch's per-call overhead at these sizes (a step is a few small matrix products), and float64
+    makes a stream's outputs the same whether it runs alone or in a batch (BLAS sums a one-row
+    product in another order than a many-row one, which in float32 would show in the last bits).
+    The weights are copied when it is built, each BatchNorm folded into its convolution (running
+    statistics, as in eval mode): build it from a trained model, not one still training.
+    """
+
+    def __init__(self, model: Stage1) -> None:
+        c = self.config = model.config
+        self.context = model.receptive_field - 1
+        with torch.no_grad():
+            self.mean = _f64(model.feat_mean)
+            self.std = _f64(model.feat_std)
+            self.w_in = _f64(model.inp.weight[:, :, 0].T)  # (n_mels, channels)
+            self.b_in = _f64(model.inp.bias)
+            self.layers: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+            for block, norm in zip(model.blocks, model.norms, strict=True):
+                scale = _f64(norm.weight) / np.sqrt(_f64(norm.running_var) + norm.eps)
+                w = _f64(block.conv.weight) * scale[:, None, None]  # (out, in, kernel)
+                b = (_f64(block.conv.bias) - _f64(norm.running_mean)) * scale + _f64(norm.bias)
+                # im2col order: row k * channels + i of the weight takes input channel i at tap k
+                w = np.ascontiguousarray(w.transpose(2, 1, 0).reshape(c.kernel * c.channels, c.channels))
+                self.layers.append((block.conv.dilation[0], block.pad, w, b))
+            self.w_head = _f64(model.head.weight[:, :, 0].T)  # (channels, 2)
+            self.b_head = _f64(model.head.bias)
+
+    def new_cache(self, batch: int = 1) -> np.ndarray:
+        """The cache of streams that have not started: (batch, context, channels) zeros."""
+        return np.zeros((batch, self.context, self.config.channels))
+
+    def step(self, feats: np.ndarray, cache: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(B, T, n_mels) new frames and the (B, context, channels) cache -> end logits (B, T), start
+        offsets in frames (B, T) and the cache after the new frames."""
+        B, T, _ = feats.shape
+        C, K = self.config.channels, self.config.kernel
+        x = ((feats.astype(np.float64) - self.mean) / self.std).reshape(B * T, -1) @ self.w_in
+        x = (x + self.b_in).reshape(B, T, C)
+        caches = []
+        pos = 0
+        for d, pad, w, b in self.layers:
+            xp = np.concatenate([cache[:, pos : pos + pad], x], axis=1)  # (B, pad + T, C)
+            pos += pad
+            caches.append(xp[:, T:])
+            cols = np.concatenate([xp[:, k * d : k * d + T] for k in range(K)], axis=2).reshape(B * T, K * C)
+            y = cols @ w
+            y += b
+            x = x + np.maximum(y, 0.0, out=y).reshape(B, T, C)
+        out = (x.reshape(B * T, C) @ self.w_head + self.b_head).reshape(B, T, 2)
+        starts = np.logaddexp(0.0, out[..., 1]) * 50.0  # softplus
+        return out[..., 0].astype(np.float32), starts.astype(np.float32), np.concatenate(caches, axis=1)
+
+
+def _f64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64)  # a copy
+
+
 @dataclass(frozen=True)
 class Stage2Config:
     n_mels: int = 64

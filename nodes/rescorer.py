@@ -8,8 +8,10 @@ candidate's combined score is first-pass score + `lm_weight` x LM log-prob +
 (`models.lm`). Tuned defaults come from `weights/rescorer.json`
 (`python3 -m bench.rescore` writes it).
 
-Rescoring is best effort: the budget `deadline_ms` runs from when the message
-arrives; if the answer cannot be back in time the first pass is committed with
+Rescoring is best effort: the budget `deadline_ms` runs from when the device
+sent the lattice (its last trace stamp, when that clock is this machine's; else
+from arrival), so a lattice retried on a rescorer that Ray restarted after a
+crash is not held past its deadline again; if the answer cannot be back in time the first pass is committed with
 `rescored=False` and `rescore_note="deadline"`, and any failure of the LM
 commits the first pass with `rescore_note="error: ..."`. `network_delay_ms`
 simulates the device-cloud round trip: half of it is slept before the work and
@@ -100,6 +102,17 @@ class _Stream:
     """Per utterance, the highest revision a Reset announced: lattices below it are dropped."""
 
 
+def sent_at(msg: Message, horizon_s: float = 600.0) -> float:
+    """Monotonic seconds at which the previous node sent `msg`, or now if that stamp is not from a
+    clock comparable to ours (another machine's monotonic clock is off by its uptime)."""
+    now = time.monotonic()
+    if msg.trace:
+        sent = msg.trace[-1][2] / 1e9
+        if now - horizon_s <= sent <= now:
+            return sent
+    return now
+
+
 class LatticeRescorer(Node):
     """Second pass in the cloud: rescore each revision's lattice with the word LM, within a deadline."""
 
@@ -143,7 +156,7 @@ class LatticeRescorer(Node):
     def on_message(self, msg: Message, state: _Stream) -> Iterable[Message]:
         if not isinstance(msg, LatticeMessage):
             return (msg,)
-        received = time.monotonic()
+        received = sent_at(msg)
         if msg.revision < state.min_revision.get(msg.utterance, 0):
             log.debug("%s: dropped revision %d of utterance %d", msg.stream, msg.revision, msg.utterance)
             return ()

@@ -6,7 +6,8 @@ the final end-pointer stands behind it: at once if it is marked final, or when
 the decoder's `confirm` event for it arrives (after a speculative end-point).
 A `Reset` drops the revisions below the one it announces. The `result` event is
 the commit; it also travels back to the gate (a feedback edge) to close the
-utterance there.
+utterance there. Every utterance a `wake` opened ends in a `result` or an
+`error` that names it: nothing is dropped silently, even when a node crashed.
 """
 
 from __future__ import annotations
@@ -82,11 +83,22 @@ class EventSink(Node):
             held = u.pending.get(f["revision"])
             return self._commit(held, u, state) if held is not None and not u.committed else ()
         if isinstance(msg, Event):
+            if msg.name == "wake" and "utterance" in msg.data:  # opened: it ends in a result or an error
+                state.utterances.setdefault(msg.data["utterance"], _Utterance())
             return (msg,)
         if isinstance(msg, Error):
             state.errors += 1
+            in_flight = sorted(uid for uid, u in state.utterances.items() if not u.committed)
             return (
-                Event.make("error", stream=msg.stream, start=msg.start, end=msg.end, node=msg.node, error=msg.error),
+                Event.make(
+                    "error",
+                    stream=msg.stream,
+                    start=msg.start,
+                    end=msg.end,
+                    node=msg.node,
+                    error=msg.error,
+                    utterances_in_flight=in_flight,
+                ),
             )
         return ()
 

@@ -1,7 +1,11 @@
 """The two-stage wake-word gate: nothing passes before the wake word.
 
-Stage 1 runs on every chunk of frames (causal, so scoring only the new frames
-with enough past context is exact). When its smoothed score crosses the
+Stage 1 runs on every chunk of frames. Being causal, it keeps a cache of its
+past activations per stream and computes only the new frames; the streams of
+one delivered batch (`on_batch`) run as one batched step, so one gate serves
+many concurrent streams at little more than the cost of one. After an open
+utterance, the first step rebuilds the cache from the receptive field of held
+frames, which is exact. When its smoothed score crosses the
 threshold outside the refractory period it proposes a detection with an
 estimated start and end. Stage 2 then scores the 195-frame window that begins
 0.5 s before the estimated start, `verify_delay_ms` after stage 1's estimated
@@ -13,11 +17,16 @@ as `UtteranceFeatures`; on rejection it drops them and keeps listening. While
 closed it sends Watermarks, so nodes downstream never wait for audio that will
 not come. An utterance closes after `max_utterance_s` (the end-pointers will
 close it sooner).
+
+Everything after stage 1 (smoothing, proposals, stage 2, forwarding) runs per
+stream, in the order of the batch. A stream whose message fails (malformed
+frames, say) gets an `Error` and starts afresh; the others in its batch go on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2
 from nodes.messages import FeatureFrames, UtteranceFeatures
-from pipeline import Event, Message, Node, Watermark
+from pipeline import Error, Event, Message, Node, Watermark
+from pipeline.host import MAX_ERRORS_PER_STREAM
+
+log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SETTINGS = WEIGHTS / "wakeword.json"
@@ -53,10 +65,28 @@ class _Stream:
     utterance: int = -1
     open_from: int | None = None  # first frame forwarded in the open utterance
     device_playing: bool = False  # the device's own playback is on (from a `device_playing` event)
+    cache: np.ndarray | None = None  # stage 1's cache after frame `cached_to - 1` (None: zeros)
+    cached_to: int = 0
+    errors: int = 0
+    dead: bool = False  # failed MAX_ERRORS_PER_STREAM times: its data is dropped
 
     @property
     def next_frame(self) -> int:
         return self.first + len(self.frames)
+
+
+@dataclass
+class _Step:
+    """One stream's message on its way through `on_batch`."""
+
+    msg: FeatureFrames
+    st: _Stream
+    start_new: int = 0
+    feats: np.ndarray | None = None  # stage 1's input: the new frames, or the receptive field and them
+    cache: np.ndarray | None = None
+    probs: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    error: Exception | None = None
 
 
 class WakeWordGate(Node):
@@ -80,6 +110,9 @@ class WakeWordGate(Node):
                 raise FileNotFoundError(f"no wake-word weights at {p} (train them: speechgraph train wakeword)")
         self.stage1 = Stage1.from_checkpoint(torch.load(p1, weights_only=False)).eval()
         self.stage2 = Stage2.from_checkpoint(torch.load(p2, weights_only=False)).eval()
+        self.stream1 = Stage1Stream(self.stage1)
+        self._zeros = self.stream1.new_cache()[0]  # the cache of a stream that starts (read only, shared)
+        self._zeros.setflags(write=False)
         tuned = gate_settings()
         self.t1 = tuned["threshold1"] if threshold1 is None else threshold1
         self.t2 = tuned["threshold2"] if threshold2 is None else threshold2
@@ -104,15 +137,94 @@ class WakeWordGate(Node):
         return (msg,)
 
     def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        if not isinstance(msg, FeatureFrames):
-            return ()
+        return self.on_batch([(msg, st)])
+
+    def on_batch(self, items: list[tuple[Message, _Stream]]) -> list[Message]:
+        """Stage 1 of all the streams in `items` as batched steps, the rest per stream, in order.
+
+        A stream with several messages in `items` takes them in turn: the batch is cut into rounds
+        of consecutive items with one message per stream."""
         out: list[Message] = []
+        round_: list[_Step] = []
+        taken: set[int] = set()
+        for msg, st in items:
+            if not isinstance(msg, FeatureFrames) or st.dead:
+                continue
+            if id(st) in taken:
+                self._round(round_, out)
+                round_, taken = [], set()
+            round_.append(_Step(msg, st))
+            taken.add(id(st))
+        self._round(round_, out)
+        return out
+
+    def _round(self, steps: list[_Step], out: list[Message]) -> None:
+        for step in steps:
+            try:
+                self._take(step)
+            except Exception as exc:
+                step.error = exc
+        groups: dict[int, list[_Step]] = {}
+        for step in steps:
+            if step.error is None and step.feats is not None:
+                groups.setdefault(len(step.feats), []).append(step)
+        for group in groups.values():
+            try:
+                self._stage1(group)
+            except Exception as exc:
+                if len(group) == 1:
+                    group[0].error = exc
+                    continue
+                for step in group:  # find the stream at fault: the others go on
+                    try:
+                        self._stage1([step])
+                    except Exception as exc1:
+                        step.error = exc1
+        for step in steps:
+            produced: list[Message] = []
+            if step.error is None:
+                try:
+                    self._decide(step, produced)
+                except Exception as exc:
+                    step.error = exc
+            if step.error is not None:
+                self._fail(step, step.error, out)
+            else:
+                out.extend(produced)
+
+    def _take(self, step: _Step) -> None:
+        """Append the new frames; while closed, pick stage 1's input: the new frames after the
+        stream's cache, or, where the cache is stale (the gate was open), the receptive field too."""
+        st, msg = step.st, step.msg
         new = np.asarray(msg.frames, dtype=np.float32)
-        start_new = st.next_frame
+        if new.ndim != 2 or new.shape[1] != st.frames.shape[1]:
+            raise ValueError(f"expected frames of {st.frames.shape[1]} bands, got shape {new.shape}")
+        step.start_new = st.next_frame
         st.frames = np.concatenate([st.frames, new])
+        if st.open_from is not None or not len(new):
+            return
+        if st.cached_to == step.start_new:
+            step.feats, step.cache = new, self._zeros if st.cache is None else st.cache
+        else:
+            lo = max(0, step.start_new - st.first - self.stream1.context)
+            step.feats, step.cache = st.frames[lo:], self._zeros
+
+    def _stage1(self, group: list[_Step]) -> None:
+        """One batched stage-1 step for streams with inputs of one length; keeps their new caches."""
+        logits, starts, cache = self.stream1.step(
+            np.stack([s.feats for s in group]), np.stack([s.cache for s in group])
+        )
+        probs, starts_ = torch.sigmoid(torch.from_numpy(logits)).tolist(), starts.tolist()
+        for i, s in enumerate(group):
+            n = s.st.next_frame - s.start_new
+            s.probs, s.starts = probs[i][-n:], starts_[i][-n:]
+            s.st.cache, s.st.cached_to = cache[i], s.st.next_frame
+
+    def _decide(self, step: _Step, out: list[Message]) -> None:
+        msg, st, start_new = step.msg, step.st, step.start_new
         was_open = st.open_from is not None
         if not was_open:
-            self._listen(msg, st, start_new, out)
+            self._listen(step, out)
         if st.open_from is not None:  # just opened: the frames held since the wake word go first
             self._forward(msg, st, start_new if was_open else st.open_from, out)
         else:
@@ -121,30 +233,48 @@ class WakeWordGate(Node):
             cut = len(st.frames) - HISTORY
             st.frames = st.frames[cut:]
             st.first += cut
-        return out
+
+    def _fail(self, step: _Step, exc: Exception, out: list[Message]) -> None:
+        """What NodeHost does for a failed stream, for one stream of the batch: an `Error`, and the
+        stream starts afresh after the failed message (its utterance count goes on)."""
+        msg, st = step.msg, step.st
+        log.error("node %s failed on stream %s: %s: %s", self.name, msg.stream, type(exc).__name__, exc, exc_info=exc)
+        text = f"{type(exc).__name__}: {exc}"
+        if st.open_from is not None:
+            out.append(
+                Event.make(
+                    "gate_closed", stream=msg.stream, start=msg.end, end=msg.end, utterance=st.utterance, reason="error"
+                )
+            )
+        fresh = self.new_state(msg.stream)
+        try:
+            fresh.first = fresh.cached_to = int(msg.first_frame) + len(msg.frames)
+        except Exception:
+            fresh.first = fresh.cached_to = step.start_new
+        fresh.utterance, fresh.device_playing, fresh.errors = st.utterance, st.device_playing, st.errors + 1
+        if fresh.errors >= MAX_ERRORS_PER_STREAM:
+            fresh.dead = True
+            text += f" (failed {fresh.errors} times: stream dropped at this node)"
+        st.__dict__.update(fresh.__dict__)
+        out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=text))
 
     # -- closed: stage 1, then stage 2 ---------------------------------------------
 
-    @torch.no_grad()
-    def _listen(self, msg: FeatureFrames, st: _Stream, start_new: int, out: list[Message]) -> None:
-        ctx = self.stage1.receptive_field - 1
-        lo = max(0, start_new - st.first - ctx)
-        logits, starts = self.stage1(torch.from_numpy(st.frames[lo:])[None])
-        n_new = st.next_frame - start_new
-        probs = torch.sigmoid(logits[0, -n_new:]).tolist()
-        start_est = starts[0, -n_new:].tolist()
-        for k, p in enumerate(probs):
-            f = start_new + k
+    def _listen(self, step: _Step, out: list[Message]) -> None:
+        """Stage 1's smoothed scores of the new frames: propose, then verify when it is time."""
+        st = step.st
+        for k, p in enumerate(step.probs):
+            f = step.start_new + k
             st.scores = ([*st.scores, p])[-self.smooth :]
             score = sum(st.scores) / len(st.scores)
             if st.proposal is None and score >= self.t1 and f - st.last_detection > self.refractory:
-                st.proposal = _Proposal(start=round(f - start_est[k]), end=f, score1=score)
+                st.proposal = _Proposal(start=round(f - step.starts[k]), end=f, score1=score)
                 st.last_detection = f
         prop = st.proposal
         if prop is not None and st.next_frame > min(
             prop.end + self.verify_delay, prop.start - PREROLL_FRAMES + STAGE2_FRAMES - 1
         ):
-            self._verify(msg, st, out)
+            self._verify(step.msg, st, out)
 
     @torch.no_grad()
     def _verify(self, msg: FeatureFrames, st: _Stream, out: list[Message]) -> None:

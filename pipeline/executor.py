@@ -56,6 +56,15 @@ class Executor:
                     leaving.setdefault(oe, []).extend(sel)
         return leaving, results
 
+    def restarted(self) -> None:
+        """This process replaces one that crashed: every node reports its lost state per stream."""
+        for host in self.hosts.values():
+            host.lost_state = True
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per node: wall time inside it, its CPU time, and how many batches it took."""
+        return {name: host.stats() for name, host in self.hosts.items()}
+
     def close(self) -> None:
         for host in self.hosts.values():
             host.close()

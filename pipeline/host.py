@@ -14,6 +14,7 @@ edge is always kept.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,18 +51,49 @@ class NodeHost:
         self.finished: set[str] = set()
         self.batched = type(node).on_batch is not Node.on_batch
         self._seq = 0
+        self.busy_ns = 0
+        """Wall time spent inside `deliver`: what this node adds to a message's way through the graph."""
+        self.cpu_ns = 0
+        """CPU time of the delivering thread inside `deliver`: the node's compute, for real-time factors."""
+        self.calls = 0
+        self.lost_state = False
+        """Set when this node replaces a crashed one: a stream that began before the crash gets an `Error` first."""
+        self.reported_loss: set[str] = set()
 
     # -- public ------------------------------------------------------------------
 
     def deliver(self, edge: int, batch: Iterable[Message]) -> list[Message]:
         """Take a batch that arrived on `edge`; return what the node emits."""
         recv = now_ns()
+        cpu = time.thread_time_ns()
+        try:
+            return self._deliver(edge, batch, recv)
+        finally:
+            self.busy_ns += now_ns() - recv
+            self.cpu_ns += time.thread_time_ns() - cpu
+            self.calls += 1
+
+    def stats(self) -> dict[str, float]:
+        return {"busy_s": self.busy_ns / 1e9, "cpu_s": self.cpu_ns / 1e9, "calls": self.calls}
+
+    def _deliver(self, edge: int, batch: Iterable[Message], recv: int) -> list[Message]:
         out: list[Message] = []
         ready: list[Message] = []
         for msg in batch:
             if msg.stream in self.finished:
                 log.debug("%s: dropping %s for finished stream %s", self.name, type(msg).__name__, msg.stream)
                 continue
+            if self.lost_state and msg.stream not in self.streams and msg.stream not in self.reported_loss:
+                self.reported_loss.add(msg.stream)  # judged once, on its first message since the restart
+                if msg.start > 0:  # heard of mid-stream: it began before the crash (new streams start at 0)
+                    err = Error(
+                        stream=msg.stream,
+                        start=msg.start,
+                        end=msg.end,
+                        node=self.name,
+                        error="node restarted after a crash: what it held for this stream was lost",
+                    )
+                    out.append(self._stamp(err, msg, recv, now_ns()))
             st = self._stream(msg.stream)
             if isinstance(msg, EndOfStream):
                 if edge in self.feedback_edges:

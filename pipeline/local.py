@@ -15,7 +15,7 @@ from pipeline.executor import Executor
 from pipeline.graph import Graph
 from pipeline.messages import Message, now_ns
 from pipeline.node import Source
-from pipeline.runtime import DrainTracker, Runtime, stamp_source
+from pipeline.runtime import DrainTracker, RunStats, Runtime, process_usage, stamp_source
 
 _DONE = object()
 
@@ -81,6 +81,9 @@ class LocalRuntime(Runtime):
                 return
             except queue.Full:
                 continue
+
+    def stats(self) -> RunStats:
+        return RunStats(self.executor.stats(), [process_usage(list(self.graph.nodes))])
 
     def stop(self) -> None:
         for src in self.sources.values():

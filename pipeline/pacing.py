@@ -27,6 +27,7 @@ def interleave(
     realtime: bool,
     stop: threading.Event | None = None,
     offsets: list[int] | None = None,
+    max_late: int = 256,
 ) -> Iterator[list[Message]]:
     """Yield batches of messages from `streams`, in audio-time order.
 
@@ -34,31 +35,40 @@ def interleave(
     its audio time t is due at `t0 + offsets[i] + t`.
 
     Each batch holds every stream's next message that ends at the earliest
-    pending audio time. `captured_ns` is set to the release time (the paced
-    due time in a real-time replay). Setting `stop` cuts the current wait
+    pending audio time. `captured_ns` is set to the release time (each
+    message's due time in a real-time replay). A real-time replay that has
+    fallen behind (the graph pushed back) sends everything already due, up to
+    `max_late` messages, in one batch: a slow graph gets fewer, larger batches
+    instead of a growing backlog of small ones. Setting `stop` cuts the current wait
     short; the stream iterators themselves decide how to end.
     """
     heap: list[tuple[int, int, Message, Iterator[Message]]] = []
     shift = offsets or [0] * len(streams)
     for order, it in enumerate(streams):
         _push(heap, order, it, shift[order])
+
+    def take() -> tuple[int, Message]:
+        t, order, msg, it = heapq.heappop(heap)
+        _push(heap, order, it, shift[order])
+        return t, msg
+
     while heap:
         t = heap[0][0]
-        batch: list[tuple[int, Message, Iterator[Message]]] = []
+        batch = [take()]
         while heap and heap[0][0] == t:
-            _, order, msg, it = heapq.heappop(heap)
-            batch.append((order, msg, it))
-        if realtime:
-            due = due_ns(t0_ns, t)
-            wait = due - now_ns()
-            if wait > 0 and not (stop and stop.is_set()):
-                _sleep(wait / 1e9, stop)
-            captured = due
-        else:
+            batch.append(take())
+        if not realtime:
             captured = now_ns()
-        yield [msg.replace(captured_ns=captured) for _, msg, _ in batch]
-        for order, _, it in batch:
-            _push(heap, order, it, shift[order])
+            yield [msg.replace(captured_ns=captured) for _, msg in batch]
+            continue
+        wait = due_ns(t0_ns, t) - now_ns()
+        if wait > 0 and not (stop and stop.is_set()):
+            _sleep(wait / 1e9, stop)
+        elif wait < 0:  # late: whatever is already due goes along, as a sound card hands over a fuller buffer
+            now = now_ns()
+            while heap and len(batch) < max_late and due_ns(t0_ns, heap[0][0]) <= now:
+                batch.append(take())
+        yield [msg.replace(captured_ns=due_ns(t0_ns, tm)) for tm, msg in batch]
 
 
 def _push(heap: list, order: int, it: Iterator[Message], offset: int) -> None:

@@ -11,6 +11,10 @@ A batch holds the messages of many streams, so a hop costs one actor call for
 all of them; with `fuse=True`, connected nodes that share a placement run in one
 actor and only edges between placements pay a hop.
 
+Faults: a node actor that crashes is restarted by Ray (`max_restarts`), and the
+calls it had not finished are retried on the new actor, so no batch is lost;
+what the node held per stream is, and the stream hears so in an `Error`.
+
 Placement: `device` and `cloud` are Ray custom resources. A local cluster is
 started with both; on a cluster that lacks one, the requirement is dropped with
 a warning, so a plain cluster still runs the graph.
@@ -23,6 +27,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +41,7 @@ import ray
 from pipeline.executor import Executor
 from pipeline.graph import PLACEMENTS, Graph
 from pipeline.messages import Message, now_ns
-from pipeline.runtime import DrainTracker, Runtime, stamp_source
+from pipeline.runtime import DrainTracker, RunStats, Runtime, process_usage, stamp_source
 
 log = logging.getLogger(__name__)
 NAMESPACE = "speechgraph"
@@ -54,6 +59,7 @@ def init_ray(address: str | None = None) -> bool:
         ray.init(address=address, **common)
     else:
         ray.init(
+            address="local",  # a cluster of our own, even if another runs on this machine
             num_cpus=os.cpu_count(),
             resources={p: 10_000 for p in PLACEMENTS},
             include_dashboard=False,
@@ -63,11 +69,14 @@ def init_ray(address: str | None = None) -> bool:
 
 
 class Outbox:
-    """The sending side of an actor: one bounded window of calls per edge."""
+    """The sending side of an actor: one bounded window of calls per edge.
+
+    Targets are actor handles, or actor names looked up on first use (a restarted
+    actor finds the others by name)."""
 
     def __init__(self, graph: Graph, targets: dict[int, Any], max_inflight: int, batch: bool) -> None:
         self.graph = graph
-        self.targets = targets
+        self.targets = dict(targets)
         self.max_inflight = max_inflight
         self.batch = batch
         self.inflight: dict[int, deque] = {e: deque() for e in targets}
@@ -84,7 +93,10 @@ class Outbox:
         limit = 256 if feedback else self.max_inflight
         if len(window) >= limit:
             self._settle(edge, len(window) - limit + 1, timeout=0 if feedback else None)
-        window.append(self.targets[edge].push.remote(edge, msgs))
+        target = self.targets[edge]
+        if isinstance(target, str):
+            target = self.targets[edge] = ray.get_actor(target, namespace=NAMESPACE)
+        window.append(target.push.remote(edge, msgs))
 
     def _settle(self, edge: int, n: int, timeout: float | None) -> None:
         window = self.inflight[edge]
@@ -105,6 +117,12 @@ class Outbox:
                 self._settle(edge, len(self.inflight[edge]), timeout=None)
 
 
+def _was_restarted() -> bool:
+    with warnings.catch_warnings():  # Ray's property reads a deprecated field internally
+        warnings.simplefilter("ignore")
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+
+
 @ray.remote(num_cpus=0, concurrency_groups={"results": 1})
 class GroupActor:
     """Hosts one node, or several fused ones, behind an in-process executor.
@@ -112,20 +130,22 @@ class GroupActor:
     `push` runs in the default group (one thread, calls in submission order);
     `take` runs in a group of its own so the driver can long-poll for results
     without holding up the data.
+
+    When Ray restarts a crashed actor, the constructor runs again: the nodes
+    start empty, and each stream they hear of again first gets an `Error` that
+    says its state was lost, so the sink reports the utterances in flight.
     """
 
-    def __init__(self, graph: Graph, names: list[str], max_inflight: int, batch: bool) -> None:
+    def __init__(self, graph: Graph, names: list[str], max_inflight: int, batch: bool, targets: dict[int, str]) -> None:
         logging.basicConfig(level=logging.WARNING)
         self.graph = graph
         self.executor = Executor(graph, names)
-        self.max_inflight = max_inflight
-        self.batch = batch
-        self.outbox: Outbox | None = None
+        if _was_restarted():
+            log.warning("%s restarted after a crash: its per-stream state is lost", "+".join(names))
+            self.executor.restarted()
+        self.outbox = Outbox(graph, targets, max_inflight, batch)
         self.results: list[Message] = []
         self.ready = threading.Condition()
-
-    def connect(self, targets: dict[int, Any]) -> None:
-        self.outbox = Outbox(self.graph, targets, self.max_inflight, self.batch)
 
     def push(self, edge: int, batch: list[Message]) -> None:
         leaving, results = self.executor.push(edge, batch)
@@ -134,7 +154,6 @@ class GroupActor:
                 self.results.extend(results)
                 self.ready.notify_all()
         if leaving:
-            assert self.outbox is not None
             self.outbox.send(leaving)
 
     @ray.method(concurrency_group="results")
@@ -145,6 +164,12 @@ class GroupActor:
                 self.ready.wait(timeout_s)
             out, self.results = self.results, []
         return out
+
+    def stats(self) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+        return self.executor.stats(), process_usage(self.executor.names)
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
 
     def shutdown(self) -> None:
         self.executor.close()
@@ -260,6 +285,7 @@ class RayRuntime(Runtime):
         poll_s: float = 0.2,
         check_s: float = 0.05,
         drain_timeout_s: float = 60.0,
+        max_restarts: int = 3,
     ) -> None:
         super().__init__(graph)
         self._closed = False
@@ -276,29 +302,42 @@ class RayRuntime(Runtime):
             else [[n] for n in self.graph.topological_order() if not self.graph.nodes[n].is_source]
         )
         available = ray.cluster_resources()
+        self.max_restarts = max_restarts
         self.actor_names: list[str] = []
+        group_names = {n: self._name("+".join(names)) for names in self.groups for n in names}
         self.owner: dict[str, Any] = {}
         for names in self.groups:
-            actor = GroupActor.options(**self._options("+".join(names), names[0], available)).remote(
-                self.graph, names, max_inflight, batch
-            )
+            targets = {i: group_names[self.graph.edges[i].dst] for i in self._leaving(names)}
+            actor = GroupActor.options(
+                **self._options(group_names[names[0]], names[0], available),
+                max_restarts=max_restarts,
+                max_task_retries=-1 if max_restarts else 0,
+            ).remote(self.graph, names, max_inflight, batch, targets)
             self.group_actors.append(actor)
             for n in names:
                 self.owner[n] = actor
         self.source_actors = {
-            n: SourceActor.options(**self._options(n, n, available)).remote(self.graph, n, max_inflight, batch)
+            n: SourceActor.options(**self._options(self._name(n), n, available)).remote(
+                self.graph, n, max_inflight, batch
+            )
             for n in self.graph.sources
         }
         self.sink_actors = list({id(self.owner[n]): self.owner[n] for n in self.graph.sinks}.values())
         try:
-            ray.get([a.connect.remote(self._targets(names)) for a, names in zip(self.group_actors, self.groups)])
+            ray.get([a.__ray_ready__.remote() for a in self.group_actors])
         except ray.exceptions.RayActorError as exc:
             self.close()
             raise RuntimeError(f"graph {self.graph.name!r}: a node failed to start: {exc}") from exc
 
-    def _options(self, label: str, node: str, available: dict[str, float]) -> dict[str, Any]:
+    def _name(self, label: str) -> str:
         name = f"{self.graph.name}-{self.run_id}-{label}"
         self.actor_names.append(name)
+        return name
+
+    def _leaving(self, names: list[str]) -> list[int]:
+        return [i for n in names for i in self.graph.outputs(n) if self.graph.edges[i].dst not in names]
+
+    def _options(self, name: str, node: str, available: dict[str, float]) -> dict[str, Any]:
         placement = self.graph.nodes[node].placement
         opts: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
         if placement in available:
@@ -308,12 +347,7 @@ class RayRuntime(Runtime):
         return opts
 
     def _targets(self, names: list[str]) -> dict[int, Any]:
-        return {
-            i: self.owner[self.graph.edges[i].dst]
-            for n in names
-            for i in self.graph.outputs(n)
-            if self.graph.edges[i].dst not in names
-        }
+        return {i: self.owner[self.graph.edges[i].dst] for i in self._leaving(names)}
 
     def run(self) -> Iterator[Message]:
         tracker = DrainTracker(len(self.graph.sinks))
@@ -352,6 +386,18 @@ class RayRuntime(Runtime):
                         f"graph {self.graph.name!r}: streams {tracker.pending} did not drain "
                         f"within {self.drain_timeout_s:.0f} s"
                     )
+
+    def stats(self) -> RunStats:
+        out = RunStats()
+        for nodes, usage in ray.get([a.stats.remote() for a in self.group_actors], timeout=30):
+            out.nodes.update(nodes)
+            out.processes.append(usage)
+        out.processes.append(process_usage(["(driver)"]))
+        return out
+
+    def placement(self) -> dict[str, str]:
+        ids = ray.get([a.node_id.remote() for a in self.group_actors], timeout=30)
+        return {n: node for names, node in zip(self.groups, ids, strict=True) for n in names}
 
     def stop(self) -> None:
         for a in self.source_actors.values():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import abc
+import os
+import resource
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.graph import Graph
@@ -29,11 +32,45 @@ class Runtime(abc.ABC):
     def close(self) -> None:
         """Release nodes and workers; safe to call twice."""
 
+    def stats(self) -> RunStats:
+        """What each node and each process cost so far (call before `close`)."""
+        return RunStats()
+
+    def placement(self) -> dict[str, str]:
+        """Node name -> the machine it runs on (a Ray node id); empty when all run in this process."""
+        return {}
+
     def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+@dataclass
+class RunStats:
+    """Per node: wall time inside it, its CPU time and batches taken. Per process (the driver, or
+    one Ray actor): the nodes it hosts, its CPU time and resident memory, so the transport's
+    share shows as process CPU beyond the nodes' own."""
+
+    nodes: dict[str, dict[str, float]] = field(default_factory=dict)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def process_usage(names: list[str]) -> dict[str, Any]:
+    """CPU seconds (all threads) and resident memory (now and peak) of the calling process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        with open("/proc/self/statm") as f:
+            rss_mb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: the peak is the best we have
+        rss_mb = usage.ru_maxrss / 1024
+    return {
+        "nodes": names,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": round(rss_mb, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def stamp_source(name: str, batch: list[Message]) -> list[Message]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import IO, Any
 
 log = logging.getLogger("speechgraph")
@@ -211,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     _delegate(bench_sub, "endpoint", "bench.endpoint", "end-pointer latency and premature cuts: rules vs VAD only")
     _delegate(bench_sub, "rescore", "bench.rescore", "WER and name recall before and after LM rescoring (tunes on dev)")
     _delegate(bench_sub, "nlu", "bench.nlu", "intent and slot accuracy on a split's transcripts")
+    _delegate(
+        bench_sub, "latency", "bench.latency", "latency through the whole graph at real time: runtimes, speculation"
+    )
+    _delegate(bench_sub, "scale", "bench.scale", "how many real-time streams the machine sustains; CPU, memory")
     return parser
 
 
@@ -245,28 +247,17 @@ def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     import graphs
-    from nodes.audio_file import expand
     from nodes.file_source import FileSource
-    from pipeline import Event, make_runtime, now_ns
+    from speechgraph.replay import replay, source_options
 
-    source: dict[str, Any] = {"realtime": args.realtime, "chunk_ms": args.chunk_ms, "concurrency": args.concurrency}
-    if args.manifest:
-        from corpus.contexts import manifest_contexts
-
-        rows = manifest_contexts(args.manifest)
-        rows = rows[: args.limit] if args.limit else rows
-        source["paths"] = [str(p) for p, _, _ in rows]
-        source["contexts"] = [c for _, c, _ in rows]
-        source["device_playing"] = [playing for _, _, playing in rows]
-    if args.paths:
-        extra = expand(args.paths)
-        source["paths"] = source.get("paths", []) + extra
-        if "contexts" in source:
-            source["contexts"] += [[] for _ in extra]
-            source["device_playing"] += [False for _ in extra]
-    if not source.get("paths"):
-        raise ValueError("nothing to replay: give audio files or folders, or --manifest")
-    paths = source["paths"]
+    source = source_options(
+        args.paths,
+        manifest=args.manifest,
+        limit=args.limit,
+        realtime=args.realtime,
+        chunk_ms=args.chunk_ms,
+        concurrency=args.concurrency,
+    )
     options: dict[str, Any] = {}
     if args.context:
         with open(args.context) as f:
@@ -279,26 +270,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
         options["rescore_deadline_ms"] = args.rescore_deadline_ms
     graph = graphs.build(args.graph or graphs.DEFAULT, FileSource, source, **options)
     out: IO[str] = args.out or sys.stdout
+
+    def write(record: dict[str, Any]) -> None:
+        if record["event"] == "error":
+            print(f"error: {record['stream']}: {record['error']}", file=sys.stderr)
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+
+    run = replay(graph, args.runtime, runtime_options(args), on_record=write, interruptible=True)
     counts: dict[str, int] = {}
-    audio_s = 0.0
-    started = time.monotonic()
-    with make_runtime(graph, args.runtime, **runtime_options(args)) as runtime, graceful_stop(runtime.stop):
-        for msg in runtime.run():
-            if not isinstance(msg, Event):
-                continue
-            record = msg.record(runtime.t0_ns)
-            counts[msg.name] = counts.get(msg.name, 0) + 1
-            if msg.name == "end":
-                audio_s += record["audio_s"]
-            if msg.name == "error":
-                print(f"error: {record['stream']}: {record['error']}", file=sys.stderr)
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-    wall = (now_ns() - runtime.t0_ns) / 1e9 if runtime.t0_ns else time.monotonic() - started
+    for r in run.records:
+        counts[r["event"]] = counts.get(r["event"], 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    rtf = f", real-time factor {wall / audio_s:.3f}" if audio_s else ""
-    print(f"{len(paths)} streams, {audio_s:.1f} s of audio in {wall:.2f} s{rtf}; events: {summary}", file=sys.stderr)
-    return 1 if counts.get("error") and counts.get("error") == len(paths) else 0
+    rtf = f", real-time factor {run.wall_s / run.audio_s:.3f}" if run.audio_s else ""
+    n = len(source["paths"])
+    if run.placement:
+        machines: dict[str, list[str]] = {}
+        for node, where in run.placement.items():
+            machines.setdefault(where, []).append(node)
+        where_text = "; ".join(f"{m[:8]}: {', '.join(nodes)}" for m, nodes in machines.items())
+        print(f"nodes ran on {len(machines)} Ray node(s): {where_text}", file=sys.stderr)
+    print(f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{rtf}; events: {summary}", file=sys.stderr)
+    return 1 if counts.get("error") and counts.get("error") == n else 0
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
@@ -381,29 +374,6 @@ def cmd_bench_asr(args: argparse.Namespace) -> int:
 
     asr.main(args)
     return 0
-
-
-class graceful_stop:
-    """First Ctrl-C: the sources end their streams and the graph drains. Second: abort."""
-
-    def __init__(self, stop: Callable[[], None]) -> None:
-        self.stop = stop
-        self.previous: Any = None
-        self.hits = 0
-
-    def __enter__(self) -> graceful_stop:
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.hits += 1
-        if self.hits > 1:
-            raise KeyboardInterrupt
-        print("stopping: draining the graph (Ctrl-C again to abort)", file=sys.stderr)
-        self.stop()
-
-    def __exit__(self, *exc: Any) -> None:
-        signal.signal(signal.SIGINT, self.previous)
 
 
 if __name__ == "__main__":

@@ -78,16 +78,18 @@ class LiveView:
 
 
 def run(args: argparse.Namespace) -> int:
-    import graphs
     from nodes.mic_source import MicrophoneError, MicrophoneSource, resolve_device
-    from pipeline import Event, make_runtime
-    from speechgraph.cli import graceful_stop, runtime_options
 
-    try:
+    try:  # before the models load: a wrong device is told in a second or two, not after them
         resolve_device(args.device)
     except MicrophoneError as exc:
         print(f"speechgraph live: {exc}", file=sys.stderr)
         return 1
+    import graphs
+    from pipeline import Event, make_runtime
+    from speechgraph.cli import runtime_options
+    from speechgraph.replay import graceful_stop
+
     options: dict[str, Any] = {}
     if args.context:
         with open(args.context) as f:

@@ -1,0 +1,253 @@
+"""`speechgraph bench scale`: how many real-time streams the machine sustains, and what each costs.
+
+For N = 1, 2, 4, ... concurrent streams, each stream plays back-to-back requests
+of a split for `--seconds`, paced at real time, through the whole graph. A load
+is sustained when the graph keeps up (every recording finishes within
+`--max-lag-s` of its audio) and the user-perceived latency p90 stays within
+`--max-upl-ratio` times that of one stream. Reports per N: UPL p50/p90, how
+late the recordings finished, CPU seconds per audio second per stream (the
+cores one stream needs), resident memory per stream, and each node's share of
+the CPU (where the time goes when it breaks). Overload policy: the sources are
+slowed by backpressure (bounded queues everywhere) and a late source sends what
+is due in fewer, larger batches; nothing is dropped, so a load beyond capacity
+shows up as lag. `--soak MINUTES` runs one load that long and samples memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import metrics
+from bench.latency import RUNTIMES
+from pipeline.usage import process_tree_rss_mb
+
+log = logging.getLogger(__name__)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--streams", default="1,2,4,8,16,32", help="loads to try, in order (default 1,2,4,8,16,32)")
+    p.add_argument("--runtime", default="local", choices=tuple(RUNTIMES), help="runtime (default local)")
+    p.add_argument("--address", default=None, help="Ray: join the cluster at this address")
+    p.add_argument("--seconds", type=float, default=20.0, help="audio per stream in each load (default 20)")
+    p.add_argument("--max-lag-s", type=float, default=1.0, help="sustained: recordings finish this close to real time")
+    p.add_argument("--max-upl-ratio", type=float, default=1.5, help="sustained: UPL p90 within this x one stream's")
+    p.add_argument("--all", action="store_true", help="try every load, not only up to the first that breaks")
+    p.add_argument("--soak", type=float, default=0.0, help="minutes: run the first load this long, sample memory")
+    p.add_argument("--out", default="bench/results/scale", help="folder for report.md, PNG and summary.json")
+
+
+class MemorySampler:
+    """Samples the process tree's resident memory every `every_s` in a thread of its own."""
+
+    def __init__(self, every_s: float = 2.0) -> None:
+        self.every_s = every_s
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic() - self._t0, process_tree_rss_mb()))
+            self._stop.wait(self.every_s)
+
+    @property
+    def peak_mb(self) -> float:
+        return max((m for _, m in self.samples), default=0.0)
+
+
+def lanes(rows: list[dict], n: int, seconds: float) -> list[int]:
+    """Row indices for `n` lanes of about `seconds` of audio each, in the order FileSource fills lanes;
+    a long soak plays the split again (those repeats count for lag and memory, not for latency)."""
+    per_lane = max(1, round(seconds / (sum(r["duration_s"] for r in rows) / len(rows))))
+    return [i % len(rows) for i in range(n * per_lane)]
+
+
+def run_load(args: argparse.Namespace, n: int, seconds: float) -> dict[str, Any]:
+    import graphs
+    from nodes.file_source import FileSource
+    from speechgraph.replay import replay, source_options
+
+    manifest = Path(args.corpus) / f"{args.split}.jsonl"
+    rows = [json.loads(line) for line in manifest.open() if line.strip()]
+    chosen = lanes(rows, n, seconds)
+    every = source_options(manifest=str(manifest), realtime=True, concurrency=n)
+    source = {k: [v[i] for i in chosen] if isinstance(v, list) else v for k, v in every.items()}
+    graph = graphs.build(graphs.DEFAULT, FileSource, source)
+    kind, options = RUNTIMES[args.runtime]
+    if kind == "ray" and args.address:
+        options = {**options, "address": args.address}
+    log.info("%d streams x %.0f s (%d recordings) on %s", n, seconds, len(chosen), args.runtime)
+    with MemorySampler() as memory:
+        result = replay(graph, kind, options)
+    cpu = result.run_cpu_s
+    ends = {e["stream"]: e for e in result.records if e["event"] == "end"}
+    starts = {e["stream"]: e for e in result.records if e["event"] == "stream"}
+    lag = [  # how long after its audio ended each recording was done with
+        ends[s]["wall_ms"] / 1000 - (starts[s]["start_offset_s"] + starts[s]["duration_s"]) for s in ends if s in starts
+    ]
+    by_utt = metrics.group_events(result.records)  # (makes wall_ms relative to each recording's start)
+    covered = [rows[i] for i in dict.fromkeys(chosen)]
+    ep = metrics.endpointing(covered, by_utt)
+    audio = result.audio_s or 1.0
+    node_cpu = {k: v["cpu_s"] for k, v in result.stats.nodes.items()}
+    total_node = sum(node_cpu.values()) or 1.0
+    return {
+        "streams": n,
+        "recordings": len(chosen),
+        "audio_s": round(result.audio_s, 1),
+        "wall_s": round(result.wall_s, 1),
+        "upl_ms": ep["user_perceived_latency_ms"],
+        "finish_lag_s": metrics.percentiles(lag),
+        "cpu_s_per_audio_s": round(cpu / audio, 4),
+        "cores_per_stream": round(cpu / audio, 4),
+        "node_cpu_share": {k: round(v / total_node, 3) for k, v in sorted(node_cpu.items(), key=lambda kv: -kv[1])},
+        "node_rtf": {k: round(v / audio, 4) for k, v in node_cpu.items()},
+        "peak_rss_mb": round(memory.peak_mb, 1),
+        "rss_mb_per_stream": round(memory.peak_mb / n, 1),
+        "memory_samples": memory.samples,
+        "errors": result.count("error"),
+        "results": result.count("result"),
+    }
+
+
+def sustained(row: dict, base: dict, args: argparse.Namespace) -> bool:
+    lag = row["finish_lag_s"]["p90"]
+    upl, upl1 = row["upl_ms"]["p90"], base["upl_ms"]["p90"]
+    return (
+        lag is not None
+        and lag <= args.max_lag_s
+        and upl is not None
+        and upl1 is not None
+        and upl <= args.max_upl_ratio * upl1
+        and row["errors"] == 0
+    )
+
+
+def plot(rows: list[dict], soak: dict | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3 if soak else 2, figsize=(14 if soak else 10, 3.6))
+    ns = [r["streams"] for r in rows]
+    axes[0].plot(ns, [r["upl_ms"]["p50"] for r in rows], "o-", label="UPL p50")
+    axes[0].plot(ns, [r["upl_ms"]["p90"] for r in rows], "o-", label="UPL p90")
+    axes[0].set_xscale("log", base=2)
+    axes[0].set_xlabel("concurrent real-time streams")
+    axes[0].set_ylabel("ms after end of speech")
+    axes[0].legend()
+    axes[1].plot(ns, [r["finish_lag_s"]["p90"] for r in rows], "o-", color="tab:red", label="finish lag p90 (s)")
+    axes[1].plot(ns, [r["cores_per_stream"] * r["streams"] for r in rows], "o-", color="tab:green", label="cores used")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xlabel("concurrent real-time streams")
+    axes[1].legend()
+    if soak:
+        t = [s[0] / 60 for s in soak["memory_samples"]]
+        axes[2].plot(t, [s[1] for s in soak["memory_samples"]])
+        axes[2].set_xlabel("minutes")
+        axes[2].set_ylabel("resident MB (process tree)")
+        axes[2].set_title(f"soak: {soak['streams']} streams")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(rows: list[dict], best: int | None, soak: dict | None, args: argparse.Namespace) -> str:
+    def f(v: Any) -> str:
+        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else str(v))
+
+    lines = [
+        "# Scale benchmark",
+        "",
+        f"`speechgraph bench scale --runtime {args.runtime} --seconds {args.seconds:g}`: each stream plays "
+        f"back-to-back {args.split} requests at real time on a machine with {os.cpu_count()} cores. Sustained: "
+        f"finish lag p90 <= {args.max_lag_s:g} s and UPL p90 <= {args.max_upl_ratio:g} x one stream's.",
+        "",
+        "| streams | UPL p50 | UPL p90 | finish lag p90 (s) | cores per stream | MB per stream | errors | sustained |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['streams']} | {f(r['upl_ms']['p50'])} | {f(r['upl_ms']['p90'])} | {f(r['finish_lag_s']['p90'])} "
+            f"| {f(r['cores_per_stream'])} | {r['rss_mb_per_stream']} | {r['errors']} | "
+            f"{'yes' if r['sustained'] else 'no'} |"
+        )
+    lines += ["", f"**Most real-time streams sustained: {best if best else 'none'}** ({args.runtime} runtime).", ""]
+    last = rows[-1]
+    share = ", ".join(f"{k} {v:.0%}" for k, v in list(last["node_cpu_share"].items())[:6])
+    lines += [f"Where the CPU goes at {last['streams']} streams (share of node CPU): {share}.", ""]
+    if soak:
+        mem = [m for _, m in soak["memory_samples"]]
+        half = len(mem) // 2
+        lines += [
+            f"Soak: {soak['streams']} streams for {soak['wall_s'] / 60:.1f} min: resident memory of the process "
+            f"tree {min(mem):.0f}-{max(mem):.0f} MB; mean of the second half minus the first "
+            f"{(sum(mem[half:]) / max(1, len(mem) - half)) - (sum(mem[:half]) / max(1, half)):+.1f} MB; "
+            f"finish lag p90 {f(soak['finish_lag_s']['p90'])} s; errors {soak['errors']}.",
+            "",
+        ]
+    lines += ["![scale](scale.png)", ""]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    loads = [int(n) for n in args.streams.split(",") if n.strip()]
+    rows: list[dict] = []
+    best: int | None = None
+    for n in loads:
+        row = run_load(args, n, args.seconds)
+        row["sustained"] = sustained(row, rows[0] if rows else row, args)
+        rows.append(row)
+        log.info(
+            "%d streams: UPL p90 %s ms, finish lag p90 %s s, %.3f cores/stream, sustained %s",
+            n,
+            row["upl_ms"]["p90"],
+            row["finish_lag_s"]["p90"],
+            row["cores_per_stream"],
+            row["sustained"],
+        )
+        if row["sustained"]:
+            best = n
+        elif not args.all:
+            break
+    soak = run_load(args, loads[0] if not best else best, args.soak * 60) if args.soak else None
+    plot(rows, soak, out / "scale.png")
+    text = report(rows, best, soak, args)
+    (out / "report.md").write_text(text)
+    summary = {"args": vars(args), "loads": rows, "max_realtime_streams": best, "soak": soak}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(text)
+    print(f"wrote {out / 'report.md'}, {out / 'scale.png'} and {out / 'summary.json'}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="speechgraph bench scale", description=__doc__.split("\n\n")[0])
+    arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
