@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -21,8 +22,8 @@ from tests.conftest import DEMO, ROOT
 
 pytestmark = pytest.mark.ray
 
-# Token authentication is Ray's default; a throwaway loopback cluster goes without it.
-ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+# As on a real cluster: token authentication, one shared token for every node and the driver.
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
 
 
 def free_port() -> int:
