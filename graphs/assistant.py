@@ -51,8 +51,9 @@ def build(
 
     g.connect("source", "features").connect("features", "gate").connect("gate", "decoder")
     g.connect("source", "vad", events=())
-    g.connect("decoder", "rescorer", only=(LatticeMessage,))
-    g.connect("rescorer", "nlu", only=(Transcript,)).connect("nlu", "sink", only=(Transcript,))
+    g.connect("decoder", "rescorer", only=(LatticeMessage,), watermarks=False)
+    g.connect("rescorer", "nlu", only=(Transcript,), watermarks=False)
+    g.connect("nlu", "sink", only=(Transcript,), watermarks=False)
     g.connect("sink", "gate", feedback=True, events=("result",))
     kinds = ("speculative", "final") if speculative else ("final",)
     for kind in kinds:

@@ -21,6 +21,9 @@ from nodes.messages import SAMPLE_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 _BLOCK = 16_384
+MIN_RATE, MAX_RATE = 1_000, 768_000
+"""Sample rates a file may have: beyond them a header is more likely corrupt than the audio real (and
+resampling 1 Hz to 16 kHz would turn each block into a gigabyte)."""
 
 
 class AudioFileError(Exception):
@@ -55,6 +58,12 @@ def probe(path: str | Path) -> AudioInfo:
         raise AudioFileError(f"{p}: not a readable audio file ({_reason(exc)})") from exc
     if info.frames <= 0:
         raise AudioFileError(f"{p}: holds no audio frames")
+    if not MIN_RATE <= info.samplerate <= MAX_RATE:
+        raise AudioFileError(
+            f"{p}: unsupported sample rate {info.samplerate} Hz (from {MIN_RATE} to {MAX_RATE} Hz are replayed)"
+        )
+    if info.channels < 1:
+        raise AudioFileError(f"{p}: corrupt: {info.channels} channels")
     if info.format == "WAV":
         _check_riff(p)
     try:
@@ -96,8 +105,20 @@ def _reason(exc: BaseException) -> str:
     return text.strip().rstrip(".") or type(exc).__name__
 
 
-def read_blocks(info: AudioInfo, block: int = _BLOCK) -> Iterator[np.ndarray]:
-    """Mono float32 blocks at 16 kHz. Raises AudioFileError on corrupt data or NaN."""
+@dataclass
+class ReadReport:
+    """What `read_blocks` repaired: samples of the file (at its own rate) beyond full scale, clipped."""
+
+    clipped: int = 0
+
+
+def read_blocks(info: AudioInfo, block: int = _BLOCK, report: ReadReport | None = None) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at 16 kHz. Raises AudioFileError on corrupt data or NaN.
+
+    Samples beyond full scale are clipped before resampling (a float file may hold any finite value,
+    and a filter over values near the float32 limit overflows to NaN); `report` counts them. The
+    resampler can still overshoot full scale a little on loud audio: the caller clips that.
+    """
     resampler = (
         None
         if info.sample_rate == SAMPLE_RATE
@@ -108,10 +129,16 @@ def read_blocks(info: AudioInfo, block: int = _BLOCK) -> Iterator[np.ndarray]:
         with sf.SoundFile(info.path) as f:
             for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
                 read += len(data)
-                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+                # mixed in float64: the mean of two finite float32 samples near the limit is finite, their sum not
+                mono = data.mean(axis=1, dtype=np.float64).astype(np.float32) if data.shape[1] > 1 else data[:, 0]
                 if not np.isfinite(mono).all():
                     at = (read - len(data) + int(np.argmin(np.isfinite(mono)))) / info.sample_rate
                     raise AudioFileError(f"{info.path}: holds NaN or infinite samples (first at {at:.2f} s)")
+                over = np.abs(mono) > 1.0
+                if over.any():
+                    if report is not None:
+                        report.clipped += int(over.sum())
+                    mono = np.clip(mono, -1.0, 1.0)
                 yield mono if resampler is None else resampler.resample_chunk(mono)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(

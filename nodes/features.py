@@ -3,19 +3,29 @@
 Frames are not centred: frame i uses samples [i*hop, i*hop + window), so the
 frames of a stream do not depend on how its audio was cut into chunks, and a
 frame is ready as soon as its last sample has arrived.
+
+`ChunkCheck` guards every node that keeps audio state (this one and the VAD):
+a stream's chunks must follow each other and hold finite samples in [-1, 1].
+Bad audio is repaired so the node's state and the times of what it sends stay
+true, and reported as an `Error` line on the stream; the stream goes on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nodes.messages import SAMPLE_RATE, AudioChunk, FeatureFrames
-from pipeline import Message, Node
+from pipeline import Error, Message, Node
 
 LOG_FLOOR = 1e-10
+MAX_FILL = SAMPLE_RATE
+"""Ticks of missing audio (a gap, a chunk whose samples do not fit its span) replaced by silence;
+beyond that a stream that jumps ahead restarts where it landed."""
+MAX_REPORTS = 10
+"""Bad chunks reported per stream and node; later ones are repaired without a report."""
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -82,9 +92,88 @@ class LogMel:
 
 
 @dataclass
+class ChunkCheck:
+    """One stream's audio as a node that keeps audio state takes it: contiguous, finite, within full scale.
+
+    `take` returns the samples to append, the tick where they start, whether the stream jumped (the
+    node restarts there: always on the first chunk), and the problem as one line, or None:
+
+    - NaN and infinite samples become silence; samples beyond full scale are clipped;
+    - a chunk whose samples are not a float vector of `end - start` values becomes that much silence
+      (dropped if its span is negative or longer than MAX_FILL);
+    - a gap of up to MAX_FILL ticks before a chunk is filled with silence; a longer jump restarts there;
+    - the part of a chunk that repeats ticks already taken is dropped.
+    """
+
+    next: int | None = None
+    """The tick the next chunk should start at (None: wherever the first one starts)."""
+    reports: int = 0
+
+    def take(self, msg: AudioChunk) -> tuple[np.ndarray, int, bool, str | None]:
+        problems: list[str] = []
+        span = msg.end - msg.start
+        x = msg.samples
+        if not (isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim == 1 and len(x) == span):
+            shape = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+            if 0 <= span <= MAX_FILL:
+                problems.append(f"holds a {shape} for a span of {span} ticks: replaced by silence")
+                x = np.zeros(span, np.float32)
+            else:
+                problems.append(f"holds a {shape} for a span of {span} ticks: dropped")
+                return np.zeros(0, np.float32), self.next or 0, False, self._report(msg, problems)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            problems.append(f"{_count(bad, 'NaN or infinite sample')}: replaced by silence")
+            x = np.where(bad, 0.0, x)
+        over = np.abs(x) > 1.0
+        if over.any():
+            problems.append(f"{_count(over, 'sample')} beyond full scale: clipped")
+            x = np.clip(x, -1.0, 1.0)
+        x = np.asarray(x, dtype=np.float32)
+        start, jumped = msg.start, False
+        if self.next is None:
+            if start < 0:
+                cut = min(-start, len(x))
+                problems.append(f"starts at tick {msg.start}, before the stream: the audio before tick 0 dropped")
+                x, start = x[cut:], start + cut
+                if start < 0:
+                    return x, 0, False, self._report(msg, problems)
+            jumped = True
+        elif start > self.next:
+            gap = start - self.next
+            if gap <= MAX_FILL:
+                problems.append(f"a gap of {gap} ticks before it: filled with silence")
+                x, start = np.concatenate([np.zeros(gap, np.float32), x]), self.next
+            else:
+                problems.append(f"jumps {gap / SAMPLE_RATE:.3f} s ahead of the stream: restarting there")
+                jumped = True
+        elif start < self.next:
+            repeat = min(self.next - start, len(x))
+            problems.append(f"repeats {repeat} ticks already heard: dropped")
+            x, start = x[self.next - start :], self.next
+        self.next = start + len(x)
+        return x, start, jumped, self._report(msg, problems) if problems else None
+
+    def _report(self, msg: AudioChunk, problems: list[str]) -> str | None:
+        self.reports += 1
+        if self.reports > MAX_REPORTS:
+            return None
+        text = f"bad audio at {msg.start / SAMPLE_RATE:.3f}-{msg.end / SAMPLE_RATE:.3f} s: {'; '.join(problems)}"
+        if self.reports == MAX_REPORTS:
+            text += " (more bad audio on this stream is repaired without a report)"
+        return text
+
+
+def _count(mask: np.ndarray, what: str) -> str:
+    n = int(mask.sum())
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+@dataclass
 class _StreamBuffer:
     tail: np.ndarray
     next_frame: int = 0
+    check: ChunkCheck = field(default_factory=ChunkCheck)
 
 
 class LogMelFeatures(Node):
@@ -101,17 +190,28 @@ class LogMelFeatures(Node):
         if not isinstance(msg, AudioChunk):
             return ()
         c = self.logmel.config
-        buf = np.concatenate([state.tail, msg.samples]) if state.tail.size else msg.samples
+        samples, at, jumped, problem = state.check.take(msg)
+        out: list[Message] = []
+        if problem:
+            out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=problem))
+        if not len(samples) and not jumped:
+            return out
+        if jumped:  # frame i starts at tick i*hop, wherever the stream starts or lands
+            state.next_frame = -(-at // c.hop)
+            samples = samples[state.next_frame * c.hop - at :]
+            state.tail = np.zeros(0, np.float32)
+        buf = np.concatenate([state.tail, samples]) if state.tail.size else samples
         frames = self.logmel.frames(buf)
         n = len(frames)
         state.tail = buf[n * c.hop :].copy() if n else buf.copy()
         if n == 0:
-            return ()
+            return out
         first = state.next_frame
         state.next_frame += n
         start = first * c.hop
-        return (
+        out.append(
             FeatureFrames(
                 stream=msg.stream, start=start, end=(first + n - 1) * c.hop + c.win, frames=frames, first_frame=first
-            ),
+            )
         )
+        return out

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from nodes.audio_file import AudioFileError, probe, read_blocks
+from nodes.audio_file import AudioFileError, ReadReport, probe, read_blocks
 from nodes.messages import SAMPLE_RATE, AudioChunk
 from pipeline import EndOfStream, Error, Event, Message, Source
 from pipeline.pacing import interleave
@@ -53,8 +53,12 @@ class FileSource(Source):
 
     def batches(self, t0_ns: int) -> Iterator[list[Message]]:
         contexts = self.contexts or [None] * len(self.paths)
+        playing = self.device_playing or [False] * len(self.paths)
         offsets = self._schedule()
-        streams = [self._stream(p, s, c, o) for p, s, c, o in zip(self.paths, self.stream_ids, contexts, offsets)]
+        streams = [
+            self._stream(p, s, c, o, bool(d))
+            for p, s, c, o, d in zip(self.paths, self.stream_ids, contexts, offsets, playing)
+        ]
         return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop, offsets=offsets)
 
     def _schedule(self) -> list[int]:
@@ -97,14 +101,11 @@ class FileSource(Source):
             if playing:
                 yield Event.make("device_playing", stream=stream, playing=True)
             pending = np.zeros(0, np.float32)
-            clipped = 0
-            for block in read_blocks(info):
+            report = ReadReport()
+            for block in read_blocks(info, report=report):
                 if self._stop.is_set():
                     break
-                over = np.abs(block) > 1.0
-                if over.any():
-                    clipped += int(over.sum())
-                    block = np.clip(block, -1.0, 1.0)
+                block = np.clip(block, -1.0, 1.0)  # the resampler's overshoot on loud audio
                 pending = np.concatenate([pending, block]) if pending.size else block
                 while len(pending) >= self.chunk:
                     yield AudioChunk(
@@ -115,16 +116,19 @@ class FileSource(Source):
             if len(pending) and not self._stop.is_set():
                 yield AudioChunk(stream=stream, start=pos, end=pos + len(pending), samples=pending.copy())
                 pos += len(pending)
-            if clipped:
+            if report.clipped:
                 yield Event.make(
                     "warning",
                     stream=stream,
                     start=pos,
                     end=pos,
-                    warning=f"{path}: {clipped} samples beyond full scale were clipped",
+                    warning=f"{path}: {report.clipped} samples beyond full scale were clipped",
                 )
         except AudioFileError as exc:
-            yield Error(stream=stream, start=pos, end=pos, node=self.name or "source", error=str(exc))
+            text = str(exc)
+            if stream == path:  # the stream already names the file
+                text = text.removeprefix(f"{path}: ")
+            yield Error(stream=stream, start=pos, end=pos, node=self.name or "source", error=text)
         yield EndOfStream(stream=stream, start=pos, end=pos)
 
 

@@ -47,9 +47,8 @@ def resolve_device(device: str | int | None) -> tuple[Any, int]:
     try:
         info = sd.query_devices(device, kind="input")
     except (ValueError, sd.PortAudioError) as exc:
-        raise MicrophoneError(
-            f"no input device {device!r}: {exc}" if device is not None else f"no input device: {exc}"
-        ) from exc
+        what = f"no input device {device!r}" if device is not None else "no input device"
+        raise MicrophoneError(f"{what}: {exc} (see `speechgraph devices`)") from exc
     if info["max_input_channels"] < 1:
         raise MicrophoneError(f"device {info['name']!r} has no input channels")
     try:

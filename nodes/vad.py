@@ -11,7 +11,6 @@ with the arrival order, and the end-pointers must decide the same on every runti
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,10 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nodes.features import ChunkCheck
 from nodes.messages import AudioChunk, VoiceActivity
-from pipeline import Message, Node
-
-log = logging.getLogger(__name__)
+from pipeline import Error, Message, Node
 
 WINDOW = 512
 """Samples per probability: silero's fixed window at 16 kHz (32 ms)."""
@@ -34,6 +32,7 @@ class _Stream:
     pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     context: torch.Tensor | None = None  # the previous window's last samples (silero prepends them)
     state: torch.Tensor | None = None  # the recurrent state
+    check: ChunkCheck = field(default_factory=ChunkCheck)  # bad audio repaired before it reaches the network
 
 
 class SileroVAD:
@@ -85,21 +84,24 @@ class VoiceActivityDetector(Node):
         if not isinstance(msg, AudioChunk):
             return ()
         st = state
-        if st.next_start is None:
-            st.next_start = msg.start
-        expected = st.next_start + len(st.pending)
-        if msg.start != expected:  # a gap or an overlap: restart the window grid here
-            log.warning("%s: stream %s jumps from tick %d to %d", self.name, msg.stream, expected, msg.start)
-            st.next_start, st.pending = msg.start, np.zeros(0, np.float32)
-        x = np.concatenate([st.pending, msg.samples]) if len(st.pending) else np.asarray(msg.samples, np.float32)
+        samples, at, jumped, problem = st.check.take(msg)
+        out: list[Message] = []
+        if problem:
+            out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=problem))
+        if jumped:  # the first chunk, or a jump ahead (reported): the window grid starts here
+            st.next_start, st.pending = at, np.zeros(0, np.float32)
+        elif not len(samples):
+            return out
+        x = np.concatenate([st.pending, samples]) if len(st.pending) else samples
         n = len(x) // WINDOW
         st.pending = x[n * WINDOW :].copy()
         if n == 0:
-            return ()
+            return out
         probs, st.context, st.state = self.vad.probs(x[: n * WINDOW].reshape(n, WINDOW), st.context, st.state)
         start = st.next_start
         st.next_start = start + n * WINDOW
-        return (VoiceActivity(stream=msg.stream, start=start, end=st.next_start, probs=probs, window=WINDOW),)
+        out.append(VoiceActivity(stream=msg.stream, start=start, end=st.next_start, probs=probs, window=WINDOW))
+        return out
 
 
 def speech_probs(samples: np.ndarray, vad: SileroVAD | None = None) -> np.ndarray:

@@ -37,7 +37,7 @@ import torch
 from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2
 from nodes.messages import FeatureFrames, UtteranceFeatures
 from pipeline import Error, Event, Message, Node, Watermark
-from pipeline.host import MAX_ERRORS_PER_STREAM
+from pipeline.host import MAX_ERRORS_PER_STREAM, one_line
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class WakeWordGate(Node):
         stream starts afresh after the failed message (its utterance count goes on)."""
         msg, st = step.msg, step.st
         log.error("node %s failed on stream %s: %s: %s", self.name, msg.stream, type(exc).__name__, exc, exc_info=exc)
-        text = f"{type(exc).__name__}: {exc}"
+        text = one_line(exc)
         if st.open_from is not None:
             out.append(
                 Event.make(
@@ -290,7 +290,7 @@ class WakeWordGate(Node):
             stage1=round(prop.score1, 4),
             stage2=round(score2, 4),
         )
-        if score2 < self.t2:
+        if not score2 >= self.t2:  # NaN never wakes
             out.append(Event.make("wake_rejected", stream=msg.stream, start=msg.end, end=msg.end, **fields))
             return
         st.utterance += 1

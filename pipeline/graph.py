@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.messages import Control, Event, Message
+from pipeline.messages import Control, Event, Message, Watermark
 from pipeline.node import Node, Source
 
 PLACEMENTS = ("device", "cloud")
@@ -53,16 +53,20 @@ class Edge:
     part of another's output: a cloud node gets the lattices, not per-chunk signals."""
     events: frozenset[str] | None = None
     """Names of the events this edge carries (None: all)."""
+    watermarks: bool = True
+    """Whether watermarks travel on this edge; a receiver with a single input has no use for them."""
 
     def select(self, msgs: list[Message]) -> list[Message]:
         """What of `msgs` travels on this edge. Feedback edges carry events only."""
-        if not self.only and self.events is None and not self.feedback:
+        if not self.only and self.events is None and not self.feedback and self.watermarks:
             return msgs
         return [m for m in msgs if self._carries(m)]
 
     def _carries(self, m: Message) -> bool:
         if isinstance(m, Event):
             return self.events is None or m.name in self.events
+        if isinstance(m, Watermark):
+            return self.watermarks and not self.feedback
         if isinstance(m, Control):
             return not self.feedback
         return not self.feedback and (not self.only or isinstance(m, self.only))
@@ -94,9 +98,11 @@ class Graph:
         feedback: bool = False,
         only: tuple[type, ...] = (),
         events: Iterable[str] | None = None,
+        watermarks: bool = True,
     ) -> Graph:
-        """Add an edge; `only` and `events` narrow what it carries (see `Edge`)."""
-        self.edges.append(Edge(src, dst, feedback, tuple(only), None if events is None else frozenset(events)))
+        """Add an edge; `only`, `events` and `watermarks` narrow what it carries (see `Edge`)."""
+        chosen = None if events is None else frozenset(events)
+        self.edges.append(Edge(src, dst, feedback, tuple(only), chosen, watermarks))
         return self
 
     # -- queries ---------------------------------------------------------------

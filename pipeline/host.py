@@ -40,6 +40,11 @@ class _Stream:
     dead: bool = False
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of text: users read errors in a terminal, one per line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
 class NodeHost:
     def __init__(self, node: Node, in_edges: dict[int, Edge]) -> None:
         self.node = node
@@ -215,7 +220,7 @@ class NodeHost:
     def _fail(self, stream: str, exc: BaseException, out: list[Message], trigger: Message) -> None:
         st = self.streams[stream]
         st.errors += 1
-        text = f"{type(exc).__name__}: {exc}"
+        text = one_line(exc)
         log.error("node %s failed on stream %s: %s", self.name, stream, text, exc_info=exc)
         if st.errors >= MAX_ERRORS_PER_STREAM:
             st.dead = True

@@ -131,3 +131,41 @@ class Slow(Node):
     def on_message(self, msg: Message, state: None) -> Iterable[Message]:
         time.sleep(self.seconds)
         return (Event.make("lag", stream=msg.stream, end=msg.end, lag_ms=(now_ns() - msg.captured_ns) / 1e6),)
+
+
+class Tap(Node):
+    """Reports, as a `tapped` event, every message it is handed and in that order: what travels on an edge.
+
+    Connect it from a node with the same filters as a real edge to see what that edge carries.
+    """
+
+    def _seen(self, msg: Message) -> tuple[Message]:
+        fields = msg.data if isinstance(msg, Event) else {}
+        return (
+            Event.make(
+                "tapped",
+                stream=msg.stream,
+                start=msg.start,
+                end=msg.end,
+                tap=self.name,
+                kind=type(msg).__name__,
+                event=getattr(msg, "name", None),
+                utterance=getattr(msg, "utterance", fields.get("utterance")),
+                fields=fields,
+                arrays=sorted(k for k in getattr(msg, "__dataclass_fields__", {}) if _is_array(getattr(msg, k)))
+                + sorted(k for k, v in fields.items() if _is_array(v)),
+            ),
+        )
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        return self._seen(msg)
+
+    def on_control(self, msg: Message, state: None) -> Iterable[Message]:
+        return self._seen(msg)
+
+    def on_end_of_stream(self, msg: EndOfStream, state: None) -> Iterable[Message]:
+        return self._seen(msg)
+
+
+def _is_array(value: object) -> bool:
+    return hasattr(value, "__array__") and not isinstance(value, str | bytes)
