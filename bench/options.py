@@ -12,7 +12,7 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
     p.add_argument("--limit", type=int, default=200, help="utterances to decode (0: all)")
     p.add_argument("--beam", type=int, default=8)
-    p.add_argument("--bonus", type=float, default=2.0, help="biasing bonus per matched character")
+    p.add_argument("--bonus", type=float, default=1.0, help="biasing bonus per matched character (tuned on dev)")
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")

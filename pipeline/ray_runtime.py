@@ -156,7 +156,7 @@ class GroupActor:
         if leaving:
             self.outbox.send(leaving)
 
-    @ray.method(concurrency_group="results")
+    @ray.method(concurrency_group="results", max_task_retries=0)  # a poll is not worth retrying
     def take(self, timeout_s: float) -> list[Message]:
         """What the sink nodes emitted, waiting up to `timeout_s` for something."""
         with self.ready:

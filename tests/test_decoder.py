@@ -96,3 +96,20 @@ def test_biasing_raises_the_phrase_in_the_beam():
     biased = search.start()
     search.accept(biased, frames, g)
     assert "zz" in search.best_text(biased) and "zz" not in search.best_text(plain)
+
+
+def test_a_cut_lattice_stays_connected_when_hypotheses_timed_a_prefix_differently():
+    """The arc kept for "call" ends after the cut, a child "meg" (timed by another hypothesis) before it."""
+    from nodes.decoder.lattice import Arc
+
+    lat = Lattice(
+        {
+            ((), "call"): Arc((), "call", 0.0, 1.0, -1.0, 0.0),
+            (("call",), "meg"): Arc(("call",), "meg", 0.5, 0.9, -1.0, 0.0),
+        },
+        {("call", "meg"): -2.0},
+    )
+    cut = lat.cut(0.95)
+    assert cut.arcs == {}
+    again = Lattice.from_dict(cut.to_dict())
+    assert again.arcs == {} and list(again.finals) == [()]

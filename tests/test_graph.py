@@ -80,3 +80,18 @@ def test_bad_node_options_name_the_node():
 
     with pytest.raises(GraphError, match=r"node 'bad'.*unknown options: speed"):
         LocalRuntime(g)
+
+
+def test_edges_select_what_they_carry():
+    from pipeline import Edge, Event, Reset, Watermark
+
+    wm = Watermark(stream="s", start=0, end=10)
+    ev = Event.make("wake", stream="s")
+    other = Event.make("partial", stream="s")
+    reset = Reset(stream="s", start=0, end=10, utterance=1, revision=1)
+    plain = Edge("a", "b")
+    assert plain.select([wm, ev, reset]) == [wm, ev, reset]
+    quiet = Edge("a", "b", events=frozenset({"wake"}), watermarks=False)
+    assert quiet.select([wm, ev, other, reset]) == [ev, reset]
+    feedback = Edge("a", "b", feedback=True, events=frozenset({"wake"}))
+    assert feedback.select([wm, ev, other, reset]) == [ev]

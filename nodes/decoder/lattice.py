@@ -68,7 +68,12 @@ class Lattice:
 
     def cut(self, t: float) -> Lattice:
         """The lattice up to audio time `t`: arcs that end by then, finals at the prefixes that survive."""
-        arcs = {k: a for k, a in self.arcs.items() if a.end <= t + 1e-6}
+        arcs: dict[tuple[Prefix, str], Arc] = {}
+        for k, a in sorted(self.arcs.items(), key=lambda ka: len(ka[0][0])):
+            # an arc stays if it ends by t and its source is still reachable: two hypotheses may have
+            # timed a shared prefix differently, so a child can end before the parent arc kept for it
+            if a.end <= t + 1e-6 and (not a.src or (a.src[:-1], a.src[-1]) in arcs):
+                arcs[k] = a
         finals: dict[Prefix, float] = {}
         for prefix, score in self.finals.items():
             p = prefix

@@ -67,7 +67,7 @@ class RNNTDecoder(Node):
         weights: str | None = None,
         beam: int = 8,
         context: list[str] | None = None,
-        bonus: float = 2.0,
+        bonus: float = 1.0,
         nbest: int = 8,
         threads: int = 1,
         int8: bool = False,
