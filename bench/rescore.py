@@ -54,7 +54,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", default="runs/asr/features", help="feature cache folder (shared with bench asr)")
     p.add_argument("--lattices", default="runs/rescore", help="lattice cache folder")
     p.add_argument("--beam", type=int, default=8)
-    p.add_argument("--bonus", type=float, default=2.0, help="biasing bonus per matched character")
+    p.add_argument("--bonus", type=float, default=1.0, help="biasing bonus per matched character (as the decoder)")
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--alternatives", type=_ints, default=ALTERNATIVES, help="grid of one-word substitutions per entry")
