@@ -120,7 +120,6 @@ def run_load(args: argparse.Namespace, n: int, seconds: float) -> dict[str, Any]
         "upl_ms": ep["user_perceived_latency_ms"],
         "processing_ms": metrics.percentiles(processing),
         "finish_lag_s": metrics.percentiles(lag),
-        "cpu_s_per_audio_s": round(cpu / audio, 4),
         "cores_per_stream": round(cpu / audio, 4),
         "node_cpu_share": {k: round(v / total_node, 3) for k, v in sorted(node_cpu.items(), key=lambda kv: -kv[1])},
         "node_rtf": {k: round(v / audio, 4) for k, v in node_cpu.items()},

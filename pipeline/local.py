@@ -15,7 +15,7 @@ from pipeline.executor import Executor
 from pipeline.graph import Graph
 from pipeline.messages import Message, now_ns
 from pipeline.node import Source
-from pipeline.runtime import DrainTracker, RunStats, Runtime, process_usage, stamp_source
+from pipeline.runtime import DrainTracker, RunStats, Runtime, stamp_source
 
 _DONE = object()
 
@@ -83,7 +83,7 @@ class LocalRuntime(Runtime):
                 continue
 
     def stats(self) -> RunStats:
-        return RunStats(self.executor.stats(), [process_usage(list(self.graph.nodes))])
+        return RunStats(self.executor.stats())
 
     def stop(self) -> None:
         for src in self.sources.values():

@@ -41,7 +41,7 @@ import ray
 from pipeline.executor import Executor
 from pipeline.graph import PLACEMENTS, Graph
 from pipeline.messages import Message, now_ns
-from pipeline.runtime import DrainTracker, RunStats, Runtime, process_usage, stamp_source
+from pipeline.runtime import DrainTracker, RunStats, Runtime, stamp_source
 
 log = logging.getLogger(__name__)
 NAMESPACE = "speechgraph"
@@ -165,8 +165,8 @@ class GroupActor:
             out, self.results = self.results, []
         return out
 
-    def stats(self) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-        return self.executor.stats(), process_usage(self.executor.names)
+    def stats(self) -> dict[str, dict[str, float]]:
+        return self.executor.stats()
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -389,10 +389,8 @@ class RayRuntime(Runtime):
 
     def stats(self) -> RunStats:
         out = RunStats()
-        for nodes, usage in ray.get([a.stats.remote() for a in self.group_actors], timeout=30):
+        for nodes in ray.get([a.stats.remote() for a in self.group_actors], timeout=30):
             out.nodes.update(nodes)
-            out.processes.append(usage)
-        out.processes.append(process_usage(["(driver)"]))
         return out
 
     def placement(self) -> dict[str, str]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import abc
-import os
-import resource
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,28 +47,10 @@ class Runtime(abc.ABC):
 
 @dataclass
 class RunStats:
-    """Per node: wall time inside it, its CPU time and batches taken. Per process (the driver, or
-    one Ray actor): the nodes it hosts, its CPU time and resident memory, so the transport's
-    share shows as process CPU beyond the nodes' own."""
+    """Per node: wall time inside it, its CPU time and batches taken (what each node costs; the whole
+    process tree's cost, transport included, is `pipeline.usage`'s to measure)."""
 
     nodes: dict[str, dict[str, float]] = field(default_factory=dict)
-    processes: list[dict[str, Any]] = field(default_factory=list)
-
-
-def process_usage(names: list[str]) -> dict[str, Any]:
-    """CPU seconds (all threads) and resident memory (now and peak) of the calling process."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        with open("/proc/self/statm") as f:
-            rss_mb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:  # not Linux: the peak is the best we have
-        rss_mb = usage.ru_maxrss / 1024
-    return {
-        "nodes": names,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mb": round(rss_mb, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-    }
 
 
 def stamp_source(name: str, batch: list[Message]) -> list[Message]:

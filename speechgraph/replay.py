@@ -6,6 +6,7 @@ Shared by `speechgraph replay` and by the benchmarks that replay a split
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
@@ -83,7 +84,7 @@ def replay(
     out = Replay()
     with make_runtime(graph, runtime, **(runtime_options or {})) as rt:
         cpu0 = process_tree_cpu_s()
-        guard = graceful_stop(rt.stop) if interruptible else _nothing()
+        guard = graceful_stop(rt.stop) if interruptible else contextlib.nullcontext()
         with guard:
             for msg in rt.run():
                 if not isinstance(msg, Event):
@@ -99,14 +100,6 @@ def replay(
         out.stats = rt.stats()
         out.placement = rt.placement()
     return out
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 class graceful_stop:

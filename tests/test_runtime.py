@@ -131,3 +131,15 @@ def test_traces_stamp_every_node_in_order(runtime_kind):
     times = [t for s in ev.trace for t in s[1:]]
     assert times == sorted(times)
     assert ev.captured_ns and ev.captured_ns <= ev.trace[0][2]
+
+
+def test_stats_count_each_nodes_time_and_batches(runtime_kind):
+    """A node that sleeps 5 ms per message shows about that much wall time and far less CPU."""
+    graph = chain((Relay, {}), (Slow, {"seconds": 0.005}), streams=1, count=20)
+    with make_runtime(graph, runtime_kind) as rt:
+        list(rt.run())
+        stats = rt.stats().nodes
+    assert set(stats) == {"n0", "n1"}
+    assert all(s["calls"] >= 1 for s in stats.values())
+    assert stats["n1"]["busy_s"] >= 20 * 0.005
+    assert stats["n1"]["cpu_s"] < stats["n1"]["busy_s"] / 2
