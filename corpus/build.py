@@ -24,6 +24,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from corpus import augment, grammar, lexicon
+from corpus.grammar import NamePool
+from corpus.pseudonames import drill_pool
 from corpus.splits import SPLITS, Split, make_splits
 from corpus.tts import Prosody, Voice, all_voices, piper_provenance, synthesize
 from nodes.messages import SAMPLE_RATE
@@ -36,12 +38,14 @@ class Size:
     utterances: dict[str, int]
     negative_streams: dict[str, int]
     stream_seconds: float
+    name_drill: int = 0
+    """Extra train requests whose names are made up (see `corpus.pseudonames`)."""
 
 
 SIZES = {
-    "tiny": Size({"train": 6, "dev": 3, "test": 4}, {"train": 0, "dev": 0, "test": 1}, 20.0),
-    "small": Size({"train": 300, "dev": 60, "test": 80}, {"train": 1, "dev": 1, "test": 1}, 300.0),
-    "default": Size({"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0),
+    "tiny": Size({"train": 6, "dev": 3, "test": 4}, {"train": 0, "dev": 0, "test": 1}, 20.0, 2),
+    "small": Size({"train": 300, "dev": 60, "test": 80}, {"train": 1, "dev": 1, "test": 1}, 300.0, 100),
+    "default": Size({"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0, 8000),
 }
 
 POSITIVE_SHARE = 0.6
@@ -58,12 +62,14 @@ class _Worker:
 
     splits: dict[str, Split] = {}
     pool: list[np.ndarray] = []
+    drill: NamePool | None = None
     seed = 0
 
     @classmethod
     def init(cls, seed: int) -> None:
         cls.seed = seed
         cls.splits = make_splits(all_voices(), seed)
+        cls.drill = drill_pool(seed)
         rng = random.Random(_seed(seed, "babble"))
         voices = [v for v in cls.splits["train"].voices if v.engine == "espeak"]
         cls.pool = [synthesize(rng.choice(lexicon.GENERAL_SPEECH), rng.choice(voices), Prosody()) for _ in range(6)]
@@ -90,15 +96,30 @@ def _silence(rng: random.Random, lo: float, hi: float) -> np.ndarray:
     return np.zeros(int(SAMPLE_RATE * rng.uniform(lo, hi)), np.float32)
 
 
-def render_utterance(split_name: str, index: int, out_dir: Path) -> dict[str, Any]:
-    """Synthesise, lay out and augment one utterance; write its audio; return its manifest entry."""
-    seed = _seed(_Worker.seed, split_name, index)
+def _drill_request(rng: random.Random, pool: NamePool) -> grammar.Request:
+    """A request with at least one (made-up) name in it."""
+    while True:
+        req = grammar.request(rng, pool)
+        if req.names:
+            return req
+
+
+def render_utterance(split_name: str, index: int, out_dir: Path, drill: bool = False) -> dict[str, Any]:
+    """Synthesise, lay out and augment one utterance; write its audio; return its manifest entry.
+
+    A drill utterance is a request whose names come from the made-up pool (train only).
+    """
+    seed = _seed(_Worker.seed, split_name, "drill", index) if drill else _seed(_Worker.seed, split_name, index)
     rng = random.Random(seed)
     split = _Worker.splits[split_name]
     voice = _voice(rng, split)
     prosody = _prosody(rng)
     roll = rng.random()
-    if roll < POSITIVE_SHARE:
+    if drill:
+        assert _Worker.drill is not None
+        kind = "positive" if roll < POSITIVE_SHARE / (POSITIVE_SHARE + 0.18) else "no_wake_word"
+        req = _drill_request(rng, _Worker.drill)
+    elif roll < POSITIVE_SHARE:
         kind, req = "positive", grammar.request(rng, split.names)
     elif roll < POSITIVE_SHARE + 0.18:
         kind, req = "no_wake_word", grammar.request(rng, split.names)
@@ -138,7 +159,7 @@ def render_utterance(split_name: str, index: int, out_dir: Path) -> dict[str, An
     speech = slice(segments[0][0], segments[-1][1])
     audio = augment.apply(clean, condition, nrng, speech, _Worker.pool)
 
-    uid = f"{split_name}-{index:06d}"
+    uid = f"{split_name}-drill-{index:06d}" if drill else f"{split_name}-{index:06d}"
     path = out_dir / split_name / f"{uid}.flac"
     sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
     s = 1 / SAMPLE_RATE
@@ -222,7 +243,7 @@ def _job(args: tuple) -> dict[str, Any]:
     if kind == "stream":
         entry = render_negative_stream(split, index, seconds, out_dir)
     else:
-        entry = render_utterance(split, index, out_dir)
+        entry = render_utterance(split, index, out_dir, drill=kind == "drill")
     entry_path.write_text(json.dumps(entry))
     return entry
 
@@ -234,6 +255,8 @@ def _jobs(size: Size, out_dir: Path) -> Iterator[tuple]:
     for split in SPLITS:
         for i in range(size.utterances[split]):
             yield ("utterance", split, i, out_dir, 0.0)
+    for i in range(size.name_drill):
+        yield ("drill", "train", i, out_dir, 0.0)
 
 
 def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int = 2, progress: bool = True) -> dict:
@@ -315,6 +338,10 @@ def _data_card(summary: dict) -> str:
         "Voices: every English accent of espeak-ng crossed with its variants, and the Piper voice "
         "en_US-joe-medium (train only). Splits are by voice (accent plus variant) and by contact and "
         "device name: nothing of dev or test is heard in train.",
+        "",
+        "Name drill: train also holds requests (ids `train-drill-*`) whose contact and device names are "
+        "made up from English spelling patterns (corpus/pseudonames.py, thousands of them, none a word of "
+        "the lexicon), so the recogniser learns how spelling sounds instead of memorising the training names.",
         "",
         "Audio: TTS output at 22,050 Hz resampled to 16 kHz (soxr, ratio 320/441), trimmed, laid out with "
         "known pauses; then noise (white, pink, brown, babble, music) at 0-30 dB SNR, reverberation "

@@ -125,3 +125,22 @@ def test_snr_mixing_hits_its_target():
     noise_part = mixed - speech
     snr = 10 * np.log10(np.mean(speech**2) / np.mean(noise_part**2))
     assert abs(snr - 10.0) < 0.01
+
+
+def test_the_name_drill_speaks_made_up_names_never_a_held_out_one(tiny):
+    from corpus.pseudonames import drill_pool
+
+    pool = drill_pool(seed=0)
+    words = {w for names in (pool.first_names, pool.last_names, pool.devices) for n in names for w in n.split()}
+    assert len(pool.first_names) == len(set(pool.first_names)) == 3000
+    splits = make_splits(all_voices(), seed=0)
+    heard = {w for d in splits["train"].names.devices for w in d.split()}  # "lamp" of "desk lamp"
+    for held_out in ("dev", "test"):
+        names = splits[held_out].names
+        held = {w for n in (*names.first_names, *names.last_names, *names.devices) for w in n.split()}
+        assert not (words & held) - heard
+    drill = [r for r in rows(tiny, "train") if r["id"].startswith("train-drill-")]
+    assert len(drill) == 2 and all(r["names"] for r in drill)
+    tiny_pool = drill_pool(seed=3)
+    made_up = set(tiny_pool.first_names + tiny_pool.last_names) | {w for d in tiny_pool.devices for w in d.split()}
+    assert all(set(r["names"]) <= made_up for r in drill)

@@ -1,10 +1,17 @@
 """Contextual biasing: a prefix graph of context phrases with failure arcs (Aho-Corasick).
 
-Each hypothesis carries a state of this graph. Every output unit that extends a
+Each hypothesis carries a state of this graph. Every letter that extends a
 partial match of a phrase earns `bonus`; when the match fails, the hypothesis
 falls back along failure arcs and the bonus for the unmatched part is taken
-back, so only completed phrases keep their boost. A completed phrase returns to
-the root with its bonus kept.
+back, so only completed phrases keep their boost.
+
+Matches are anchored to words: phrases are compiled as " meg bauer " and a
+hypothesis starts as if after a space, so "meg" is boosted in "call meg" but
+not inside "omega", and "meg" as a phrase does not complete inside "megan".
+The last word of a hypothesis needs no trailing space: `finish` counts a
+phrase that only lacks it as complete. A completed phrase that is also the
+start of a longer one ("meg" and "meg bauer") banks its bonus and matching
+goes on along the longer one.
 """
 
 from __future__ import annotations
@@ -15,17 +22,23 @@ from dataclasses import dataclass, field
 
 from models.tokens import encode
 
+SPACE = encode("a b")[1]
+
 
 @dataclass
 class _State:
-    depth: int
+    weight: int
+    """Letters (spaces not counted) of the partial match this state stands for."""
     next: dict[int, int] = field(default_factory=dict)
     fail: int = 0
     final: bool = False
+    kept: int = 0
+    """Letters of the longest completed phrase on the way to this state: kept if the match fails here."""
 
 
 class ContextGraph:
-    """Compiled context phrases. State 0 is the root (no partial match)."""
+    """Compiled context phrases. State 0 is a word's start (where every hypothesis begins); `root` is the
+    state inside a word that matches nothing."""
 
     def __init__(self, phrases: Iterable[str], bonus: float = 2.0) -> None:
         self.bonus = bonus
@@ -33,13 +46,25 @@ class ContextGraph:
         self.states = [_State(0)]
         for phrase in self.phrases:
             s = 0
-            for tok in encode(phrase):
+            for tok in [SPACE, *encode(phrase), SPACE]:
                 if tok not in self.states[s].next:
-                    self.states.append(_State(self.states[s].depth + 1))
-                    self.states[s].next[tok] = len(self.states) - 1
+                    parent = self.states[s]
+                    self.states.append(_State(parent.weight + (tok != SPACE), kept=parent.kept))
+                    parent.next[tok] = len(self.states) - 1
                 s = self.states[s].next[tok]
             self.states[s].final = True
+            self.states[s].kept = self.states[s].weight
+            self._pass_kept_down(s)
         self._link()
+        self.root = self._renumber_start_as_zero()
+
+    def _pass_kept_down(self, s: int) -> None:
+        """A phrase added after longer ones it begins: the longer ones' states keep its letters too."""
+        stack = list(self.states[s].next.values())
+        while stack:
+            c = stack.pop()
+            self.states[c].kept = max(self.states[c].kept, self.states[s].kept)
+            stack.extend(self.states[c].next.values())
 
     def _link(self) -> None:
         queue = deque(self.states[0].next.values())
@@ -53,27 +78,51 @@ class ContextGraph:
                 self.states[child].fail = target if target != child else 0
                 queue.append(child)
 
+    def _renumber_start_as_zero(self) -> int:
+        """Swap the root (built as state 0) with the word-start state, so a fresh hypothesis (state 0) starts
+        at a word. Returns the root's new number."""
+        start = self.states[0].next.get(SPACE, 0)
+        perm = list(range(len(self.states)))
+        perm[0], perm[start] = start, 0
+        self.states[0], self.states[start] = self.states[start], self.states[0]
+        for st in self.states:
+            st.next = {tok: perm[c] for tok, c in st.next.items()}
+            st.fail = perm[st.fail]
+        root = perm[0]
+        self.states[root].fail = root  # inside a word nothing starts a match: only a space leads back out
+        return root
+
     def __len__(self) -> int:
         return len(self.phrases)
 
     def step(self, state: int, token: int) -> tuple[int, float]:
         """Advance by one output unit: (new state, score change) where the change may be negative."""
-        s = state
-        while s and token not in self.states[s].next:
-            s = self.states[s].fail
-        new = self.states[s].next.get(token, 0)
-        delta = (self.states[new].depth - self.states[state].depth) * self.bonus
-        if self.states[new].final:
-            return 0, delta  # phrase complete: its bonus stays, matching starts afresh at the root
-        return new, delta
+        cur = self.states[state]
+        if token in cur.next:
+            new = cur.next[token]
+            delta = self.states[new].weight - cur.weight
+        else:
+            s = cur.fail
+            while s != self.root and token not in self.states[s].next:
+                s = self.states[s].fail
+            new = self.states[s].next.get(token, self.root)
+            delta = cur.kept + self.states[new].weight - cur.weight
+        if self.states[new].final and not self.states[new].next:
+            # Phrase complete and nothing longer to follow: its bonus stays; its trailing space starts a word.
+            return 0, delta * self.bonus
+        return new, delta * self.bonus
 
     def expansions(self, state: int) -> set[int]:
-        """Units that would extend a match from `state` (or start one): searched even if acoustically unlikely."""
-        return set(self.states[state].next) | set(self.states[0].next)
+        """Units that would extend a match from `state`: searched even if acoustically unlikely."""
+        return set(self.states[state].next) | ({SPACE} if len(self) else set())
 
     def finish(self, state: int) -> float:
         """Score change at the end of a hypothesis: take back an unfinished partial match."""
-        return -self.states[state].depth * self.bonus
+        cur = self.states[state]
+        end = cur.next.get(SPACE)
+        if end is not None and self.states[end].final:
+            return 0.0  # the phrase lacks only its trailing space
+        return (cur.kept - cur.weight) * self.bonus
 
 
 EMPTY = ContextGraph([])
