@@ -57,6 +57,7 @@ BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out")
     p.add_argument("--split", default="dev", choices=("dev", "test"))
+    p.add_argument("--eoq", default=None, help="end-of-query weights to compare (default: the shipped ones)")
     p.add_argument("--limit", type=int, default=100, help="recordings with the wake word to use (0: all)")
     p.add_argument("--weights", default="weights/asr_rnnt.pt")
     p.add_argument("--beam", type=int, default=8)
@@ -188,6 +189,9 @@ class Steps:
     speech_end: dict[float, np.ndarray]  # per VAD threshold; -1 before any speech
     blank: np.ndarray
     complete: np.ndarray
+    words: np.ndarray
+    k0: int  # index of t[0]'s VAD window
+    eoq: np.ndarray | None = None  # the end-of-query model's probability at each t
 
 
 def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
@@ -204,7 +208,34 @@ def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
     last = np.where(has_text & (u.sig_last[j] >= 0), u.sig_last[j], u.start)
     blank = t - np.maximum(last, u.start)
     complete = np.array([is_complete(s) for s in u.sig_text])[j]
-    return Steps(t, ends, blank, complete)
+    words = np.array([len(s.split()) for s in u.sig_text])[j]
+    return Steps(t, ends, blank, complete, words, k0)
+
+
+def eoq_inputs(s: Steps, u: Utterance) -> np.ndarray:
+    """The end-of-query model's features at every t of `s` (rows where no speech was heard yet included)."""
+    from models.eoq import HISTORY, SPEECH, STRICT, features
+
+    padded = np.concatenate([np.zeros(HISTORY - 1, np.float32), u.probs])
+    k = np.arange(s.k0, s.k0 + len(s.t))
+    recent = np.stack([padded[k + i] for i in range(HISTORY)], axis=1)  # window k is padded[k + HISTORY - 1]
+    end = s.speech_end[SPEECH]
+    silence = np.where(end >= 0, s.t - end, s.t - u.start) / TICK
+    strict_end = s.speech_end[STRICT]
+    strict = np.where(strict_end >= 0, s.t - strict_end, s.t - u.start) / TICK
+    return features(recent, silence, s.blank / TICK, s.complete, s.words, (s.t - u.start) / TICK, strict)
+
+
+def eoq_fires(s: Steps, u: Utterance, prob: np.ndarray, thresholds: np.ndarray, base: Any) -> np.ndarray:
+    """First end-point tick for each end-of-query threshold (speech heard and P >= threshold), as the node decides."""
+    from models.eoq import SPEECH
+
+    seen = s.speech_end[SPEECH] >= 0
+    fired = _first(s.t, seen[:, None] & (prob[:, None] >= thresholds[None, :]))
+    t = s.t
+    other = (~seen & (t - u.start >= base.no_speech_s * TICK - 0.5)) | (t - u.start >= base.max_length_s * TICK - 0.5)
+    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * TICK)
+    return np.minimum(fired, fallback)
 
 
 NEVER = np.iinfo(np.int64).max // 4
@@ -217,21 +248,30 @@ def _first(t: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def first_fire(s: Steps, u: Utterance, p: Any) -> tuple[int, str]:
     """(tick, reason) of the first end-point under parameters `p` (an EndpointParams), as the node decides."""
+    from models.eoq import STRICT
+
     t, tick = s.t, TICK
     end = s.speech_end[p.threshold]
     seen = end >= 0
     silence = t - np.where(seen, end, u.start)
     never = np.zeros(len(t), bool)
-    if p.use_decoder:
-        need = np.where(s.complete, p.complete_silence_s, p.silence_s) * tick - 0.5
-        rule = seen & (silence >= need) & (s.blank >= p.blank_s * tick - 0.5)
+    if not p.use_decoder:
+        rule, decoder = seen & (silence >= p.silence_s * tick - 0.5), never
+    else:
+        if p.eoq_threshold is not None:
+            assert s.eoq is not None, "end-of-query probabilities not computed"
+            strict_end = s.speech_end[STRICT]
+            unsure = (strict_end >= 0) & (t - np.where(strict_end >= 0, strict_end, 0) >= p.silence_s * tick - 0.5)
+            rule = seen & ((s.eoq >= p.eoq_threshold) | unsure)
+        else:
+            need = np.where(s.complete, p.complete_silence_s, p.silence_s) * tick - 0.5
+            rule = seen & (silence >= need) & (s.blank >= p.blank_s * tick - 0.5)
         cb = p.complete_blank_s
         decoder = never if cb is None else s.complete & (s.blank >= cb * tick - 0.5)
-    else:
-        rule, decoder = seen & (silence >= p.silence_s * tick - 0.5), never
     no_speech = ~seen & (t - u.start >= p.no_speech_s * tick - 0.5)
     longest = t - u.start >= p.max_length_s * tick - 0.5
-    masks = {"silence": rule, "decoder": decoder, "no_speech": no_speech, "max_length": longest}
+    by_rule = "eoq" if p.use_decoder and p.eoq_threshold is not None else "silence"
+    masks = {by_rule: rule, "decoder": decoder, "no_speech": no_speech, "max_length": longest}
     fired = rule | decoder | no_speech | longest
     if not fired.any():  # beyond the extended audio: the length limit ends it
         return u.start + round(p.max_length_s * tick), "max_length"
@@ -378,6 +418,42 @@ def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, p
     return params(best[1]), params(best[2])
 
 
+def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> tuple[Any, Any] | None:
+    """(final, speculative) end-of-query settings (threshold, fallback silence), chosen like the rule's `pair`."""
+    from models.eoq import SPEECH, STRICT
+    from nodes.endpointer import FINAL
+
+    base = replace(FINAL, threshold=SPEECH, complete_blank_s=None)
+    probs = np.round(np.concatenate([np.arange(0.05, 0.95, 0.05), 1 - np.geomspace(0.05, 1e-4, 40)]), 6)
+    silences = np.round(np.arange(0.5, 2.01, 0.1), 2)
+    se = np.array([u.speech_end for u in utts])
+    fires = []
+    for s, u in zip(all_steps, utts):
+        strict_end = s.speech_end[STRICT]
+        strict = s.t - np.where(strict_end >= 0, strict_end, u.start)
+        by_model = eoq_fires(s, u, s.eoq, probs, base)  # with the length limits
+        by_silence = _first(s.t, (strict_end >= 0)[:, None] & (strict[:, None] >= silences[None, :] * TICK - 0.5))
+        fires.append(np.minimum(by_model[:, None], by_silence[None, :]))
+    fires = np.stack(fires)  # n x probs x silences
+    lat = fires / TICK - se[:, None, None]
+    cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
+    valid = (lat < 0).mean(0) <= max_premature
+    if not valid.any():
+        return None
+    f = np.unravel_index(np.argmin(np.where(valid, cost, np.inf)), cost.shape)
+    final_fires = fires[(slice(None), *f)][:, None, None]
+    lead = np.median((final_fires - fires) / TICK, axis=0)
+    effective = np.where(lat >= 0, lat, lat[(slice(None), *f)][:, None, None])
+    eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
+    p, sil = np.meshgrid(probs, silences, indexing="ij")
+    ok = (p <= probs[f[0]]) & (sil <= silences[f[1]]) & (lead >= 0.15) & (lead <= 0.25)
+    final = replace(base, eoq_threshold=float(probs[f[0]]), silence_s=float(silences[f[1]]))
+    if not ok.any():
+        return final, None
+    j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), eff_cost.shape)
+    return final, replace(base, eoq_threshold=float(probs[j[0]]), silence_s=float(silences[j[1]]))
+
+
 # -- checking the node against the vectorised rule ------------------------------------------------------
 
 
@@ -426,6 +502,8 @@ def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple
 def _describe(p: Any) -> str:
     if p is None:
         return "-"
+    if p.eoq_threshold is not None:
+        return f"end-of-query model >= {p.eoq_threshold}, or strict silence_s={p.silence_s}"
     keys = ("threshold", "silence_s") if not p.use_decoder else (
         "threshold", "complete_silence_s", "silence_s", "blank_s", "complete_blank_s",
     )  # fmt: skip
@@ -441,17 +519,31 @@ def main(argv: list[str] | None = None) -> dict:
 
 def report(args: argparse.Namespace) -> dict:
     """Run the benchmark and print its table."""
+    from models.eoq import EndOfQuery
     from nodes.endpointer import DEFAULTS, FINAL
 
     utts = collect(args)
     all_steps = [steps(u, GRID["threshold"]) for u in utts]
+    eoq_path = Path(args.eoq) if args.eoq else None
+    if eoq_path and not eoq_path.exists():
+        raise SystemExit(f"error: {eoq_path}: no such end-of-query weights")
+    try:
+        model = EndOfQuery.load(eoq_path)
+    except FileNotFoundError:
+        model = None  # nothing trained yet: the rules only
+    if model is not None:
+        for s, u in zip(all_steps, utts):
+            s.eoq = model.prob(eoq_inputs(s, u))
     baseline = replace(
         FINAL, use_decoder=False, threshold=BASELINE_THRESHOLD, silence_s=BASELINE_SILENCE_S, complete_blank_s=None
     )
     rows, ticks = [], {}
     if args.split == "dev":
         chosen = fit(utts, all_steps, args.max_premature)
-        for key in ("vad_only", "vad_blank", "final", "speculative"):
+        eoq_pair = fit_eoq(utts, all_steps, args.max_premature) if model is not None else None
+        if eoq_pair is not None:
+            chosen["eoq_final"], chosen["eoq_speculative"] = eoq_pair
+        for key in ("vad_only", "vad_blank", "final", "speculative", "eoq_final", "eoq_speculative"):
             if chosen.get(key) is not None:
                 row, ticks[f"fitted: {key}"] = evaluate(utts, chosen[key], all_steps, f"fitted: {key}")
                 rows.append(row)
@@ -461,13 +553,13 @@ def report(args: argparse.Namespace) -> dict:
     ):
         row, ticks[name] = evaluate(utts, p, all_steps, name)
         rows.append(row)
-    for prefix in ("fitted", "shipped"):
-        f, s = ticks.get(f"{prefix}: final"), ticks.get(f"{prefix}: speculative")
+    for prefix, kind in (("fitted", ""), ("fitted", "eoq_"), ("shipped", "")):
+        f, s = ticks.get(f"{prefix}: {kind}final"), ticks.get(f"{prefix}: {kind}speculative")
         if f is not None and s is not None:
             f, s = np.array(f) / TICK, np.array(s) / TICK
             se = np.array([u.speech_end for u in utts])
             effective = np.where(s >= se, s, f) - se  # the speculative result stands unless it cut the speaker off
-            row = rows[[r["name"] for r in rows].index(f"{prefix}: speculative")]
+            row = rows[[r["name"] for r in rows].index(f"{prefix}: {kind}speculative")]
             row["lead_ms_p50"] = round(float(np.median(f - s)) * 1000, 1)
             row["effective_ms_p50"] = round(float(np.percentile(effective, 50)) * 1000, 1)
             row["effective_ms_p90"] = round(float(np.percentile(effective, 90)) * 1000, 1)

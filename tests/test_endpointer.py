@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from nodes.endpointer import DEFAULTS, EndPointer
+from nodes.endpointer import DEFAULTS, LEARNED, EndPointer
 from nodes.messages import DecoderSignal, VoiceActivity
 from pipeline import EndOfStream, Event
 
@@ -258,3 +259,19 @@ def test_real_recording_end_points_after_the_speech(recording, order):
     assert got["final"]["reason"] == "silence"
     assert speech_end <= got["final"]["at_s"] <= speech_end + 1.6
     assert got["speculative"]["at_s"] <= got["final"]["at_s"]
+
+
+def test_the_end_of_query_model_waits_through_a_pause_and_ends_a_complete_request():
+    """The shipped model at its dev-fitted final setting: "call [0.8 s pause] meg bauer" is not cut at the pause."""
+    eoq = {**asdict(LEARNED["final"]), "no_speech_s": 3.0, "max_length_s": 6.0}
+    speech = [(0.8, 1.3), (2.1, 3.0)]
+    words = [(1.2, "call"), (2.5, "call meg"), (2.95, "call meg bauer")]
+    vad, dec = scenario(speech, words, 6.0)
+    (ep,) = run(node(**eoq), vad, dec)
+    assert ep.data["reason"] == "eoq" and ep.data["complete"] is True
+    assert 3.0 <= ep.data["at_s"] <= 3.0 + 1.5  # after the request, well before the length limit
+
+
+def test_the_end_of_query_model_needs_the_vad_threshold_it_was_trained_with():
+    with pytest.raises(ValueError, match="end-of-query"):
+        EndPointer(kind="final", threshold=0.7, eoq_threshold=0.5)
