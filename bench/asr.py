@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
-    search = BeamSearch(model, beam=args.beam)
+    search = BeamSearch(model, beam=args.beam, keep_acoustic=args.keep_acoustic)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
     names = json.loads((Path(args.corpus) / "splits.json").read_text())[args.split]
     rng = random.Random(0)
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict:
     for i in tqdm(ids, desc="decoding"):
         row = cache.rows[i]
         frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
-        graph = ContextGraph(row_context(row, names, args.distractors), bonus=args.bonus)
+        graph = ContextGraph(row_context(row, names, args.distractors), args.bonus, args.max_bonus)
         for ctx, out in ((EMPTY, hyp_plain), (graph, hyp_bias)):
             st = search.start()
             started = time.process_time()

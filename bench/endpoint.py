@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> dict:
 def report(args: argparse.Namespace) -> dict:
     """Run the benchmark and print its table."""
     from models.eoq import EndOfQuery
-    from nodes.endpointer import DEFAULTS, FINAL
+    from nodes.endpointer import DEFAULTS, FINAL, LEARNED
 
     utts = collect(args)
     all_steps = [steps(u, GRID["threshold"]) for u in utts]
@@ -547,13 +547,15 @@ def report(args: argparse.Namespace) -> dict:
             if chosen.get(key) is not None:
                 row, ticks[f"fitted: {key}"] = evaluate(utts, chosen[key], all_steps, f"fitted: {key}")
                 rows.append(row)
+    learned = [(f"shipped: eoq_{k}", LEARNED[k]) for k in ("final", "speculative")] if model is not None else []
     for name, p in (
         ("shipped: vad_only", baseline),
         *((f"shipped: {k}", DEFAULTS[k]) for k in ("final", "speculative")),
+        *learned,
     ):
         row, ticks[name] = evaluate(utts, p, all_steps, name)
         rows.append(row)
-    for prefix, kind in (("fitted", ""), ("fitted", "eoq_"), ("shipped", "")):
+    for prefix, kind in (("fitted", ""), ("fitted", "eoq_"), ("shipped", ""), ("shipped", "eoq_")):
         f, s = ticks.get(f"{prefix}: {kind}final"), ticks.get(f"{prefix}: {kind}speculative")
         if f is not None and s is not None:
             f, s = np.array(f) / TICK, np.array(s) / TICK

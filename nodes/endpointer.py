@@ -71,8 +71,8 @@ class EndpointParams:
     """None: the silence rule; else the end-of-query model replaces it (its VAD threshold is `models.eoq.SPEECH`)."""
 
 
-FINAL = EndpointParams(threshold=0.7, complete_silence_s=0.3, silence_s=1.2, blank_s=0.1, complete_blank_s=None)
-SPECULATIVE = EndpointParams(threshold=0.7, complete_silence_s=0.15, silence_s=0.7, blank_s=0.1, complete_blank_s=1.5)
+FINAL = EndpointParams(threshold=0.5, complete_silence_s=0.15, silence_s=1.2, blank_s=0.2, complete_blank_s=None)
+SPECULATIVE = EndpointParams(threshold=0.5, complete_silence_s=0.05, silence_s=0.3, blank_s=0.0, complete_blank_s=None)
 DEFAULTS: dict[str, EndpointParams] = {"final": FINAL, "speculative": SPECULATIVE}
 """Fitted as a pair on 200 dev recordings by `python3 -m bench.endpoint --split dev --limit 200`: the final kind
 cuts at most 2 % of speakers off, the speculative one waits no longer than the final on any threshold and leads it
@@ -81,12 +81,12 @@ it cut the speaker off, else the final's; p50 + p90). Refit when the recogniser 
 
 
 LEARNED: dict[str, EndpointParams] = {
-    "final": EndpointParams(threshold=0.5, eoq_threshold=0.99542, silence_s=1.2, complete_blank_s=None),
-    "speculative": EndpointParams(threshold=0.5, eoq_threshold=0.986026, silence_s=0.7, complete_blank_s=None),
+    "final": EndpointParams(threshold=0.5, eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
+    "speculative": EndpointParams(threshold=0.5, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
 }
 """The learned end-of-query model's pair, fitted on the same dev recordings the same way. It does not beat the rule
-there (final p50 781 ms against 358 at the same 2 % of cuts; see bench/README.md), so it is an option, not the default:
-`EndPointer(kind=k, **asdict(LEARNED[k]))`."""
+there (final p50/p90 298/1444 ms against 293/1362 at the same 2 % of cuts; see bench/README.md), so it is an
+option, not the default: `EndPointer(kind=k, **asdict(LEARNED[k]))`."""
 
 
 @functools.lru_cache(maxsize=4096)

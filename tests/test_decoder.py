@@ -55,6 +55,30 @@ def test_failure_arcs_find_a_match_that_starts_at_a_later_word():
     assert ContextGraph([]).step(0, encode("a")[0]) == (0, 0.0)
 
 
+def test_a_long_phrase_earns_at_most_the_cap():
+    g = ContextGraph(["tobias lindqvist", "meg"], bonus=2.0, max_bonus=10.0)
+    assert bias_of(g, "in boston tobias lindqvist") == (10.0, 10.0)  # 15 letters, capped at 5 of them
+    assert bias_of(g, "in boston tobi") == (8.0, 0.0)
+    assert bias_of(g, "call tobias lind") == (10.0, 0.0)  # boosted up to the cap while it may match
+    assert bias_of(g, "call tobias lindberg") == (0.0, 0.0)  # and all of it taken back when it fails
+    assert bias_of(g, "call meg") == (6.0, 6.0)  # short phrases are not affected
+
+
+def test_the_bias_does_not_crowd_the_acoustically_best_path_out_of_the_beam():
+    """A bonus so large every biased hypothesis spells the phrase: kept by acoustics, others survive."""
+    torch.manual_seed(1)
+    model = RNNT()
+    frames = np.random.default_rng(1).normal(-5, 2, size=(120, 64)).astype(np.float32)
+    g = ContextGraph(["zq zq zq zq"], bonus=30.0)
+    phrase = set(encode("zq"))
+    for keep, free in ((0, 0), (2, 2)):
+        search = BeamSearch(model, beam=4, keep_acoustic=keep)
+        st = search.start()
+        search.accept(st, frames, g)
+        assert len(st.beam) == 4 + keep
+        assert sum(not phrase & set(h.tokens) for h in st.beam) >= free
+
+
 def lattice() -> Lattice:
     lat = Lattice()
     lat.add_arc((), "call", 0.1, 0.4, -3.0, 0.0)

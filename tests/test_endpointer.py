@@ -177,7 +177,11 @@ def test_the_speculative_kind_fires_before_the_final_one():
     assert spec.threshold == final.threshold
     assert spec.silence_s <= final.silence_s and spec.complete_silence_s <= final.complete_silence_s
     assert spec.blank_s <= final.blank_s  # so it can never fire after the final one
-    for words, lead in (([(1.95, "call meg bauer")], (0.1, 0.3)), ([(1.95, "call meg")], (0.1, 0.6))):
+    incomplete_lead = final.silence_s - spec.silence_s  # both wait out their trailing silence for "call meg"
+    for words, lead in (
+        ([(1.95, "call meg bauer")], (0.1, 0.3)),
+        ([(1.95, "call meg")], (incomplete_lead - 0.1, incomplete_lead + 0.1)),
+    ):
         vad, dec = scenario([(0.8, 2.0)], words, 6.0)  # a complete request, then an incomplete one
         (s,) = run(node("speculative"), vad, dec)
         (f,) = run(node("final"), vad, dec)

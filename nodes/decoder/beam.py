@@ -18,6 +18,7 @@ alternatives the search considered, not only the final n-best.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,12 @@ class Hyp:
         return "".join(CHARS[t - 1] for t in self.tokens).split()
 
 
+def _kth(values: Iterable[float], k: int) -> float:
+    """The k-th largest value (-inf when there are fewer than k)."""
+    top = sorted(values, reverse=True)
+    return top[k - 1] if len(top) >= k else -math.inf
+
+
 def _logaddexp(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
@@ -74,9 +81,12 @@ class DecoderState:
 class BeamSearch:
     """Streaming decoding for one model; one `DecoderState` per utterance."""
 
-    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 5) -> None:
+    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 5, keep_acoustic: int = 0) -> None:
         self.model = model.eval()
         self.beam = beam
+        self.keep_acoustic = keep_acoustic
+        """With context: this many hypotheses more, the best by acoustic score alone, survive each frame, so
+        the bias cannot crowd out the path that explains the audio before its own phrase (if any) begins."""
         self.max_symbols = max_symbols
         self.stack = model.config.stack
 
@@ -135,8 +145,9 @@ class BeamSearch:
                 )
                 self._merge(ended, done)
             top_lp, top_k = logp[:, 1:].topk(min(self.beam, logp.shape[1] - 1), dim=-1)
-            floor = sorted((h.score for h in ended.values()), reverse=True)
-            floor_score = floor[self.beam - 1] if len(floor) >= self.beam else -math.inf
+            floor_score = _kth((h.score for h in ended.values()), self.beam)
+            keep = self.keep_acoustic if len(context) else 0
+            floor_ac = _kth((h.ac for h in ended.values()), keep) if keep else math.inf
             cands = []
             for i, h in enumerate(active):
                 options = dict(zip((top_k[i] + 1).tolist(), top_lp[i].tolist(), strict=True))
@@ -145,10 +156,10 @@ class BeamSearch:
                         options[k] = float(logp[i, k])
                 for k, lp in options.items():
                     ctx, bonus = context.step(h.ctx, k)
-                    if h.ac + lp + h.bias + bonus > floor_score:
+                    if h.ac + lp + h.bias + bonus > floor_score or h.ac + lp > floor_ac:
                         cands.append((h.score + lp + bonus, i, k, lp, ctx, bonus))
             cands.sort(reverse=True)
-            cands = cands[: self.beam]
+            cands = cands[: self.beam] + sorted(cands[self.beam :], key=lambda c: active[c[1]].ac + c[3])[::-1][:keep]
             if not cands:
                 break
             predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands])
@@ -173,7 +184,9 @@ class BeamSearch:
                     new.word_start, new.word_ac, new.word_bias = frame, h.ac, h.bias
                 nxt.append(new)
             active = nxt
-        st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
+        ranked = sorted(ended.values(), key=lambda h: h.score, reverse=True)
+        keep = self.keep_acoustic if len(context) else 0
+        st.beam = ranked[: self.beam] + sorted(ranked[self.beam :], key=lambda h: h.ac, reverse=True)[:keep]
 
     def _predict(self, st: DecoderState, extend: list[tuple[Hyp, int]]) -> list[tuple[torch.Tensor, tuple]]:
         """Prediction-network output and state after each (hypothesis, unit), batched, cached by unit sequence."""

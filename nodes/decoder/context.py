@@ -1,9 +1,10 @@
 """Contextual biasing: a prefix graph of context phrases with failure arcs (Aho-Corasick).
 
 Each hypothesis carries a state of this graph. Every letter that extends a
-partial match of a phrase earns `bonus`; when the match fails, the hypothesis
-falls back along failure arcs and the bonus for the unmatched part is taken
-back, so only completed phrases keep their boost.
+partial match of a phrase earns `bonus`, up to `max_bonus` per phrase (a long
+phrase must not outbid the audio: "tobias lindqvist" for "tomorrow"); when the
+match fails, the hypothesis falls back along failure arcs and the bonus for the
+unmatched part is taken back, so only completed phrases keep their boost.
 
 Matches are anchored to words: phrases are compiled as " meg bauer " and a
 hypothesis starts as if after a space, so "meg" is boosted in "call meg" but
@@ -27,12 +28,12 @@ SPACE = encode("a b")[1]
 
 @dataclass
 class _State:
-    weight: int
-    """Letters (spaces not counted) of the partial match this state stands for."""
+    weight: float
+    """Letters (spaces not counted) of the partial match this state stands for, at most the graph's cap."""
     next: dict[int, int] = field(default_factory=dict)
     fail: int = 0
     final: bool = False
-    kept: int = 0
+    kept: float = 0
     """Letters of the longest completed phrase on the way to this state: kept if the match fails here."""
 
 
@@ -40,8 +41,9 @@ class ContextGraph:
     """Compiled context phrases. State 0 is a word's start (where every hypothesis begins); `root` is the
     state inside a word that matches nothing."""
 
-    def __init__(self, phrases: Iterable[str], bonus: float = 2.0) -> None:
+    def __init__(self, phrases: Iterable[str], bonus: float = 2.0, max_bonus: float | None = None) -> None:
         self.bonus = bonus
+        cap = max_bonus / bonus if max_bonus is not None and bonus > 0 else float("inf")
         self.phrases = sorted({" ".join(p.lower().split()) for p in phrases if p.strip()})
         self.states = [_State(0)]
         for phrase in self.phrases:
@@ -49,7 +51,7 @@ class ContextGraph:
             for tok in [SPACE, *encode(phrase), SPACE]:
                 if tok not in self.states[s].next:
                     parent = self.states[s]
-                    self.states.append(_State(parent.weight + (tok != SPACE), kept=parent.kept))
+                    self.states.append(_State(min(cap, parent.weight + (tok != SPACE)), kept=parent.kept))
                     parent.next[tok] = len(self.states) - 1
                 s = self.states[s].next[tok]
             self.states[s].final = True

@@ -67,7 +67,8 @@ class RNNTDecoder(Node):
         weights: str | None = None,
         beam: int = 8,
         context: list[str] | None = None,
-        bonus: float = 1.0,
+        bonus: float = 2.5,
+        max_bonus: float | None = 20.0,
         nbest: int = 8,
         threads: int = 1,
         int8: bool = False,
@@ -79,10 +80,13 @@ class RNNTDecoder(Node):
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
         self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam)
-        self.bonus = bonus
+        self.bonus, self.max_bonus = bonus, max_bonus
         self.phrases = tuple(context or ())
-        self.context = ContextGraph(self.phrases, bonus) if self.phrases else EMPTY
+        self.context = self._graph(self.phrases)
         self.nbest = nbest
+
+    def _graph(self, phrases: tuple[str, ...]) -> ContextGraph:
+        return ContextGraph(phrases, self.bonus, self.max_bonus) if phrases else EMPTY
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream(self.phrases, self.context)
@@ -132,7 +136,7 @@ class RNNTDecoder(Node):
         fields = msg.data
         if msg.name == "context":
             st.phrases = tuple(fields.get("phrases") or ())
-            st.context = ContextGraph(st.phrases, self.bonus) if st.phrases else EMPTY
+            st.context = self._graph(st.phrases)
             return ()
         if msg.name == "endpoint":
             u = st.utt
