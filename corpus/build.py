@@ -49,6 +49,8 @@ SIZES = {
 }
 
 POSITIVE_SHARE = 0.6
+NO_WAKE_SHARE = 0.18
+"""Requests spoken without the wake word (the rest after these two: look-alikes and other speech)."""
 PIPER_SHARE = 0.1
 """The one Piper voice speaks this share of train, so the neural voice is not drowned by 500 espeak ones."""
 
@@ -117,11 +119,11 @@ def render_utterance(split_name: str, index: int, out_dir: Path, drill: bool = F
     roll = rng.random()
     if drill:
         assert _Worker.drill is not None
-        kind = "positive" if roll < POSITIVE_SHARE / (POSITIVE_SHARE + 0.18) else "no_wake_word"
+        kind = "positive" if roll < POSITIVE_SHARE / (POSITIVE_SHARE + NO_WAKE_SHARE) else "no_wake_word"
         req = _drill_request(rng, _Worker.drill)
     elif roll < POSITIVE_SHARE:
         kind, req = "positive", grammar.request(rng, split.names)
-    elif roll < POSITIVE_SHARE + 0.18:
+    elif roll < POSITIVE_SHARE + NO_WAKE_SHARE:
         kind, req = "no_wake_word", grammar.request(rng, split.names)
     elif roll < POSITIVE_SHARE + 0.32:
         kind, req = "lookalike", grammar.lookalike(rng)

@@ -259,7 +259,8 @@ class EndPointer(Node):
             if st.probs[i] >= STRICT:
                 u.strict_end = t
             u.next += 1
-            decision = self._rule(u, t, sig, st.probs[max(0, i - HISTORY + 1) : i + 1])
+            recent = st.probs[max(0, i - HISTORY + 1) : i + 1] if self.eoq is not None else []
+            decision = self._rule(u, t, sig, recent)
             if decision is not None:
                 out.append(self._fire(stream, st, decision))
                 u = None

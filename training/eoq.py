@@ -5,7 +5,7 @@ silero-vad and the shipped recogniser run over train recordings extended past
 the end of speech, so the model sees what the EndPointer node sees. Each 32 ms
 window after the first speech is one example, labelled by whether the speech
 has ended by then (the manifest's `speech_end`); mid-request pauses are the
-hard negatives. Full-batch training of a 16-unit MLP, fixed seed, seconds on one
+hard negatives. Full-batch training of a small MLP (one tanh layer, `--hidden` units), fixed seed, seconds on one
 core; the thresholds are chosen on dev by `speechgraph bench endpoint`.
 """
 
@@ -61,8 +61,9 @@ def train(args: argparse.Namespace) -> dict:
     x, y = examples(args.corpus, "train", args.limit, args.asr_weights, args.cache)
     dx, dy = examples(args.corpus, "dev", args.dev_limit, args.asr_weights, args.cache)
     mean, std = x.mean(0), x.std(0) + 1e-3
-    hidden = torch.nn.Linear(x.shape[1], args.hidden)
-    net = torch.nn.Sequential(hidden, torch.nn.Tanh(), torch.nn.Linear(args.hidden, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], args.hidden), torch.nn.Tanh(), torch.nn.Linear(args.hidden, 1)
+    )
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     xt, yt = torch.from_numpy((x - mean) / std), torch.from_numpy(y)
     loss_fn = torch.nn.BCEWithLogitsLoss()
