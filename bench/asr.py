@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
-    search = BeamSearch(model, beam=args.beam, keep_acoustic=args.keep_acoustic)
+    learned = not args.no_learned_bias
+    search = BeamSearch(model, beam=args.beam, keep_acoustic=args.keep_acoustic, learned_bias=learned)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
     names = json.loads((Path(args.corpus) / "splits.json").read_text())[args.split]
     rng = random.Random(0)
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
 
     hyp_plain, hyp_bias, hyp_int8, rows = {}, {}, {}, []
     int8_compute_s = 0.0
-    quant_search = BeamSearch(quantize_int8(model), beam=args.beam) if args.int8 else None
+    quant_search = BeamSearch(quantize_int8(model), beam=args.beam, learned_bias=learned) if args.int8 else None
     oracle_all = [0, 0]
     oracle_4 = [0, 0]
     compute_s = audio_s = 0.0
@@ -133,6 +134,11 @@ def run(args: argparse.Namespace) -> dict:
             "epoch": ckpt.get("epoch"),
         },
         "beam": args.beam,
+        "biasing_setup": {
+            "bonus": args.bonus,
+            "max_bonus": args.max_bonus,
+            "learned": bool(model.biaser is not None and learned),
+        },
         "no_biasing": summary(hyp_plain),
         "biasing": summary(hyp_bias),
         "oracle_wer_lattice": round(oracle_all[0] / max(1, oracle_all[1]), 4),

@@ -15,6 +15,9 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bonus", type=float, default=2.5, help="biasing bonus per matched character (tuned on dev)")
     p.add_argument("--max-bonus", type=float, default=20.0, help="biasing bonus per phrase at most (tuned on dev)")
     p.add_argument("--keep-acoustic", type=int, default=0, help="with context, hypotheses kept by acoustics alone")
+    p.add_argument(
+        "--no-learned-bias", action="store_true", help="shallow fusion only, even if the model has learned biasing"
+    )
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")

@@ -15,8 +15,13 @@ from pathlib import Path
 DISTRACTORS = 10
 
 
+def own_phrases(row: dict) -> list[str]:
+    """The names a request itself uses: its contact, device or the answer it chose."""
+    return [v for k, v in row["slots"].items() if k in ("contact", "device", "choice") and v]
+
+
 def context_for(row: dict, split_names: dict, rng: random.Random, distractors: int = DISTRACTORS) -> list[str]:
-    own = [v for k, v in row["slots"].items() if k in ("contact", "device", "choice") and v]
+    own = own_phrases(row)
     people = [
         f"{f} {last}"
         for f, last in zip(

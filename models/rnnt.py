@@ -9,11 +9,13 @@ outputs of decoding the whole utterance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from models.context_bias import ContextBiaser
 from models.tokens import VOCAB
 
 
@@ -28,6 +30,9 @@ class RNNTConfig:
     joint_dim: int = 256
     vocab: int = len(VOCAB)
     dropout: float = 0.1
+    context_dim: int = 0
+    """Width of the learned contextual biasing (`models.context_bias`); 0: none."""
+    context_embed: int = 32
 
 
 class Encoder(nn.Module):
@@ -82,6 +87,12 @@ class RNNT(nn.Module):
         self.encoder = Encoder(self.config)
         self.predictor = Predictor(self.config)
         self.joint = Joint(self.config)
+        c = self.config
+        self.biaser = (
+            ContextBiaser(c.vocab, c.context_embed, c.context_dim, c.enc_hidden, c.pred_hidden)
+            if c.context_dim
+            else None
+        )
         self.register_buffer("feat_mean", torch.zeros(self.config.n_mels))
         self.register_buffer("feat_std", torch.ones(self.config.n_mels))
 
@@ -120,14 +131,22 @@ def quantize_int8(model: RNNT) -> RNNT:
 
 
 @torch.no_grad()
-def greedy_decode(model: RNNT, feats: torch.Tensor, max_symbols: int = 5) -> list[list[int]]:
-    """Greedy RNN-T decoding of normalised features (B, T, F): for quick dev checks during training."""
+def greedy_decode(
+    model: RNNT, feats: torch.Tensor, contexts: Sequence[Sequence[str]] | None = None, max_symbols: int = 5
+) -> list[list[int]]:
+    """Greedy RNN-T decoding of normalised features (B, T, F), with each row's context phrases if the model
+    has learned biasing: for quick dev checks during training."""
     model.eval()
     enc, _ = model.encoder(feats)
+    mem = model.biaser.memory(contexts) if model.biaser is not None and contexts is not None else None
+    if mem is not None:
+        enc = model.biaser.bias_encoder(enc, mem)
+    read = (lambda p: model.biaser.bias_predictor(p, mem)) if mem is not None else (lambda p: p)
     B, T, _ = enc.shape
     out: list[list[int]] = [[] for _ in range(B)]
     last = torch.zeros(B, 1, dtype=torch.long)
     pred, state = model.predictor(last)
+    pred = read(pred)
     for t in range(T):
         for _ in range(max_symbols):
             logits = model.joint(enc[:, t], pred[:, 0])
@@ -136,7 +155,7 @@ def greedy_decode(model: RNNT, feats: torch.Tensor, max_symbols: int = 5) -> lis
             if not emit.any():
                 break
             new_pred, new_state = model.predictor(k[:, None], state)
-            pred = torch.where(emit[:, None, None], new_pred, pred)
+            pred = torch.where(emit[:, None, None], read(new_pred), pred)
             state = tuple(torch.where(emit[None, :, None], n, s) for n, s in zip(new_state, state, strict=True))
             for b in torch.nonzero(emit).flatten().tolist():
                 out[b].append(int(k[b]))

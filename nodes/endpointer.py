@@ -177,9 +177,11 @@ class EndPointer(Node):
         if isinstance(msg, Event) and msg.name == "wake":
             data = msg.data
             utt = data.get("utterance")
+            start = round(float(data["end_s"]) * TICKS_PER_SECOND) if "end_s" in data else msg.end
             if utt is not None and utt not in st.done and (st.utt is None or st.utt.id != utt):
-                start = round(float(data["end_s"]) * TICKS_PER_SECOND) if "end_s" in data else msg.end
                 out.extend(self._open(msg.stream, st, int(utt), start))
+            elif st.utt is not None and st.utt.id == utt and start > st.utt.start:
+                self._reanchor(st, start)
         elif isinstance(msg, Event) and msg.name == "gate_closed" and st.utt and msg.data.get("utterance") == st.utt.id:
             st.utt.decoder_done = True
         elif isinstance(msg, Error) and self.forward_errors:
@@ -225,6 +227,26 @@ class EndPointer(Node):
             out.append(self._fire(stream, st, self._decision(st, self._next_t(st), "superseded")))
         st.utt = _Utterance(utterance, start)
         return out
+
+    def _reanchor(self, st: _Stream, start: int) -> None:
+        """The decoder's first signal opened the utterance at the first audio the gate forwarded; its wake
+        event, arriving later, says where the wake word ended (a few ms on). The wake word's end is the
+        start either way round, so windows already walked that straddle the wake word stop counting."""
+        u = st.utt
+        assert u is not None
+        u.start = start
+        u.speech_end = u.strict_end = None
+        if u.next is None:
+            return
+        half = st.window // 2
+        inside = [i for i in range(u.next - st.base) if st.ends[i] - half >= start]
+        for i in inside:
+            if st.probs[i] >= self.params.threshold:
+                u.speech_end = st.ends[i]
+            if st.probs[i] >= STRICT:
+                u.strict_end = st.ends[i]
+        if not inside:
+            u.next = None
 
     # -- deciding ----------------------------------------------------------------------
 

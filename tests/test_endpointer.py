@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -170,6 +170,19 @@ def test_the_decision_does_not_depend_on_how_the_inputs_interleave():
             assert len(got) == 1
             reference = reference or got
             assert got == reference, (kind, seed, chunk)
+
+
+def test_the_wake_word_end_starts_the_utterance_whichever_input_arrives_first():
+    # Only the wake word's tail is speech; the gate forwards audio from 15 ms before the wake word's end, so
+    # the decoder's first signal starts there, and a VAD window straddling the wake word's end is speech.
+    vad, dec = scenario([(0.3, 0.51)], [], 5.0)
+    wake, first, *rest = dec
+    first = replace(first, start=wake.end - 240)
+    got = []
+    for order in ([wake, first, *rest], [first, wake, *rest]):
+        (ep,) = run(node(**RULE), vad, order)
+        got.append((ep.end, ep.data["reason"]))
+    assert got[0] == got[1] and got[0][1] == "no_speech"
 
 
 def test_the_speculative_kind_fires_before_the_final_one():

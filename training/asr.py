@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from corpus.contexts import own_phrases, row_context
 from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.rnnt_loss import rnnt_loss
 from models.tokens import decode, encode
@@ -85,13 +86,26 @@ def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.
     return x, y, t_enc, u
 
 
-def dev_wer(model: RNNT, cache: FeatureCache, limit: int) -> tuple[float, list[tuple[str, str]]]:
+def training_context(row: dict, pool: list[str], rng: random.Random) -> list[str]:
+    """What a user's device might hold while this request is said: 0-40 other names, and (mostly) the
+    request's own; sometimes its own is missing, so the model learns not to force a phrase in."""
+    context = rng.sample(pool, rng.randint(0, min(40, len(pool))))
+    if rng.random() < 0.85:
+        context += own_phrases(row)
+    return context
+
+
+def dev_wer(
+    model: RNNT, cache: FeatureCache, limit: int, split_names: dict | None = None
+) -> tuple[float, list[tuple[str, str]]]:
+    """Greedy WER on the first `limit` dev utterances; with learned biasing, each with its context."""
     ids = list(range(min(limit, len(cache.texts))))
     refs, hyps = [], []
     for k in range(0, len(ids), 16):
         chunk = ids[k : k + 16]
         x, _, _, _ = collate(cache, chunk, model, None)
-        for i, out in zip(chunk, greedy_decode(model, x), strict=True):
+        contexts = [row_context(cache.rows[i], split_names) for i in chunk] if split_names else None
+        for i, out in zip(chunk, greedy_decode(model, x, contexts), strict=True):
             refs.append(cache.texts[i])
             hyps.append(decode(out).strip())
     model.train()
@@ -104,11 +118,17 @@ def train(args: argparse.Namespace) -> dict:
     dev_cache = FeatureCache.build(args.corpus, "dev", run / "features", jobs=args.threads)
 
     torch.manual_seed(args.seed)
-    model = RNNT(RNNTConfig())
+    model = RNNT(RNNTConfig(context_dim=args.context_dim))
+    pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
+    dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
     # CTC on the encoder alone (training only): without it the prediction network learns the
     # grammar's text long before the encoder learns to listen, and decoding stops early.
     ctc_head = torch.nn.Linear(model.config.enc_hidden, model.config.vocab)
-    opt = torch.optim.AdamW([*model.parameters(), *ctc_head.parameters()], lr=args.lr, weight_decay=1e-4)
+    learned_bias = {id(q) for q in model.biaser.parameters()} if model.biaser else set()
+    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias] + [*ctc_head.parameters()]}]
+    if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
+        groups.append({"params": list(model.biaser.parameters()), "lr_scale": args.context_lr_scale})
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     state = {"step": 0, "epoch": 0, "best_wer": math.inf, "history": []}
     ckpt_path = run / "checkpoint.pt"
     if ckpt_path.exists():
@@ -123,8 +143,13 @@ def train(args: argparse.Namespace) -> dict:
         torch.set_rng_state(ckpt["torch_rng"])
         log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
     elif args.init and Path(args.init).exists():
-        model.load_state_dict(RNNT.from_checkpoint(torch.load(args.init, weights_only=False)).state_dict())
+        init = RNNT.from_checkpoint(torch.load(args.init, weights_only=False)).state_dict()
+        missing, _ = model.load_state_dict(init, strict=False)
+        if any(not k.startswith("biaser.") for k in missing):
+            raise ValueError(f"{args.init} does not fit this model: {missing}")
         log.info("no checkpoint in %s: starting from the weights in %s", run, args.init)
+        if missing:
+            log.info("learned biasing added, starting from zero: %d tensors", len(missing))
     else:
         mean, std = train_cache.stats()
         model.feat_mean.copy_(mean)
@@ -160,11 +185,16 @@ def train(args: argparse.Namespace) -> dict:
             x = spec_augment(x, nrng)
             lr = args.lr * min(1.0, (state["step"] + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_scale", 1.0)
             enc, _ = model.encoder(x)
             pred, _ = model.predictor(torch.cat([torch.zeros_like(y[:, :1]), y], dim=1))
+            if model.biaser is not None:
+                mem = model.biaser.memory([training_context(train_cache.rows[i], pool, rng) for i in ids])
+                enc_b, pred = model.biaser.bias_encoder(enc, mem), model.biaser.bias_predictor(pred, mem)
+            else:
+                enc_b = enc
             per_token = max(1.0, float(u.float().mean()))
-            transducer = rnnt_loss(model.joint(enc, pred), y, t, u) / per_token
+            transducer = rnnt_loss(model.joint(enc_b, pred), y, t, u) / per_token
             ctc = torch.nn.functional.ctc_loss(
                 torch.log_softmax(ctc_head(enc), -1).transpose(0, 1), y, t, u, zero_infinity=True
             )  # already per target token
@@ -184,7 +214,7 @@ def train(args: argparse.Namespace) -> dict:
         else:
             state["epoch"] += 1
             state["batch_in_epoch"] = 0
-            wer, examples = dev_wer(model, dev_cache, args.dev_limit)
+            wer, examples = dev_wer(model, dev_cache, args.dev_limit, dev_names)
             state["history"].append(
                 {"epoch": epoch, "step": state["step"], "loss": float(np.mean(losses or [0])), "dev_wer": wer}
             )

@@ -20,6 +20,10 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--dev-limit", type=int, default=300, help="dev utterances decoded after each epoch")
     p.add_argument("--ctc-weight", type=float, default=0.3, help="weight of the auxiliary CTC loss on the encoder")
+    p.add_argument(
+        "--context-dim", type=int, default=0, help="width of the learned contextual biasing (0: shallow fusion only)"
+    )
+    p.add_argument("--context-lr-scale", type=float, default=3.0, help="learning-rate factor of the biasing layers")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")

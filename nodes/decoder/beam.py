@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from models.context_bias import ContextMemory
 from models.rnnt import RNNT
 from models.tokens import BLANK, CHARS
 from nodes.decoder.context import EMPTY, ContextGraph
@@ -81,8 +82,13 @@ class DecoderState:
 class BeamSearch:
     """Streaming decoding for one model; one `DecoderState` per utterance."""
 
-    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 5, keep_acoustic: int = 0) -> None:
+    def __init__(
+        self, model: RNNT, beam: int = 8, max_symbols: int = 5, keep_acoustic: int = 0, learned_bias: bool = True
+    ) -> None:
         self.model = model.eval()
+        self.biaser = model.biaser if learned_bias else None
+        """The model's own attention over the context phrases (if it has learned one), besides shallow fusion."""
+        self._memories: dict[tuple[str, ...], ContextMemory] = {}
         self.beam = beam
         self.keep_acoustic = keep_acoustic
         """With context: this many hypotheses more, the best by acoustic score alone, survive each frame, so
@@ -112,11 +118,27 @@ class BeamSearch:
             return
         feats = self.model.normalise(torch.from_numpy(np.array(x[:usable], dtype=np.float32)))[None]
         enc, st.enc_state = self.model.encoder(feats, st.enc_state)
+        memory = self._memory(context)
+        if memory is not None:
+            enc = self.biaser.bias_encoder(enc, memory)
         for t in range(enc.shape[1]):
-            self._step(st, enc[0, t], st.enc_frames, context)
+            self._step(st, enc[0, t], st.enc_frames, context, memory)
             st.enc_frames += 1
 
-    def _step(self, st: DecoderState, enc_t: torch.Tensor, frame: int, context: ContextGraph) -> None:
+    def _memory(self, context: ContextGraph) -> ContextMemory | None:
+        """The context's phrases as the model's biasing reads them, encoded once per context."""
+        if self.biaser is None:
+            return None
+        memory = self._memories.get(tuple(context.phrases))
+        if memory is None:
+            if len(self._memories) >= 16:
+                self._memories.clear()
+            memory = self._memories[tuple(context.phrases)] = self.biaser.memory([context.phrases])
+        return memory
+
+    def _step(
+        self, st: DecoderState, enc_t: torch.Tensor, frame: int, context: ContextGraph, memory: ContextMemory | None
+    ) -> None:
         ended: dict[tuple[int, ...], Hyp] = {}
         active = st.beam
         enc_proj = self.model.joint.enc(enc_t[None])[0]  # 2-D: quantised linear layers need a batch
@@ -128,6 +150,8 @@ class BeamSearch:
                     self._merge(ended, h)
                 break
             pred = torch.stack([h.pred_out for h in active])
+            if memory is not None:
+                pred = self.biaser.bias_predictor(pred[None], memory)[0]
             logp = torch.log_softmax(self.model.joint.out(torch.tanh(enc_proj + self.model.joint.pred(pred))), -1)
             blank_lp = logp[:, BLANK].tolist()
             for h, lp in zip(active, blank_lp, strict=True):

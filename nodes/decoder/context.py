@@ -17,6 +17,7 @@ goes on along the longer one.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,45 +29,53 @@ SPACE = encode("a b")[1]
 
 @dataclass
 class _State:
-    weight: float
-    """Letters (spaces not counted) of the partial match this state stands for, at most the graph's cap."""
+    weight: float = 0.0
+    """Bonus (score units) of the partial match this state stands for."""
     next: dict[int, int] = field(default_factory=dict)
     fail: int = 0
     final: bool = False
-    kept: float = 0
-    """Letters of the longest completed phrase on the way to this state: kept if the match fails here."""
+    kept: float = 0.0
+    """Bonus of the longest completed phrase on the way to this state: kept if the match fails here."""
 
 
 class ContextGraph:
     """Compiled context phrases. State 0 is a word's start (where every hypothesis begins); `root` is the
     state inside a word that matches nothing."""
 
-    def __init__(self, phrases: Iterable[str], bonus: float = 2.0, max_bonus: float | None = None) -> None:
-        self.bonus = bonus
-        cap = max_bonus / bonus if max_bonus is not None and bonus > 0 else float("inf")
+    def __init__(
+        self,
+        phrases: Iterable[str],
+        bonus: float = 2.0,
+        max_bonus: float | None = None,
+    ) -> None:
+        cap = math.inf if max_bonus is None else max_bonus
         self.phrases = sorted({" ".join(p.lower().split()) for p in phrases if p.strip()})
-        self.states = [_State(0)]
+        self.states = [_State()]
         for phrase in self.phrases:
-            s = 0
+            s = letters = 0
             for tok in [SPACE, *encode(phrase), SPACE]:
+                letters += tok != SPACE
                 if tok not in self.states[s].next:
-                    parent = self.states[s]
-                    self.states.append(_State(min(cap, parent.weight + (tok != SPACE)), kept=parent.kept))
-                    parent.next[tok] = len(self.states) - 1
+                    self.states.append(_State())
+                    self.states[s].next[tok] = len(self.states) - 1
                 s = self.states[s].next[tok]
+                self.states[s].weight = max(self.states[s].weight, min(cap, bonus * letters))
             self.states[s].final = True
-            self.states[s].kept = self.states[s].weight
-            self._pass_kept_down(s)
+        self._settle()
         self._link()
         self.root = self._renumber_start_as_zero()
 
-    def _pass_kept_down(self, s: int) -> None:
-        """A phrase added after longer ones it begins: the longer ones' states keep its letters too."""
-        stack = list(self.states[s].next.values())
-        while stack:
-            c = stack.pop()
-            self.states[c].kept = max(self.states[c].kept, self.states[s].kept)
-            stack.extend(self.states[c].next.values())
+    def _settle(self) -> None:
+        """Weights never fall along a path (a longer phrase starting with a shorter one only adds), and each
+        state keeps the bonus of the longest phrase completed on the way to it."""
+        queue = deque([0])
+        while queue:
+            s = queue.popleft()
+            for child in self.states[s].next.values():
+                c = self.states[child]
+                c.weight = max(c.weight, self.states[s].weight)
+                c.kept = max(self.states[s].kept, c.weight if c.final else 0.0)
+                queue.append(child)
 
     def _link(self) -> None:
         queue = deque(self.states[0].next.values())
@@ -111,8 +120,8 @@ class ContextGraph:
             delta = cur.kept + self.states[new].weight - cur.weight
         if self.states[new].final and not self.states[new].next:
             # Phrase complete and nothing longer to follow: its bonus stays; its trailing space starts a word.
-            return 0, delta * self.bonus
-        return new, delta * self.bonus
+            return 0, delta
+        return new, delta
 
     def expansions(self, state: int) -> set[int]:
         """Units that would extend a match from `state`: searched even if acoustically unlikely."""
@@ -124,7 +133,7 @@ class ContextGraph:
         end = cur.next.get(SPACE)
         if end is not None and self.states[end].final:
             return 0.0  # the phrase lacks only its trailing space
-        return (cur.kept - cur.weight) * self.bonus
+        return cur.kept - cur.weight
 
 
 EMPTY = ContextGraph([])
