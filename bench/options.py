@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nodes.decoder.context import BONUS, MAX_BONUS
+
 
 def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out")
@@ -12,8 +14,8 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
     p.add_argument("--limit", type=int, default=200, help="utterances to decode (0: all)")
     p.add_argument("--beam", type=int, default=8)
-    p.add_argument("--bonus", type=float, default=2.5, help="biasing bonus per matched character (tuned on dev)")
-    p.add_argument("--max-bonus", type=float, default=20.0, help="biasing bonus per phrase at most (tuned on dev)")
+    p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (tuned on dev)")
+    p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (tuned on dev)")
     p.add_argument("--keep-acoustic", type=int, default=0, help="with context, hypotheses kept by acoustics alone")
     p.add_argument(
         "--no-learned-bias", action="store_true", help="shallow fusion only, even if the model has learned biasing"

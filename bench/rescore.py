@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nodes.decoder.context import BONUS, MAX_BONUS
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +56,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", default="runs/asr/features", help="feature cache folder (shared with bench asr)")
     p.add_argument("--lattices", default="runs/rescore", help="lattice cache folder")
     p.add_argument("--beam", type=int, default=8)
-    p.add_argument("--bonus", type=float, default=1.0, help="biasing bonus per matched character (as the decoder)")
+    p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (as the decoder)")
+    p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (as decoder)")
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--alternatives", type=_ints, default=ALTERNATIVES, help="grid of one-word substitutions per entry")
@@ -72,7 +75,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 def _tag(args: argparse.Namespace, weights: bytes) -> str:
     """What the lattices depend on: the recogniser's bytes and the decoding options."""
     h = hashlib.sha1(weights)
-    h.update(f"{args.beam}:{args.bonus}:{args.distractors}:{args.chunk_frames}".encode())
+    h.update(f"{args.beam}:{args.bonus}:{args.max_bonus}:{args.distractors}:{args.chunk_frames}".encode())
     return h.hexdigest()[:12]
 
 
@@ -110,7 +113,7 @@ def _decode(i: int) -> dict:
     args, cache, search = _W["args"], _W["cache"], _W["search"]
     row = cache.rows[i]
     context = row_context(row, _W["names"], args.distractors)
-    graph = ContextGraph(context, bonus=args.bonus)
+    graph = ContextGraph(context, args.bonus, args.max_bonus)
     frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
     st = search.start()
     for k in range(0, len(frames), args.chunk_frames):

@@ -48,7 +48,7 @@ def test_learned_biasing_added_to_a_trained_model_changes_nothing_until_trained(
     for search in (BeamSearch(plain), BeamSearch(biased)):
         st = search.start()
         search.accept(st, frames, graph)
-        texts.append(search.best_text(st))
+        texts.append(search.best_text(st, graph))
     assert texts[0] == texts[1]
 
 

@@ -133,7 +133,7 @@ def test_biasing_raises_the_phrase_in_the_beam():
     g = ContextGraph(["zz"], bonus=30.0)
     biased = search.start()
     search.accept(biased, frames, g)
-    assert "zz" in search.best_text(biased) and "zz" not in search.best_text(plain)
+    assert "zz" in search.best_text(biased, g) and "zz" not in search.best_text(plain)
 
 
 def test_a_cut_lattice_stays_connected_when_hypotheses_timed_a_prefix_differently():

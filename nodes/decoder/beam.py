@@ -280,5 +280,12 @@ class BeamSearch:
         to_s = lambda f: self.frame_end_tick(f, first_feature) / 16_000  # noqa: E731
         return lat.with_times(to_s)
 
-    def best_text(self, st: DecoderState) -> str:
-        return " ".join(st.beam[0].words()) if st.beam else ""
+    @staticmethod
+    def best(st: DecoderState, context: ContextGraph = EMPTY) -> Hyp | None:
+        """The best hypothesis so far, its unfinished match of a context phrase not counted: a prefix of a
+        contact ("kitche") must not outrank what was said ("call") before it has earned its bonus."""
+        return max(st.beam, key=lambda h: h.score + context.finish(h.ctx), default=None)
+
+    def best_text(self, st: DecoderState, context: ContextGraph = EMPTY) -> str:
+        best = self.best(st, context)
+        return " ".join(best.words()) if best else ""

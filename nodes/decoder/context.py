@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from models.tokens import encode
 
 SPACE = encode("a b")[1]
+BONUS = 1.5
+"""Per letter of a partial match: tuned on dev for the shipped recogniser (weights/MODEL_CARD_asr.md)."""
+MAX_BONUS = 20.0
+"""Per phrase at most, so a long contact cannot outbid the audio."""
 
 
 @dataclass

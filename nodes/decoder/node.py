@@ -30,7 +30,7 @@ import torch
 
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
-from nodes.decoder.context import EMPTY, ContextGraph
+from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
 from pipeline import EndOfStream, Event, Message, Node, Reset
@@ -67,8 +67,8 @@ class RNNTDecoder(Node):
         weights: str | None = None,
         beam: int = 8,
         context: list[str] | None = None,
-        bonus: float = 2.5,
-        max_bonus: float | None = 20.0,
+        bonus: float = BONUS,
+        max_bonus: float | None = MAX_BONUS,
         nbest: int = 8,
         threads: int = 1,
         int8: bool = False,
@@ -107,9 +107,9 @@ class RNNTDecoder(Node):
         u = st.utt
         self.search.accept(u.search, msg.frames, u.context)
         u.decoded_to = msg.end
-        best = u.search.beam[0] if u.search.beam else None
+        best = self.search.best(u.search, u.context)
         last_token = self.search.frame_end_tick(best.times[-1], u.first_frame) if best and best.times else msg.start
-        text = self.search.best_text(u.search)
+        text = " ".join(best.words()) if best else ""
         out.append(
             DecoderSignal(
                 stream=msg.stream,
