@@ -7,7 +7,10 @@ with its prediction-network state and context-graph state) from chunk to chunk.
 Search: at each encoder frame every hypothesis may emit up to `max_symbols`
 units before a blank ends its frame; hypotheses with the same units are merged
 (their probabilities added), and the best `beam` survive. Scores are acoustic
-log-probabilities plus the biasing bonus (shallow fusion).
+log-probabilities plus the biasing bonus (shallow fusion). A model with learned
+biasing also reads the context itself: its encoder frames and prediction-network
+outputs attend over the context's phrases before the joint network, so what it
+adds is inside the acoustic scores.
 
 Lattice: every word any hypothesis completes becomes an arc between the word
 prefixes before and after it (nodes are shared prefixes), carrying its start
