@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> dict:
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
     learned = not args.no_learned_bias
-    search = BeamSearch(model, beam=args.beam, keep_acoustic=args.keep_acoustic, learned_bias=learned)
+    search = BeamSearch(model, beam=args.beam, learned_bias=learned)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
     names = json.loads((Path(args.corpus) / "splits.json").read_text())[args.split]
     rng = random.Random(0)

@@ -16,7 +16,6 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, default=8)
     p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (tuned on dev)")
     p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (tuned on dev)")
-    p.add_argument("--keep-acoustic", type=int, default=0, help="with context, hypotheses kept by acoustics alone")
     p.add_argument(
         "--no-learned-bias", action="store_true", help="shallow fusion only, even if the model has learned biasing"
     )

@@ -24,9 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.tokens import encode
-
-SPACE = encode("a b")[1]
+from models.tokens import SPACE, encode
 
 
 @dataclass
@@ -57,7 +55,7 @@ class ContextBiaser(nn.Module):
     @staticmethod
     def tokens(phrases: Sequence[str]) -> list[list[int]]:
         """Each phrase as units between word boundaries: " meg bauer "."""
-        return [[SPACE, *encode(" ".join(p.lower().split())), SPACE] for p in phrases if p.strip()]
+        return [[SPACE, *encode(p), SPACE] for p in phrases if p.strip()]
 
     def memory(self, contexts: Sequence[Sequence[str]]) -> ContextMemory:
         """One context (a list of phrases) per batch row; an empty one holds only the "none" entry."""

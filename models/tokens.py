@@ -6,6 +6,7 @@ BLANK = 0
 CHARS = " abcdefghijklmnopqrstuvwxyz'"
 VOCAB = ["<blank>", *CHARS]
 _INDEX = {c: i + 1 for i, c in enumerate(CHARS)}
+SPACE = _INDEX[" "]
 
 
 def encode(text: str) -> list[int]:

@@ -29,11 +29,10 @@ import torch
 
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT
-from models.tokens import BLANK, CHARS
+from models.tokens import BLANK, CHARS, SPACE
 from nodes.decoder.context import EMPTY, ContextGraph
 from nodes.decoder.lattice import Lattice
 
-SPACE = CHARS.index(" ") + 1
 HOP_TICKS = 160
 WIN_TICKS = 400
 
@@ -85,17 +84,12 @@ class DecoderState:
 class BeamSearch:
     """Streaming decoding for one model; one `DecoderState` per utterance."""
 
-    def __init__(
-        self, model: RNNT, beam: int = 8, max_symbols: int = 5, keep_acoustic: int = 0, learned_bias: bool = True
-    ) -> None:
+    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 5, learned_bias: bool = True) -> None:
         self.model = model.eval()
         self.biaser = model.biaser if learned_bias else None
         """The model's own attention over the context phrases (if it has learned one), besides shallow fusion."""
         self._memories: dict[tuple[str, ...], ContextMemory] = {}
         self.beam = beam
-        self.keep_acoustic = keep_acoustic
-        """With context: this many hypotheses more, the best by acoustic score alone, survive each frame, so
-        the bias cannot crowd out the path that explains the audio before its own phrase (if any) begins."""
         self.max_symbols = max_symbols
         self.stack = model.config.stack
 
@@ -173,8 +167,6 @@ class BeamSearch:
                 self._merge(ended, done)
             top_lp, top_k = logp[:, 1:].topk(min(self.beam, logp.shape[1] - 1), dim=-1)
             floor_score = _kth((h.score for h in ended.values()), self.beam)
-            keep = self.keep_acoustic if len(context) else 0
-            floor_ac = _kth((h.ac for h in ended.values()), keep) if keep else math.inf
             cands = []
             for i, h in enumerate(active):
                 options = dict(zip((top_k[i] + 1).tolist(), top_lp[i].tolist(), strict=True))
@@ -183,10 +175,10 @@ class BeamSearch:
                         options[k] = float(logp[i, k])
                 for k, lp in options.items():
                     ctx, bonus = context.step(h.ctx, k)
-                    if h.ac + lp + h.bias + bonus > floor_score or h.ac + lp > floor_ac:
+                    if h.ac + lp + h.bias + bonus > floor_score:
                         cands.append((h.score + lp + bonus, i, k, lp, ctx, bonus))
             cands.sort(reverse=True)
-            cands = cands[: self.beam] + sorted(cands[self.beam :], key=lambda c: active[c[1]].ac + c[3])[::-1][:keep]
+            cands = cands[: self.beam]
             if not cands:
                 break
             predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands])
@@ -211,9 +203,7 @@ class BeamSearch:
                     new.word_start, new.word_ac, new.word_bias = frame, h.ac, h.bias
                 nxt.append(new)
             active = nxt
-        ranked = sorted(ended.values(), key=lambda h: h.score, reverse=True)
-        keep = self.keep_acoustic if len(context) else 0
-        st.beam = ranked[: self.beam] + sorted(ranked[self.beam :], key=lambda h: h.ac, reverse=True)[:keep]
+        st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
 
     def _predict(self, st: DecoderState, extend: list[tuple[Hyp, int]]) -> list[tuple[torch.Tensor, tuple]]:
         """Prediction-network output and state after each (hypothesis, unit), batched, cached by unit sequence."""

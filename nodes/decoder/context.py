@@ -22,9 +22,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from models.tokens import encode
+from models.tokens import SPACE, encode
 
-SPACE = encode("a b")[1]
 BONUS = 1.5
 """Per letter of a partial match: tuned on dev for the shipped recogniser (weights/MODEL_CARD_asr.md)."""
 MAX_BONUS = 20.0
