@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> dict:
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
     learned = not args.no_learned_bias
-    search = BeamSearch(model, beam=args.beam, learned_bias=learned)
+    settings = {"beam": args.beam, "learned_bias": learned, "encoder_bias": args.encoder_bias}
+    search = BeamSearch(model, **settings)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
     names = json.loads((Path(args.corpus) / "splits.json").read_text())[args.split]
     rng = random.Random(0)
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> dict:
 
     hyp_plain, hyp_bias, hyp_int8, rows = {}, {}, {}, []
     int8_compute_s = 0.0
-    quant_search = BeamSearch(quantize_int8(model), beam=args.beam, learned_bias=learned) if args.int8 else None
+    quant_search = BeamSearch(quantize_int8(model), **settings) if args.int8 else None
     oracle_all = [0, 0]
     oracle_4 = [0, 0]
     compute_s = audio_s = 0.0
@@ -138,6 +139,7 @@ def run(args: argparse.Namespace) -> dict:
             "bonus": args.bonus,
             "max_bonus": args.max_bonus,
             "learned": bool(model.biaser is not None and learned),
+            "encoder_bias": args.encoder_bias,
         },
         "no_biasing": summary(hyp_plain),
         "biasing": summary(hyp_bias),
@@ -146,12 +148,24 @@ def run(args: argparse.Namespace) -> dict:
         "rtf_one_core": round(compute_s / max(audio_s, 1e-9), 4),
         "examples": [{"ref": r["text"], "plain": hyp_plain[r["id"]], "biased": hyp_bias[r["id"]]} for r in rows[:8]],
     }
+    hypotheses = [
+        {
+            "id": r["id"],
+            "condition": r["condition"]["label"],
+            "names": r.get("names", []),
+            "ref": r["text"],
+            "plain": hyp_plain[r["id"]],
+            "biased": hyp_bias[r["id"]],
+        }
+        for r in rows
+    ]
     if args.int8:
         result["int8"] = {
             "wer": metrics.recognition(rows, hyp_int8).wer,
             "rtf_one_core": round(int8_compute_s / max(audio_s, 1e-9), 4),
             "speed_up": round(compute_s / max(int8_compute_s, 1e-9), 2),
         }
+    result["hypotheses"] = hypotheses
     if args.pocketsphinx:
         result["pocketsphinx"] = pocketsphinx_baseline(rows, Path(args.corpus))
     return result
@@ -179,6 +193,9 @@ def main(args: argparse.Namespace) -> dict:
             f"pocketsphinx (default LM) on the same audio: WER {ps['wer']:.3f}, name recall "
             f"{ps['name_recall']:.3f}, real-time factor {ps['rtf_one_core']:.3f}"
         )
+    hypotheses = result.pop("hypotheses")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.hyps:
+        Path(args.hyps).write_text("".join(json.dumps(u) + "\n" for u in hypotheses))
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nodes.decoder.context import BONUS, MAX_BONUS
+from nodes.decoder.context import BONUS, ENCODER_BIAS, MAX_BONUS
 
 
 def asr_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,11 +19,18 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-learned-bias", action="store_true", help="shallow fusion only, even if the model has learned biasing"
     )
+    p.add_argument(
+        "--encoder-bias",
+        type=float,
+        default=ENCODER_BIAS,
+        help="strength of the learned biasing's encoder-side read (tuned on dev)",
+    )
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")
     p.add_argument("--int8", action="store_true", help="also decode with int8 dynamic quantisation (WER, speed-up)")
     p.add_argument("--json", default=None)
+    p.add_argument("--hyps", default=None, help="write every utterance's reference and hypotheses here (JSON lines)")
 
 
 def wakeword_arguments(p: argparse.ArgumentParser) -> None:

@@ -90,9 +90,11 @@ class ContextBiaser(nn.Module):
         scores = scores.masked_fill(~mem.valid[:, None, :], -torch.inf)
         return torch.einsum("bqm,bmd->bqd", torch.softmax(scores, -1), mem.values)
 
-    def bias_encoder(self, enc: torch.Tensor, mem: ContextMemory) -> torch.Tensor:
-        """enc (B, T, H): each frame plus what it reads."""
-        return enc + self.enc_write(self._read(self.enc_query(enc), mem))
+    def bias_encoder(self, enc: torch.Tensor, mem: ContextMemory, strength: float = 1.0) -> torch.Tensor:
+        """enc (B, T, H): each frame plus what it reads, scaled by `strength` (a decoding-time setting)."""
+        if strength == 0.0:
+            return enc
+        return enc + strength * self.enc_write(self._read(self.enc_query(enc), mem))
 
     def bias_predictor(self, pred: torch.Tensor, mem: ContextMemory) -> torch.Tensor:
         """pred (B, U, H): each prediction-network output plus what it reads."""

@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     wake.set_defaults(func=cmd_train_wakeword)
     _delegate(train_sub, "lm", "training.lm", "the class-based neural language model of the cloud rescorer")
     _delegate(train_sub, "eoq", "training.eoq", "the end-pointer's learned end-of-query model")
+    _delegate(train_sub, "average", "training.average", "average several epochs' weights into one model")
 
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")

@@ -8,6 +8,7 @@ import torch
 
 from models.rnnt import RNNT, greedy_decode
 from training.asr import train
+from training.average import main as average_main
 from training.features import FeatureCache
 from training.options import asr_arguments
 
@@ -45,3 +46,13 @@ def test_training_resumes_and_writes_weights(tiny, tmp_path):
     cache = FeatureCache.build(tiny, "dev", tmp_path / "run" / "features")
     x = model.normalise(torch.from_numpy(cache.utterance(0).astype("float32"))[None])
     assert isinstance(greedy_decode(model, x)[0], list)
+
+    # every epoch's weights stay in the run folder, and their average is a model like any other
+    epochs = [tmp_path / "run" / f"epoch{e}.pt" for e in (0, 1)]
+    average_main([*map(str, epochs), "--out", str(tmp_path / "avg.pt")])
+    a, b = (torch.load(p, weights_only=False)["state"] for p in epochs)
+    avg = RNNT.from_checkpoint(torch.load(tmp_path / "avg.pt", weights_only=False))
+    name = "joint.out.weight"
+    assert not torch.equal(a[name], b[name])
+    assert torch.allclose(avg.state_dict()[name], (a[name].float() + b[name].float()) / 2, atol=1e-3)
+    assert greedy_decode(avg, x)[0] is not None

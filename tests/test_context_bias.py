@@ -37,6 +37,17 @@ def test_a_phrase_reads_the_same_whatever_else_is_in_the_batch():
     assert batched.valid[2].tolist() == [True] + [False] * (batched.valid.shape[1] - 1)
 
 
+def test_the_encoder_side_read_scales_with_its_decoding_strength():
+    model = RNNT(RNNTConfig(context_dim=16))
+    torch.nn.init.normal_(model.biaser.enc_write.weight)  # as if trained: the write-back starts at zero
+    mem = model.biaser.memory([["meg bauer"]])
+    enc = torch.randn(1, 5, model.config.enc_hidden)
+    full = model.biaser.bias_encoder(enc, mem) - enc
+    assert full.abs().sum() > 0
+    assert torch.equal(model.biaser.bias_encoder(enc, mem, strength=0.0), enc)
+    assert torch.allclose(model.biaser.bias_encoder(enc, mem, strength=0.5) - enc, full / 2, atol=1e-6)
+
+
 def test_learned_biasing_added_to_a_trained_model_changes_nothing_until_trained():
     plain, biased = with_learned_bias()
     x = torch.randn(2, 120, plain.config.n_mels)

@@ -3,7 +3,8 @@
 Resumable: a checkpoint (model, optimiser, step, epoch, RNG states) is written
 every `--checkpoint-every` steps and at each epoch's end; running the same
 command again continues from it. The best model on dev (greedy WER) is written
-to `weights/asr_rnnt.pt` with its figures, so a run can stop at any time.
+to `weights/asr_rnnt.pt` with its figures, so a run can stop at any time; every
+epoch's weights stay in the run folder (`epochN.pt`) for `speechgraph train average`.
 """
 
 from __future__ import annotations
@@ -227,11 +228,13 @@ def train(args: argparse.Namespace) -> dict:
             )
             for ref, hyp in examples:
                 log.info("  ref: %s\n  hyp: %s", ref, hyp)
+            weights = model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": state["step"]}
+            torch.save(weights, run / f"epoch{epoch}.pt")  # for `speechgraph train average`
             if wer < state["best_wer"]:
                 state["best_wer"] = wer
                 out = Path(args.weights)
                 out.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": state["step"]}, out)
+                torch.save(weights, out)
                 log.info("new best: %s", out)
         save_checkpoint()
     (run / "history.json").write_text(json.dumps(state["history"], indent=1))

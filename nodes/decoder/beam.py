@@ -8,9 +8,9 @@ Search: at each encoder frame every hypothesis may emit up to `max_symbols`
 units before a blank ends its frame; hypotheses with the same units are merged
 (their probabilities added), and the best `beam` survive. Scores are acoustic
 log-probabilities plus the biasing bonus (shallow fusion). A model with learned
-biasing also reads the context itself: its encoder frames and prediction-network
-outputs attend over the context's phrases before the joint network, so what it
-adds is inside the acoustic scores.
+biasing also reads the context itself: its prediction-network outputs (and, at
+`encoder_bias` strength, its encoder frames) attend over the context's phrases
+before the joint network, so what it adds is inside the acoustic scores.
 
 Lattice: every word any hypothesis completes becomes an arc between the word
 prefixes before and after it (nodes are shared prefixes), carrying its start
@@ -30,7 +30,7 @@ import torch
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT
 from models.tokens import BLANK, CHARS, SPACE
-from nodes.decoder.context import EMPTY, ContextGraph
+from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
 
 HOP_TICKS = 160
@@ -84,10 +84,18 @@ class DecoderState:
 class BeamSearch:
     """Streaming decoding for one model; one `DecoderState` per utterance."""
 
-    def __init__(self, model: RNNT, beam: int = 8, max_symbols: int = 5, learned_bias: bool = True) -> None:
+    def __init__(
+        self,
+        model: RNNT,
+        beam: int = 8,
+        max_symbols: int = 5,
+        learned_bias: bool = True,
+        encoder_bias: float = ENCODER_BIAS,
+    ) -> None:
         self.model = model.eval()
         self.biaser = model.biaser if learned_bias else None
         """The model's own attention over the context phrases (if it has learned one), besides shallow fusion."""
+        self.encoder_bias = encoder_bias
         self._memories: dict[tuple[str, ...], ContextMemory] = {}
         self.beam = beam
         self.max_symbols = max_symbols
@@ -117,7 +125,7 @@ class BeamSearch:
         enc, st.enc_state = self.model.encoder(feats, st.enc_state)
         memory = self._memory(context)
         if memory is not None:
-            enc = self.biaser.bias_encoder(enc, memory)
+            enc = self.biaser.bias_encoder(enc, memory, self.encoder_bias)
         for t in range(enc.shape[1]):
             self._step(st, enc[0, t], st.enc_frames, context, memory)
             st.enc_frames += 1
