@@ -147,25 +147,24 @@ def run(args: argparse.Namespace) -> dict:
         "oracle_wer_4best": round(oracle_4[0] / max(1, oracle_4[1]), 4),
         "rtf_one_core": round(compute_s / max(audio_s, 1e-9), 4),
         "examples": [{"ref": r["text"], "plain": hyp_plain[r["id"]], "biased": hyp_bias[r["id"]]} for r in rows[:8]],
+        "hypotheses": [  # every utterance, for --hyps; not part of the --json summary
+            {
+                "id": r["id"],
+                "condition": r["condition"]["label"],
+                "names": r.get("names", []),
+                "ref": r["text"],
+                "plain": hyp_plain[r["id"]],
+                "biased": hyp_bias[r["id"]],
+            }
+            for r in rows
+        ],
     }
-    hypotheses = [
-        {
-            "id": r["id"],
-            "condition": r["condition"]["label"],
-            "names": r.get("names", []),
-            "ref": r["text"],
-            "plain": hyp_plain[r["id"]],
-            "biased": hyp_bias[r["id"]],
-        }
-        for r in rows
-    ]
     if args.int8:
         result["int8"] = {
             "wer": metrics.recognition(rows, hyp_int8).wer,
             "rtf_one_core": round(int8_compute_s / max(audio_s, 1e-9), 4),
             "speed_up": round(compute_s / max(int8_compute_s, 1e-9), 2),
         }
-    result["hypotheses"] = hypotheses
     if args.pocketsphinx:
         result["pocketsphinx"] = pocketsphinx_baseline(rows, Path(args.corpus))
     return result
