@@ -88,13 +88,14 @@ def run(args: argparse.Namespace) -> dict:
         row = cache.rows[i]
         frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
         graph = ContextGraph(row_context(row, names, args.distractors), args.bonus, args.max_bonus)
-        for ctx, out in ((EMPTY, hyp_plain), (graph, hyp_bias)):
+        passes = ((graph, hyp_bias),) if args.biased_only else ((EMPTY, hyp_plain), (graph, hyp_bias))
+        for ctx, out in passes:
             st = search.start()
             started = time.process_time()
             for k in range(0, len(frames), args.chunk_frames):
                 search.accept(st, frames[k : k + args.chunk_frames], ctx)
             lattice = search.lattice(st, ctx)
-            if ctx is EMPTY:
+            if ctx is passes[0][0]:  # the real-time factor of the plain pass, or of the only one
                 compute_s += time.process_time() - started
                 audio_s += len(frames) / 100
             out[row["id"]] = lattice.best()
@@ -111,7 +112,9 @@ def run(args: argparse.Namespace) -> dict:
             int8_compute_s += time.process_time() - started
             hyp_int8[row["id"]] = quant_search.lattice(st, EMPTY).best()
 
-    def summary(hyps: dict) -> dict:
+    def summary(hyps: dict) -> dict | None:
+        if not hyps:
+            return None
         rec = metrics.recognition(rows, hyps)
         clean = [r for r in rows if r["condition"]["label"] == "clean"]
         snr10 = [r for r in rows if r["condition"]["noise"] != "none" and 5 <= (r["condition"]["snr_db"] or 0) <= 15]
@@ -146,14 +149,16 @@ def run(args: argparse.Namespace) -> dict:
         "oracle_wer_lattice": round(oracle_all[0] / max(1, oracle_all[1]), 4),
         "oracle_wer_4best": round(oracle_4[0] / max(1, oracle_4[1]), 4),
         "rtf_one_core": round(compute_s / max(audio_s, 1e-9), 4),
-        "examples": [{"ref": r["text"], "plain": hyp_plain[r["id"]], "biased": hyp_bias[r["id"]]} for r in rows[:8]],
+        "examples": [
+            {"ref": r["text"], "plain": hyp_plain.get(r["id"]), "biased": hyp_bias[r["id"]]} for r in rows[:8]
+        ],
         "hypotheses": [  # every utterance, for --hyps; not part of the --json summary
             {
                 "id": r["id"],
                 "condition": r["condition"]["label"],
                 "names": r.get("names", []),
                 "ref": r["text"],
-                "plain": hyp_plain[r["id"]],
+                "plain": hyp_plain.get(r["id"]),
                 "biased": hyp_bias[r["id"]],
             }
             for r in rows
@@ -172,18 +177,18 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(args: argparse.Namespace) -> dict:
     result = run(args)
-    b, p = result["biasing"], result["no_biasing"]
+    b, p = result["biasing"], result["no_biasing"] or {}
     print(f"{result['utterances']} {result['split']} utterances, model {result['model']}")
     print(f"{'':<24}{'no biasing':>12}{'biasing':>12}")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for key in ("wer", "wer_clean", "wer_snr_5_15db", "name_recall", "cohort_gap"):
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"{key:<24}{fmt(p[key]):>12}{fmt(b[key]):>12}")
+        print(f"{key:<24}{fmt(p.get(key)):>12}{fmt(b[key]):>12}")
     print(f"oracle WER: lattice {result['oracle_wer_lattice']:.3f}, 4-best {result['oracle_wer_4best']:.3f}")
     print(f"real-time factor on one core (beam {result['beam']}): {result['rtf_one_core']:.3f}")
     if "int8" in result:
         q = result["int8"]
         print(
-            f"int8 dynamic quantisation: WER {q['wer']:.3f} (float {p['wer']:.3f}), real-time factor "
+            f"int8 dynamic quantisation: WER {q['wer']:.3f} (float {fmt(p.get('wer'))}), real-time factor "
             f"{q['rtf_one_core']:.3f} ({q['speed_up']:.2f}x)"
         )
     if "pocketsphinx" in result:

@@ -28,6 +28,9 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")
+    p.add_argument(
+        "--biased-only", action="store_true", help="decode with the context only (half the time: for tuning on dev)"
+    )
     p.add_argument("--int8", action="store_true", help="also decode with int8 dynamic quantisation (WER, speed-up)")
     p.add_argument("--json", default=None)
     p.add_argument("--hyps", default=None, help="write every utterance's reference and hypotheses here (JSON lines)")
