@@ -89,13 +89,13 @@ def run(args: argparse.Namespace) -> dict:
         frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
         graph = ContextGraph(row_context(row, names, args.distractors), args.bonus, args.max_bonus)
         passes = ((graph, hyp_bias),) if args.biased_only else ((EMPTY, hyp_plain), (graph, hyp_bias))
-        for ctx, out in passes:
+        for n, (ctx, out) in enumerate(passes):
             st = search.start()
             started = time.process_time()
             for k in range(0, len(frames), args.chunk_frames):
                 search.accept(st, frames[k : k + args.chunk_frames], ctx)
             lattice = search.lattice(st, ctx)
-            if ctx is passes[0][0]:  # the real-time factor of the plain pass, or of the only one
+            if n == 0:  # the real-time factor of the plain pass, or of the only one
                 compute_s += time.process_time() - started
                 audio_s += len(frames) / 100
             out[row["id"]] = lattice.best()
