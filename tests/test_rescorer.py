@@ -65,6 +65,12 @@ def test_ungrammatical_first_pass_is_flipped(rescorer):
     assert out.context == CONTEXT and out.nbest[0][0] == out.text
 
 
+def test_an_lm_that_weighs_nothing_leaves_the_first_pass_and_length_to_decide():
+    node = LatticeRescorer(lm_weight=0.0, length_bonus=0.5, nbest=4, alternatives=4, deadline_ms=None)
+    ranked = node.rescore(message(timer_lattice()))
+    assert ranked == [("set a timer four ten minutes", -3.0), ("set a timer for ten minutes", -3.6)]
+
+
 def test_deadline_zero_commits_the_first_pass():
     node = LatticeRescorer(lm_weight=1.0, length_bonus=0.0, deadline_ms=0)
     (out,) = node.on_message(message(timer_lattice()), node.new_state("s"))
