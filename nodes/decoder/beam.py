@@ -43,7 +43,9 @@ class Hyp:
     ac: float
     bias: float
     ctx: int
-    pred_out: torch.Tensor
+    pred: torch.Tensor
+    """The prediction network's output after `tokens`, read over the context and projected by the joint
+    network: computed once per unit sequence, not once per frame it is scored at."""
     state: tuple[torch.Tensor, torch.Tensor]
     times: tuple[int, ...] = ()
     word_start: int = 0
@@ -78,7 +80,9 @@ class DecoderState:
     pred_cache: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]] = field(
         default_factory=dict
     )
-    """Prediction-network outputs by unit sequence: a prefix pruned at one frame often comes back at the next."""
+    """Projected prediction-network outputs and states by unit sequence: a prefix pruned at one frame often
+    comes back at the next."""
+    started: bool = False
 
 
 class BeamSearch:
@@ -105,7 +109,7 @@ class BeamSearch:
         with torch.no_grad():
             out, state = self.model.predictor(torch.zeros(1, 1, dtype=torch.long))
         st = DecoderState()
-        st.beam = [Hyp((), 0.0, 0.0, 0, out[0, 0], state)]
+        st.beam = [Hyp((), 0.0, 0.0, 0, out[0], state)]  # projected at the first frame, once the context is known
         return st
 
     def frame_end_tick(self, enc_frame: int, first_feature: int = 0) -> int:
@@ -126,6 +130,10 @@ class BeamSearch:
         memory = self._memory(context)
         if memory is not None:
             enc = self.biaser.bias_encoder(enc, memory, self.encoder_bias)
+        if not st.started:
+            st.started = True
+            for h in st.beam:
+                h.pred = self._project(h.pred, memory)[0]
         for t in range(enc.shape[1]):
             self._step(st, enc[0, t], st.enc_frames, context, memory)
             st.enc_frames += 1
@@ -154,10 +162,8 @@ class BeamSearch:
                 for h in active:  # out of symbols for this frame: move on without paying for a blank
                     self._merge(ended, h)
                 break
-            pred = torch.stack([h.pred_out for h in active])
-            if memory is not None:
-                pred = self.biaser.bias_predictor(pred[None], memory)[0]
-            logp = torch.log_softmax(self.model.joint.out(torch.tanh(enc_proj + self.model.joint.pred(pred))), -1)
+            pred = torch.stack([h.pred for h in active])
+            logp = torch.log_softmax(self.model.joint.out(torch.tanh(enc_proj + pred)), -1)
             blank_lp = logp[:, BLANK].tolist()
             for h, lp in zip(active, blank_lp, strict=True):
                 done = Hyp(
@@ -165,7 +171,7 @@ class BeamSearch:
                     h.ac + lp,
                     h.bias,
                     h.ctx,
-                    h.pred_out,
+                    h.pred,
                     h.state,
                     h.times,
                     h.word_start,
@@ -189,16 +195,16 @@ class BeamSearch:
             cands = cands[: self.beam]
             if not cands:
                 break
-            predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands])
+            predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands], memory)
             nxt = []
-            for (_, i, k, lp, ctx, bonus), (pred_out, pred_state) in zip(cands, predicted, strict=True):
+            for (_, i, k, lp, ctx, bonus), (pred, pred_state) in zip(cands, predicted, strict=True):
                 h = active[i]
                 new = Hyp(
                     (*h.tokens, k),
                     h.ac + lp,
                     h.bias + bonus,
                     ctx,
-                    pred_out,
+                    pred,
                     pred_state,
                     (*h.times, frame),
                     h.word_start,
@@ -213,8 +219,17 @@ class BeamSearch:
             active = nxt
         st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
 
-    def _predict(self, st: DecoderState, extend: list[tuple[Hyp, int]]) -> list[tuple[torch.Tensor, tuple]]:
-        """Prediction-network output and state after each (hypothesis, unit), batched, cached by unit sequence."""
+    def _project(self, pred_out: torch.Tensor, memory: ContextMemory | None) -> torch.Tensor:
+        """Prediction-network outputs (N, H), read over the context, as the joint network's input (N, J)."""
+        if memory is not None:
+            pred_out = self.biaser.bias_predictor(pred_out[None], memory)[0]
+        return self.model.joint.pred(pred_out)
+
+    def _predict(
+        self, st: DecoderState, extend: list[tuple[Hyp, int]], memory: ContextMemory | None
+    ) -> list[tuple[torch.Tensor, tuple]]:
+        """Projected prediction-network output and state after each (hypothesis, unit), batched, cached by unit
+        sequence."""
         keys = [(*h.tokens, k) for h, k in extend]
         todo = [j for j, key in enumerate(keys) if key not in st.pred_cache]
         if todo:
@@ -224,10 +239,11 @@ class BeamSearch:
                 torch.cat([extend[j][0].state[1] for j in todo], dim=1),
             )
             out, (hn, cn) = self.model.predictor(labels, states)
+            proj = self._project(out[:, 0], memory)
             if len(st.pred_cache) > 4096:
                 st.pred_cache.clear()
             for n, j in enumerate(todo):
-                st.pred_cache[keys[j]] = (out[n, 0], (hn[:, n : n + 1], cn[:, n : n + 1]))
+                st.pred_cache[keys[j]] = (proj[n], (hn[:, n : n + 1], cn[:, n : n + 1]))
         return [st.pred_cache[key] for key in keys]
 
     @staticmethod
