@@ -69,7 +69,12 @@ def run(args: argparse.Namespace) -> dict:
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
     learned = not args.no_learned_bias
-    settings = {"beam": args.beam, "learned_bias": learned, "encoder_bias": args.encoder_bias}
+    settings = {
+        "beam": args.beam,
+        "learned_bias": learned,
+        "encoder_bias": args.encoder_bias,
+        "respell": args.respell,
+    }
     search = BeamSearch(model, **settings)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
     names = json.loads((Path(args.corpus) / "splits.json").read_text())[args.split]
@@ -143,6 +148,7 @@ def run(args: argparse.Namespace) -> dict:
             "max_bonus": args.max_bonus,
             "learned": bool(model.biaser is not None and learned),
             "encoder_bias": args.encoder_bias,
+            "respell": args.respell,
         },
         "no_biasing": summary(hyp_plain),
         "biasing": summary(hyp_bias),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nodes.decoder.context import BONUS, ENCODER_BIAS, MAX_BONUS
+from nodes.decoder.respell import MAX_DISTANCE
 
 
 def asr_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,12 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=ENCODER_BIAS,
         help="strength of the learned biasing's encoder-side read (tuned on dev)",
+    )
+    p.add_argument(
+        "--respell",
+        type=float,
+        default=MAX_DISTANCE,
+        help="respell spans this close (sound-key edit distance) to a context phrase (tuned on dev; 0: off)",
     )
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")

@@ -95,6 +95,9 @@ class RNNT(nn.Module):
         )
         self.register_buffer("feat_mean", torch.zeros(self.config.n_mels))
         self.register_buffer("feat_std", torch.ones(self.config.n_mels))
+        self.words: frozenset[str] = frozenset()
+        """The words of its training transcripts: a decoded word outside them was spelled letter by letter, the
+        mark of a name the recogniser has not learned (`nodes.decoder.respell`)."""
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.feat_mean) / self.feat_std
@@ -109,12 +112,13 @@ class RNNT(nn.Module):
     def checkpoint(self, half: bool = True) -> dict:
         """Config and weights; stored in float16 (half the size), loaded back as float32."""
         state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.state_dict().items()}
-        return {"config": asdict(self.config), "state": state}
+        return {"config": asdict(self.config), "state": state, "words": sorted(self.words)}
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> RNNT:
         model = cls(RNNTConfig(**ckpt["config"]))
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"].items()})
+        model.words = frozenset(ckpt.get("words", ()))
         return model
 
     def n_params(self) -> int:

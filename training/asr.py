@@ -120,6 +120,7 @@ def train(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(args.seed)
     model = RNNT(RNNTConfig(context_dim=args.context_dim))
+    model.words = frozenset(w for text in train_cache.texts for w in text.split())
     pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
     # CTC on the encoder alone (training only): without it the prediction network learns the

@@ -30,7 +30,8 @@ def average(checkpoints: list[dict]) -> dict:
             state[name] = mean.to(value.dtype)
         else:
             state[name] = value
-    return {"config": checkpoints[-1]["config"], "state": state}
+    words = sorted({w for c in checkpoints for w in c.get("words", ())})
+    return {"config": checkpoints[-1]["config"], "state": state, "words": words}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -32,6 +32,7 @@ from models.rnnt import RNNT
 from models.tokens import BLANK, CHARS, SPACE
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
+from nodes.decoder.respell import MAX_DISTANCE, Respeller
 
 HOP_TICKS = 160
 WIN_TICKS = 400
@@ -95,8 +96,12 @@ class BeamSearch:
         max_symbols: int = 5,
         learned_bias: bool = True,
         encoder_bias: float = ENCODER_BIAS,
+        respell: float = MAX_DISTANCE,
     ) -> None:
         self.model = model.eval()
+        self.respell = respell
+        """How far (sound-key edit distance) a span may be from a context phrase to be respelled to it; 0: off."""
+        self._respellers: dict[tuple[str, ...], Respeller] = {}
         self.biaser = model.biaser if learned_bias else None
         """The model's own attention over the context phrases (if it has learned one), besides shallow fusion."""
         self.encoder_bias = encoder_bias
@@ -295,7 +300,18 @@ class BeamSearch:
                 )
             lat.add_final(tuple(words), h.score + context.finish(h.ctx))
         to_s = lambda f: self.frame_end_tick(f, first_feature) / 16_000  # noqa: E731
-        return lat.with_times(to_s)
+        lat = lat.with_times(to_s)
+        if self.respell > 0 and len(context) and self.model.words:  # without its words, every span would do
+            return self._respeller(context).respell(lat)
+        return lat
+
+    def _respeller(self, context: ContextGraph) -> Respeller:
+        key = tuple(context.phrases)
+        if key not in self._respellers:
+            if len(self._respellers) >= 16:
+                self._respellers.clear()
+            self._respellers[key] = Respeller(key, self.respell, self.model.words)
+        return self._respellers[key]
 
     @staticmethod
     def best(st: DecoderState, context: ContextGraph = EMPTY) -> Hyp | None:

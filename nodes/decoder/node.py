@@ -32,6 +32,7 @@ from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph
 from nodes.decoder.lattice import Lattice
+from nodes.decoder.respell import MAX_DISTANCE
 from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
 from pipeline import EndOfStream, Event, Message, Node, Reset
 
@@ -72,6 +73,7 @@ class RNNTDecoder(Node):
         nbest: int = 8,
         threads: int = 1,
         int8: bool = False,
+        respell: float = MAX_DISTANCE,
     ) -> None:
         super().__init__()
         torch.set_num_threads(threads)
@@ -79,7 +81,7 @@ class RNNTDecoder(Node):
         if not path.exists():
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
-        self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam)
+        self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell)
         self.bonus, self.max_bonus = bonus, max_bonus
         self.phrases = tuple(context or ())
         self.context = self._graph(self.phrases)
