@@ -4,8 +4,8 @@ Shallow fusion only helps a name the beam can spell: a rare name it has never
 heard ("lindqvist") or hears through noise often comes out as words that sound
 like it ("lind quist", "kriss tree" for "christmas tree"). After the search,
 word spans of the lattice's best paths that hold a word the recogniser was
-never trained on (a spelling it made up letter by letter) are compared with the context phrases
-by how they sound (a letter-to-sound key: "ph" and "f" alike, "c" as "k" or
+never trained on (a spelling it made up letter by letter) are compared with
+the context phrases by how they sound (a letter-to-sound key: "ph" and "f" alike, "c" as "k" or
 "s", doubled letters once, no word breaks); a span within `max_distance`
 (normalised edit distance) of a phrase is rewritten to it as a new path of the
 lattice, scored a little above the path it came from. The original path stays,
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
@@ -43,8 +44,10 @@ _SOUNDS = [
 ]
 
 
+@lru_cache(maxsize=8192)
 def sound_key(text: str) -> str:
-    """Letters rewritten so that spellings that sound alike come close: "christmas" -> "khristmas"."""
+    """Letters rewritten so that spellings that sound alike come close: "christmas" -> "kristmas"; cached, as
+    every span of every path is keyed once per phrase it is compared with."""
     key = re.sub(r"[^a-z]", "", text.lower())
     for pattern, repl in _SOUNDS:
         key = re.sub(pattern, repl, key)
