@@ -40,12 +40,16 @@ class Size:
     stream_seconds: float
     name_drill: int = 0
     """Extra train requests whose names are made up (see `corpus.pseudonames`)."""
+    world_drill: int = 0
+    """More of them, with names spelled as other languages write them (ids follow the first drill's)."""
 
 
 SIZES = {
-    "tiny": Size({"train": 6, "dev": 3, "test": 4}, {"train": 0, "dev": 0, "test": 1}, 20.0, 2),
-    "small": Size({"train": 300, "dev": 60, "test": 80}, {"train": 1, "dev": 1, "test": 1}, 300.0, 100),
-    "default": Size({"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0, 8000),
+    "tiny": Size({"train": 6, "dev": 3, "test": 4}, {"train": 0, "dev": 0, "test": 1}, 20.0, 2, 1),
+    "small": Size({"train": 300, "dev": 60, "test": 80}, {"train": 1, "dev": 1, "test": 1}, 300.0, 100, 50),
+    "default": Size(
+        {"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0, 8000, 8000
+    ),
 }
 
 POSITIVE_SHARE = 0.6
@@ -64,14 +68,14 @@ class _Worker:
 
     splits: dict[str, Split] = {}
     pool: list[np.ndarray] = []
-    drill: NamePool | None = None
+    drills: dict[str, NamePool] = {}
     seed = 0
 
     @classmethod
     def init(cls, seed: int) -> None:
         cls.seed = seed
         cls.splits = make_splits(all_voices(), seed)
-        cls.drill = drill_pool(seed)
+        cls.drills = {"drill": drill_pool(seed), "world_drill": drill_pool(seed, style="world")}
         rng = random.Random(_seed(seed, "babble"))
         voices = [v for v in cls.splits["train"].voices if v.engine == "espeak"]
         cls.pool = [synthesize(rng.choice(lexicon.GENERAL_SPEECH), rng.choice(voices), Prosody()) for _ in range(6)]
@@ -106,10 +110,12 @@ def _drill_request(rng: random.Random, pool: NamePool) -> grammar.Request:
             return req
 
 
-def render_utterance(split_name: str, index: int, out_dir: Path, drill: bool = False) -> dict[str, Any]:
+def render_utterance(
+    split_name: str, index: int, out_dir: Path, drill: NamePool | None = None
+) -> dict[str, Any]:
     """Synthesise, lay out and augment one utterance; write its audio; return its manifest entry.
 
-    A drill utterance is a request whose names come from the made-up pool (train only).
+    A drill utterance is a request whose names come from a made-up pool, `drill` (train only).
     """
     seed = _seed(_Worker.seed, split_name, "drill", index) if drill else _seed(_Worker.seed, split_name, index)
     rng = random.Random(seed)
@@ -118,9 +124,8 @@ def render_utterance(split_name: str, index: int, out_dir: Path, drill: bool = F
     prosody = _prosody(rng)
     roll = rng.random()
     if drill:
-        assert _Worker.drill is not None
         kind = "positive" if roll < POSITIVE_SHARE / (POSITIVE_SHARE + NO_WAKE_SHARE) else "no_wake_word"
-        req = _drill_request(rng, _Worker.drill)
+        req = _drill_request(rng, drill)
     elif roll < POSITIVE_SHARE:
         kind, req = "positive", grammar.request(rng, split.names)
     elif roll < POSITIVE_SHARE + NO_WAKE_SHARE:
@@ -239,13 +244,14 @@ def render_negative_stream(split_name: str, index: int, seconds: float, out_dir:
 
 def _job(args: tuple) -> dict[str, Any]:
     kind, split, index, out_dir, seconds = args
-    entry_path = out_dir / ("negatives" if kind == "stream" else split) / f"{kind}-{split}-{index:06d}.json"
+    name = "drill" if kind == "world_drill" else kind  # one numbering for both drills
+    entry_path = out_dir / ("negatives" if kind == "stream" else split) / f"{name}-{split}-{index:06d}.json"
     if entry_path.exists():
         return json.loads(entry_path.read_text())
     if kind == "stream":
         entry = render_negative_stream(split, index, seconds, out_dir)
     else:
-        entry = render_utterance(split, index, out_dir, drill=kind == "drill")
+        entry = render_utterance(split, index, out_dir, drill=_Worker.drills.get(kind))
     entry_path.write_text(json.dumps(entry))
     return entry
 
@@ -259,6 +265,8 @@ def _jobs(size: Size, out_dir: Path) -> Iterator[tuple]:
             yield ("utterance", split, i, out_dir, 0.0)
     for i in range(size.name_drill):
         yield ("drill", "train", i, out_dir, 0.0)
+    for i in range(size.name_drill, size.name_drill + size.world_drill):
+        yield ("world_drill", "train", i, out_dir, 0.0)
 
 
 def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int = 2, progress: bool = True) -> dict:
@@ -343,7 +351,9 @@ def _data_card(summary: dict) -> str:
         "",
         "Name drill: train also holds requests (ids `train-drill-*`) whose contact and device names are "
         "made up from English spelling patterns (corpus/pseudonames.py, thousands of them, none a word of "
-        "the lexicon), so the recogniser learns how spelling sounds instead of memorising the training names.",
+        "the lexicon), so the recogniser learns how spelling sounds instead of memorising the training names; "
+        "the second half of them spells its made-up names as other languages write names (sz, cz, rz, ij, "
+        "van der, opoulos).",
         "",
         "Audio: TTS output at 22,050 Hz resampled to 16 kHz (soxr, ratio 320/441), trimmed, laid out with "
         "known pauses; then noise (white, pink, brown, babble, music) at 0-30 dB SNR, reverberation "

@@ -130,17 +130,18 @@ def test_snr_mixing_hits_its_target():
 def test_the_name_drill_speaks_made_up_names_never_a_held_out_one(tiny):
     from corpus.pseudonames import drill_pool
 
-    pool = drill_pool(seed=0)
-    words = {w for names in (pool.first_names, pool.last_names, pool.devices) for n in names for w in n.split()}
-    assert len(pool.first_names) == len(set(pool.first_names)) == 3000
+    pools = drill_pool(seed=0), drill_pool(seed=0, style="world")
+    words = {w for p in pools for names in (p.first_names, p.last_names, p.devices) for n in names for w in n.split()}
+    assert all(len(p.first_names) == len(set(p.first_names)) == 3000 for p in pools)
     splits = make_splits(all_voices(), seed=0)
     heard = {w for d in splits["train"].names.devices for w in d.split()}  # "lamp" of "desk lamp"
     for held_out in ("dev", "test"):
         names = splits[held_out].names
         held = {w for n in (*names.first_names, *names.last_names, *names.devices) for w in n.split()}
         assert not (words & held) - heard
-    drill = [r for r in rows(tiny, "train") if r["id"].startswith("train-drill-")]
-    assert len(drill) == 2 and all(r["names"] for r in drill)
-    tiny_pool = drill_pool(seed=3)
-    made_up = set(tiny_pool.first_names + tiny_pool.last_names) | {w for d in tiny_pool.devices for w in d.split()}
-    assert all(set(r["names"]) <= made_up for r in drill)
+    drill = sorted((r for r in rows(tiny, "train") if r["id"].startswith("train-drill-")), key=lambda r: r["id"])
+    assert len(drill) == 3 and all(r["names"] for r in drill)
+    for rows_, style in ((drill[:2], "english"), (drill[2:], "world")):
+        tiny_pool = drill_pool(seed=3, style=style)
+        made_up = set(tiny_pool.first_names + tiny_pool.last_names) | {w for d in tiny_pool.devices for w in d.split()}
+        assert all(set(r["names"]) <= made_up for r in rows_)
