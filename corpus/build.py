@@ -353,7 +353,7 @@ def _data_card(summary: dict) -> str:
         "made up from English spelling patterns (corpus/pseudonames.py, thousands of them, none a word of "
         "the lexicon), so the recogniser learns how spelling sounds instead of memorising the training names; "
         "the second half of them spells its made-up names as other languages write names (sz, cz, rz, ij, "
-        "van der, opoulos).",
+        "vander, opoulos).",
         "",
         "Audio: TTS output at 22,050 Hz resampled to 16 kHz (soxr, ratio 320/441), trimmed, laid out with "
         "known pauses; then noise (white, pink, brown, babble, music) at 0-30 dB SNR, reverberation "

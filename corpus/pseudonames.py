@@ -9,7 +9,7 @@ spelling patterns plus endings common in the names of many languages; none is
 a word of the lexicon, so no dev or test name is ever spoken in training.
 
 A second pool (`style="world"`) spells names the way other languages write
-them: Polish "sz", "cz", "rz", Dutch "ij" and "van der", German "sch" and
+them: Polish "sz", "cz", "rz", Dutch "ij" and "vander", German "sch" and
 "hoff", Greek "opoulos". With English spellings alone the recogniser never
 learns that the sound it hears in "szczepanski" can be written that way.
 """
