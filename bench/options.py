@@ -32,6 +32,11 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         default=MAX_DISTANCE,
         help="respell spans this close (sound-key edit distance) to a context phrase (tuned on dev; 0: off)",
     )
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the second pass that checks context phrases against the audio (nodes/decoder/verify.py)",
+    )
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")

@@ -16,6 +16,11 @@ Lattice: every word any hypothesis completes becomes an arc between the word
 prefixes before and after it (nodes are shared prefixes), carrying its start
 and end times and its acoustic and bias scores; so the lattice holds the
 alternatives the search considered, not only the final n-best.
+
+At an end-point, `lattice` also runs two passes over the n-best when there is
+a context: respelling near misses (`nodes.decoder.respell`) and the second pass
+that puts context phrases in and checks them against the kept encoder frames
+(`nodes.decoder.verify`), which decides the lattice's final scores.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from models.tokens import BLANK, CHARS, SPACE
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
+from nodes.decoder.verify import MAX_FRAMES, TRIM_MARGIN, PhraseVerifier
 
 HOP_TICKS = 160
 WIN_TICKS = 400
@@ -84,6 +90,8 @@ class DecoderState:
     """Projected prediction-network outputs and states by unit sequence: a prefix pruned at one frame often
     comes back at the next."""
     started: bool = False
+    enc: list[torch.Tensor] = field(default_factory=list)
+    """The encoder's output chunk by chunk, kept for the second pass (`nodes.decoder.verify`)."""
 
 
 class BeamSearch:
@@ -97,8 +105,11 @@ class BeamSearch:
         learned_bias: bool = True,
         encoder_bias: float = ENCODER_BIAS,
         respell: float = MAX_DISTANCE,
+        verify: bool = True,
     ) -> None:
         self.model = model.eval()
+        self.verifier = PhraseVerifier(model) if verify else None
+        """The second pass that checks context phrases against the audio at the end (None: off)."""
         self.respell = respell
         """How far (sound-key edit distance) a span may be from a context phrase to be respelled to it; 0: off."""
         self._respellers: dict[tuple[str, ...], Respeller] = {}
@@ -135,6 +146,8 @@ class BeamSearch:
         memory = self._memory(context)
         if memory is not None:
             enc = self.biaser.bias_encoder(enc, memory, self.encoder_bias)
+        if self.verifier is not None and st.enc_frames + enc.shape[1] <= MAX_FRAMES:
+            st.enc.append(enc)
         if not st.started:
             st.started = True
             for h in st.beam:
@@ -302,7 +315,15 @@ class BeamSearch:
         to_s = lambda f: self.frame_end_tick(f, first_feature) / 16_000  # noqa: E731
         lat = lat.with_times(to_s)
         if self.respell > 0 and len(context) and self.model.words:  # without its words, every span would do
-            return self._respeller(context).respell(lat)
+            lat = self._respeller(context).respell(lat)
+        kept = sum(e.shape[1] for e in st.enc)
+        if self.verifier is not None and len(context) and kept and kept == st.enc_frames:  # not past MAX_FRAMES
+            end = st.enc_frames if cut_frame is None else min(cut_frame, st.enc_frames)
+            said = [t for h in st.beam for t in h.times if t < end]
+            if said:  # the frames around what the search heard: before and after it, only blanks are emitted
+                first, last = max(0, min(said) - TRIM_MARGIN), min(end, max(said) + 1 + TRIM_MARGIN)
+                enc = torch.cat(st.enc, dim=1)[:, first:last]
+                lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases)
         return lat
 
     def _respeller(self, context: ContextGraph) -> Respeller:

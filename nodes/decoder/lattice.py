@@ -46,6 +46,34 @@ class Lattice:
         if score > self.finals.get(prefix, float("-inf")):
             self.finals[prefix] = score
 
+    def add_path_like(self, old: Prefix, new: Prefix) -> None:
+        """Arcs for `new`, a rewrite of the path `old`: words it shares with `old` keep their arcs' times and
+        scores; the words that replace a span share out its time by their letters and carry its acoustic score
+        on the first of them."""
+        old_arcs = [self.arcs.get((old[:i], w)) for i, w in enumerate(old)]
+        same = 0
+        while same < min(len(old), len(new)) and old[same] == new[same]:
+            same += 1
+        tail = 0
+        while tail < min(len(old), len(new)) - same and old[-1 - tail] == new[-1 - tail]:
+            tail += 1
+        span = [a for a in old_arcs[same : len(old) - tail] if a is not None]
+        start = span[0].start if span else 0.0
+        end = span[-1].end if span else start
+        middle = new[same : len(new) - tail]
+        letters = sum(len(w) for w in middle) or 1
+        at = start
+        for i, w in enumerate(new):
+            if i < same or i >= len(new) - tail:
+                a = old_arcs[i if i < same else len(old) - (len(new) - i)]
+                arc = (a.start, a.end, a.acoustic, a.bias) if a else (at, at, 0.0, 0.0)
+            else:
+                stop = at + (end - start) * len(w) / letters
+                arc = (round(at, 3), round(stop, 3), sum(a.acoustic for a in span) if i == same else 0.0, 0.0)
+                at = stop
+            if (new[:i], w) not in self.arcs:
+                self.add_arc(new[:i], w, *arc)
+
     def copy(self) -> Lattice:
         return Lattice(dict(self.arcs), dict(self.finals))
 

@@ -74,6 +74,7 @@ class RNNTDecoder(Node):
         threads: int = 1,
         int8: bool = False,
         respell: float = MAX_DISTANCE,
+        verify: bool = True,
     ) -> None:
         super().__init__()
         torch.set_num_threads(threads)
@@ -81,7 +82,7 @@ class RNNTDecoder(Node):
         if not path.exists():
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
-        self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell)
+        self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell, verify=verify)
         self.bonus, self.max_bonus = bonus, max_bonus
         self.phrases = tuple(context or ())
         self.context = self._graph(self.phrases)

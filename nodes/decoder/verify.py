@@ -1,0 +1,213 @@
+"""A second pass at the end-point: context phrases put into the n-best, checked against the audio.
+
+The beam search can only keep a name it reaches through its prefixes, and the
+biasing bonus it adds on the way has to stay small (a large one fills the beam
+with half-matched phrases and pushes the right words out). So after the search
+we try the phrases where they might have been said instead:
+
+- candidates are the lattice's best paths, each of those with one word span
+  (1-3 words) replaced by a context phrase that sounds near it (sound-key
+  distance at most `max_distance`), and, for a path of one or two words (an
+  answer such as "lee" heard as "play"), every phrase on its own;
+- each candidate is scored by the recogniser itself: its exact RNN-T
+  log-likelihood over the utterance's encoder frames (all alignments summed),
+  read with the learned biasing plus `plain_weight` times without it (the
+  second reading only for the `rescore_plain` best by the first), plus
+  `weight` per letter of the complete context phrases it contains (only whole
+  phrases earn, so nothing is paid for a prefix), plus `nbest_bonus` if the
+  search found it itself, plus `first_pass_weight` times the search's score of
+  the path it came from (relative to the best path);
+- the lattice's finals become these candidates with these scores, so its best
+  path is the second pass's choice and its n-best are the runners-up; a
+  candidate's arcs reuse the times of the path it came from.
+
+The weights were tuned on dev (weights/MODEL_CARD_asr.md). The cost is the
+joint network over every (frame, distinct letter prefix) cell of the
+candidates: on dev, the work at the end-point grew from a few ms to 69 ms at
+p50 and 129 ms at p90 on one core (`speechgraph bench asr` prints it);
+`verify=False` turns the pass off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from rapidfuzz.distance import Levenshtein
+
+from models.context_bias import ContextMemory
+from models.rnnt import RNNT
+from models.rnnt_loss import rnnt_loss
+from models.tokens import encode
+from nodes.decoder.lattice import Lattice, Prefix
+from nodes.decoder.respell import sound_key
+
+WEIGHT = 3.0
+"""Score per letter of a complete context phrase in a candidate (log-likelihood units)."""
+PLAIN_WEIGHT = 0.75
+"""Weight of the log-likelihood read without the learned biasing, beside the one read with it (weight 1)."""
+NBEST_BONUS = 1.0
+"""For a candidate the beam search found itself, over one made by putting a phrase in."""
+FIRST_PASS_WEIGHT = 0.5
+"""Weight of the search's own score of the path a candidate comes from, relative to its best path: a
+runner-up that holds a phrase ("remind me ... the oven" for "ring eliza at home") has to beat the best path
+by more than its phrase's letters."""
+MAX_DISTANCE = 0.6
+"""Sound-key edit distance (normalised) up to which a span may be replaced by a phrase."""
+NBEST = 8
+MAX_CANDIDATES = 32
+"""At most this many candidates are scored (the nearest substitutions first): a bound on the time it takes."""
+TRIM_MARGIN = 6
+"""Encoder frames (240 ms) kept before the first and after the last unit the search emitted; the silence
+beyond them is left out of the scoring (every candidate would only emit blanks there)."""
+RESCORE_PLAIN = 12
+"""Candidates (the best by the biased reading) that are also read without the learned biasing: the rest
+cannot win, and the second reading is half the cost."""
+MAX_FRAMES = 750
+"""Encoder frames (30 s) beyond which an utterance is left as the search found it: the pass is for requests,
+and its time and memory grow with the length."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    words: Prefix
+    source: Prefix
+    """The search's path it was made from (itself, if it is one)."""
+    distance: float
+    """Sound-key distance of the replaced span to the phrase put in; 0 for the search's own paths."""
+
+
+def phrase_letters(words: Prefix, phrases: list[Prefix]) -> int:
+    """Letters of the context phrases that `words` contains whole, longest first, without overlaps."""
+    by_length = sorted(phrases, key=len, reverse=True)
+    letters = i = 0
+    while i < len(words):
+        for p in by_length:
+            if words[i : i + len(p)] == p:
+                letters += sum(len(w) for w in p)
+                i += len(p)
+                break
+        else:
+            i += 1
+    return letters
+
+
+def candidates(paths: list[Prefix], phrases: list[Prefix], max_distance: float = MAX_DISTANCE) -> list[Candidate]:
+    """The search's paths and their phrase substitutions, each once (nearest first)."""
+    found: dict[Prefix, Candidate] = {p: Candidate(p, p, 0.0) for p in paths}
+    keys = [(p, sound_key("".join(p))) for p in phrases]
+
+    def add(words: Prefix, source: Prefix, distance: float) -> None:
+        old = found.get(words)
+        if old is None or distance < old.distance:
+            found[words] = Candidate(words, source, distance)
+
+    for path in paths:
+        for phrase, key in keys:
+            if 1 <= len(path) <= 2 and path != phrase:
+                add(phrase, path, 1.0)
+            for length in range(1, 4):
+                for i in range(len(path) - length + 1):
+                    span = path[i : i + length]
+                    if span == phrase:
+                        continue
+                    d = Levenshtein.normalized_distance(sound_key("".join(span)), key)
+                    if d <= max_distance:
+                        add((*path[:i], *phrase, *path[i + length :]), path, d)
+    return sorted(found.values(), key=lambda c: c.distance)
+
+
+class PhraseVerifier:
+    """The second pass for one model (see the module's docstring)."""
+
+    def __init__(
+        self,
+        model: RNNT,
+        weight: float = WEIGHT,
+        plain_weight: float = PLAIN_WEIGHT,
+        nbest_bonus: float = NBEST_BONUS,
+        first_pass_weight: float = FIRST_PASS_WEIGHT,
+        max_distance: float = MAX_DISTANCE,
+        nbest: int = NBEST,
+        max_candidates: int = MAX_CANDIDATES,
+        rescore_plain: int = RESCORE_PLAIN,
+    ) -> None:
+        self.model = model
+        self.weight = weight
+        self.plain_weight = plain_weight
+        self.nbest_bonus = nbest_bonus
+        self.first_pass_weight = first_pass_weight
+        self.max_distance = max_distance
+        self.nbest = nbest
+        self.max_candidates = max_candidates
+        self.rescore_plain = rescore_plain
+
+    @torch.no_grad()
+    def rescore(self, lattice: Lattice, enc: torch.Tensor, memory: ContextMemory | None, phrases: list[str]) -> Lattice:
+        """The lattice with its finals replaced by the scored candidates. enc: (1, T, H) encoder frames."""
+        if not phrases or not lattice.finals or enc.shape[1] == 0:
+            return lattice
+        context = [tuple(p.split()) for p in phrases]
+        ranked = sorted(lattice.finals.items(), key=lambda kv: kv[1], reverse=True)[: self.nbest]
+        first_pass = {p: s - ranked[0][1] for p, s in ranked}
+        cands = candidates(list(first_pass), context, self.max_distance)[: self.max_candidates]
+        bonus = [
+            self.weight * phrase_letters(c.words, context)
+            + (self.nbest_bonus if c.words == c.source else 0.0)
+            + self.first_pass_weight * first_pass[c.source]
+            for c in cands
+        ]
+        learned = self.log_likelihoods(enc, memory, [c.words for c in cands])
+        # As if the plain reading agreed with the biased one: the best of these are read again without it.
+        first = sorted(range(len(cands)), key=lambda i: (1 + self.plain_weight) * learned[i] + bonus[i], reverse=True)
+        if memory is not None and self.model.biaser is not None:
+            keep = first[: self.rescore_plain]
+            plain = self.log_likelihoods(enc, None, [cands[i].words for i in keep])
+        else:  # no learned biasing: the one reading is the plain one
+            keep, plain = first, [learned[i] for i in first]
+        out = Lattice(dict(lattice.arcs), {})
+        for i, pl in zip(keep, plain, strict=True):
+            c = cands[i]
+            score = learned[i] + self.plain_weight * pl + bonus[i]
+            if c.words != c.source:
+                out.add_path_like(c.source, c.words)
+            out.add_final(c.words, score)
+        return out
+
+    def log_likelihoods(self, enc: torch.Tensor, memory: ContextMemory | None, texts: list[Prefix]) -> list[float]:
+        """log P(text | audio) of each text, summed over alignments; read over `memory` by the learned biasing
+        if it is given.
+
+        Candidates share most of their letters (all those before the span they change), and the joint
+        network's output at (frame, position) depends only on the letters before the position: so it is
+        computed once per distinct prefix and gathered back for each candidate."""
+        if not texts:
+            return []
+        model = self.model
+        seqs = [encode(" ".join(t)) for t in texts]
+        n, width = len(seqs), 1 + max(len(q) for q in seqs)
+        labels = torch.zeros(n, width, dtype=torch.long)  # blank first, then the letters
+        for b, q in enumerate(seqs):
+            labels[b, 1 : 1 + len(q)] = torch.tensor(q, dtype=torch.long)
+        pred, _ = model.predictor(labels)  # (n, width, H): row u has read the first u letters
+        prefix_row: dict[tuple[int, ...], int] = {}
+        first_seen: list[tuple[int, int]] = []
+        rows = torch.zeros(n, width, dtype=torch.long)  # past a candidate's end: any row (never read)
+        for b, q in enumerate(seqs):
+            for u in range(len(q) + 1):
+                key = tuple(q[:u])
+                if key not in prefix_row:
+                    prefix_row[key] = len(first_seen)
+                    first_seen.append((b, u))
+                rows[b, u] = prefix_row[key]
+        at = torch.tensor(first_seen)
+        unique = pred[at[:, 0], at[:, 1]][None]  # (1, R, H)
+        if memory is not None and model.biaser is not None:
+            unique = model.biaser.bias_predictor(unique, memory)
+        hidden = model.joint.enc(enc[0])[:, None] + model.joint.pred(unique[0])[None]  # (T, R, J)
+        log_probs = torch.log_softmax(model.joint.out(hidden.tanh_()), dim=-1)  # (T, R, V)
+        per_candidate = log_probs[:, rows].permute(1, 0, 2, 3)  # (n, T, width, V)
+        t_len = torch.full((n,), enc.shape[1])
+        u_len = torch.tensor([len(q) for q in seqs])
+        nll = rnnt_loss(per_candidate, labels[:, 1:], t_len, u_len, reduction="none")
+        return (-nll).tolist()
