@@ -83,8 +83,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _tag(args: argparse.Namespace, weights: bytes) -> str:
-    """What the lattices depend on: the recogniser's bytes and the decoding options."""
+    """What the lattices depend on: the recogniser's bytes, the decoder's code and the decoding options."""
     h = hashlib.sha1(weights)
+    for source in sorted((ROOT / "nodes" / "decoder").glob("*.py")):
+        h.update(source.read_bytes())
     h.update(f"{args.beam}:{args.bonus}:{args.max_bonus}:{args.distractors}:{args.chunk_frames}".encode())
     return h.hexdigest()[:12]
 
