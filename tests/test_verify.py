@@ -15,7 +15,7 @@ from nodes.audio_file import load
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import ContextGraph
 from nodes.decoder.lattice import Lattice
-from nodes.decoder.verify import PhraseVerifier, candidates, phrase_letters
+from nodes.decoder.verify import MAX_FRAMES, PhraseVerifier, candidates, phrase_letters
 from nodes.features import LogMel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,8 @@ def test_a_short_answer_may_be_any_phrase_but_silence_stays_silence():
     phrases = [words("lee"), words("scott")]
     assert {c.words for c in candidates([words("play")], phrases)} == {words("play"), words("lee"), words("scott")}
     assert {c.words for c in candidates([()], phrases)} == {()}
+    assert words("scott") in {c.words for c in candidates([words("how old is")], phrases)}
+    assert words("scott") not in {c.words for c in candidates([words("how old is it")], phrases)}  # a request
 
 
 def test_log_likelihoods_match_the_loss_and_do_not_depend_on_the_batch():
@@ -97,3 +99,17 @@ def test_the_second_pass_turns_a_near_miss_into_the_contact_that_was_said():
     # Without the contact in the context, nothing is put in.
     other = ContextGraph(["living room lamp"], bonus=0.25)
     assert search.verifier.rescore(missed, enc, search._memory(other), other.phrases).best() == "call meg bower"
+
+
+def test_an_utterance_past_the_limit_keeps_no_more_frames_and_is_left_as_the_search_found_it():
+    torch.manual_seed(0)
+    search = BeamSearch(RNNT(RNNTConfig(context_dim=16)), beam=2)
+    graph = ContextGraph(["meg bauer"], bonus=0.25)
+    frames = np.random.default_rng(0).normal(-5, 2, size=(4 * (MAX_FRAMES + 10), 64)).astype(np.float32)
+    st = search.start()
+    for i in range(0, len(frames), 400):
+        search.accept(st, frames[i : i + 400], graph)
+    assert st.enc_frames == MAX_FRAMES + 10
+    assert sum(e.shape[1] for e in st.enc) <= MAX_FRAMES  # memory stays bounded, however long it runs
+    off = BeamSearch(search.model, beam=2, verify=False)
+    assert search.lattice(st, graph).finals == off.lattice(st, graph).finals

@@ -7,8 +7,9 @@ we try the phrases where they might have been said instead:
 
 - candidates are the lattice's best paths, each of those with one word span
   (1-3 words) replaced by a context phrase that sounds near it (sound-key
-  distance at most `max_distance`), and, for a path of one or two words (an
-  answer such as "lee" heard as "play"), every phrase on its own;
+  distance at most `max_distance`), and, for a path of up to three words (an
+  answer such as "lee" heard as "play", "alvarez" as "how old is"), every
+  phrase on its own;
 - each candidate is scored by the recogniser itself: its exact RNN-T
   log-likelihood over the utterance's encoder frames (all alignments summed),
   read with the learned biasing plus `plain_weight` times without it (the
@@ -55,6 +56,8 @@ by more than its phrase's letters."""
 MAX_DISTANCE = 0.6
 """Sound-key edit distance (normalised) up to which a span may be replaced by a phrase."""
 NBEST = 8
+WHOLE_MAX_WORDS = 3
+"""A path this short may be any phrase on its own: an answer ("alvarez") heard as a few short words."""
 MAX_CANDIDATES = 32
 """At most this many candidates are scored (the nearest substitutions first): a bound on the time it takes."""
 TRIM_MARGIN = 6
@@ -104,7 +107,7 @@ def candidates(paths: list[Prefix], phrases: list[Prefix], max_distance: float =
 
     for path in paths:
         for phrase, key in keys:
-            if 1 <= len(path) <= 2 and path != phrase:
+            if 1 <= len(path) <= WHOLE_MAX_WORDS and path != phrase:
                 add(phrase, path, 1.0)
             for length in range(1, 4):
                 for i in range(len(path) - length + 1):
