@@ -64,8 +64,8 @@ TRIM_MARGIN = 6
 """Encoder frames (240 ms) kept before the first and after the last unit the search emitted; the silence
 beyond them is left out of the scoring (every candidate would only emit blanks there)."""
 RESCORE_PLAIN = 12
-"""Candidates (the best by the biased reading) that are also read without the learned biasing: the rest
-cannot win, and the second reading is half the cost."""
+"""Candidates (the best by the biased reading) that are also read without the learned biasing: on dev, reading
+all 32 chose the same as reading these 12, at a little over half the cost."""
 MAX_FRAMES = 750
 """Encoder frames (30 s) beyond which an utterance is left as the search found it: the pass is for requests,
 and its time and memory grow with the length."""
