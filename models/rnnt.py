@@ -33,6 +33,9 @@ class RNNTConfig:
     context_dim: int = 0
     """Width of the learned contextual biasing (`models.context_bias`); 0: none."""
     context_embed: int = 32
+    ctc_head: bool = False
+    """A CTC output layer on the encoder: the decoder's second pass reads the audio through it, free of the
+    prediction network's language model (`training.ctc_head` fits it)."""
 
 
 class Encoder(nn.Module):
@@ -93,6 +96,7 @@ class RNNT(nn.Module):
             if c.context_dim
             else None
         )
+        self.ctc_head = nn.Linear(c.enc_hidden, c.vocab) if c.ctc_head else None
         self.register_buffer("feat_mean", torch.zeros(self.config.n_mels))
         self.register_buffer("feat_std", torch.ones(self.config.n_mels))
         self.words: frozenset[str] = frozenset()

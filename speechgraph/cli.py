@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _delegate(train_sub, "lm", "training.lm", "the class-based neural language model of the cloud rescorer")
     _delegate(train_sub, "eoq", "training.eoq", "the end-pointer's learned end-of-query model")
     _delegate(train_sub, "average", "training.average", "average several epochs' weights into one model")
+    _delegate(train_sub, "ctc-head", "training.ctc_head", "fit the CTC layer the decoder's second pass reads")
 
     bench = sub.add_parser("bench", help="benchmarks that print tables")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import random
+from collections import Counter
 
 import torch
 
-from models.rnnt import RNNT, greedy_decode
-from training.asr import train
+from models.rnnt import RNNT, RNNTConfig, greedy_decode
+from training.asr import batches, is_answer, train
 from training.average import main as average_main
+from training.ctc_head import encoder_outputs, fit
+from training.ctc_head import main as ctc_head_main
 from training.features import FeatureCache
 from training.options import asr_arguments
 
@@ -55,3 +59,45 @@ def test_training_resumes_and_writes_weights(tiny, tmp_path):
     name = "joint.out.weight"
     assert not torch.equal(a[name], b[name])
     assert torch.allclose(avg.state_dict()[name], (a[name].float() + b[name].float()) / 2, atol=1e-3)
+
+
+def test_answer_repeat_shows_each_lone_answer_more_often(tiny, tmp_path):
+    cache = FeatureCache.build(tiny, "train", tmp_path / "features")
+    cache.rows[1] = {**cache.rows[1], "intent": "select", "names": ["lee"], "text": "lee"}  # the tiny corpus has none
+    assert is_answer(cache.rows[1]) and not is_answer({"intent": "select", "names": [], "text": "the first one"})
+    answers = {i for i, row in enumerate(cache.rows) if is_answer(row)}
+    seen = Counter(i for batch in batches(cache, 2500, random.Random(0), answer_repeat=3) for i in batch)
+    assert set(seen) == set(range(len(cache.rows)))  # nothing left out
+    assert all(n == (3 if i in answers else 1) for i, n in seen.items())
+
+
+def test_ctc_head_is_fitted_on_the_frozen_encoder_and_written_into_the_weights(tiny, tmp_path):
+    torch.manual_seed(0)
+    model = RNNT(RNNTConfig(context_dim=16)).eval()
+    torch.save(model.checkpoint(), tmp_path / "w.pt")
+    features = str(tmp_path / "features")
+    cache = FeatureCache.build(tiny, "train", features)
+    data = encoder_outputs(model, cache, list(range(len(cache.rows))), 2500)
+    assert len(data) == len(cache.rows)
+
+    def loss(head: torch.nn.Linear) -> float:
+        with torch.no_grad():
+            return sum(
+                float(torch.nn.functional.ctc_loss(torch.log_softmax(head(e.float()), -1), y, [len(e)], [len(y)]))
+                for e, y in data
+            )
+
+    torch.manual_seed(1)
+    untrained = torch.nn.Linear(model.config.enc_hidden, model.config.vocab)
+    assert loss(fit(model, list(data), epochs=20, lr=3e-2, seed=0)) < 0.8 * loss(
+        untrained
+    )  # a random encoder: it can only learn so much
+
+    out = tmp_path / "c.pt"
+    ctc_head_main(
+        ["--weights", str(tmp_path / "w.pt"), "--out", str(out), "--corpus", str(tiny), "--features", features]
+    )
+    fitted = RNNT.from_checkpoint(torch.load(out, weights_only=False))
+    assert fitted.ctc_head is not None and fitted.config.context_dim == 16
+    before = model.state_dict()
+    assert all(torch.equal(v, before[k].half().float()) for k, v in fitted.state_dict().items() if k in before)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from models.rnnt import RNNT, RNNTConfig
@@ -15,7 +16,7 @@ from nodes.audio_file import load
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import ContextGraph
 from nodes.decoder.lattice import Lattice
-from nodes.decoder.verify import MAX_FRAMES, PhraseVerifier, candidates, phrase_letters
+from nodes.decoder.verify import MAX_FRAMES, PhraseVerifier, candidates, phrase_letters, swaps
 from nodes.features import LogMel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,28 @@ def test_a_short_answer_may_be_any_phrase_but_silence_stays_silence():
     assert words("scott") not in {c.words for c in candidates([words("how old is it")], phrases)}  # a request
 
 
+def test_a_contact_in_a_path_may_be_swapped_for_any_other():
+    phrases = [words("meg bauer"), words("lee"), words("kitchen lamp")]
+    found = {c.words: c for c in swaps([words("call meg bauer"), words("play")], phrases, {words("call lee")})}
+    assert set(found) == {words("call kitchen lamp")}  # "call lee" was skipped; "play" holds no phrase
+    assert found[words("call kitchen lamp")].source == words("call meg bauer")
+
+
+def test_ctc_reading_matches_the_loss_and_rules_out_what_the_frames_cannot_hold():
+    torch.manual_seed(0)
+    model = RNNT(RNNTConfig(context_dim=16, ctc_head=True)).eval()
+    verifier = PhraseVerifier(model)
+    enc = torch.randn(1, 6, model.config.enc_hidden)
+    got = verifier.ctc_log_likelihoods(enc, [words("lee"), (), words("call meg bauer")])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model.ctc_head(enc), -1).transpose(0, 1)
+        want = torch.nn.functional.ctc_loss(log_probs, torch.tensor([encode("lee")]), [6], [3], reduction="sum")
+    assert abs(got[0] + float(want)) < 1e-4
+    assert got[1] == pytest.approx(float(log_probs[:, 0, 0].sum()), abs=1e-4)  # nothing said: blanks throughout
+    assert got[2] == float("-inf")  # 14 letters do not fit in 6 frames
+    assert PhraseVerifier(RNNT(RNNTConfig(context_dim=16))).ctc_weight == 0.0  # no CTC layer, no CTC reading
+
+
 def test_log_likelihoods_match_the_loss_and_do_not_depend_on_the_batch():
     torch.manual_seed(0)
     model = RNNT(RNNTConfig(context_dim=16)).eval()
@@ -79,6 +102,7 @@ def demo_frames(name: str) -> np.ndarray:
 
 def test_the_second_pass_turns_a_near_miss_into_the_contact_that_was_said():
     model = RNNT.from_checkpoint(torch.load(ROOT / "weights" / "asr_rnnt.pt", weights_only=False))
+    assert model.ctc_head is not None  # the shipped recogniser has the CTC layer the pass reads
     search = BeamSearch(model)
     graph = ContextGraph(["meg bauer", "meg jones", "living room lamp"], bonus=0.25)
     st = search.start()

@@ -32,9 +32,16 @@ from training.run import start_run
 log = logging.getLogger(__name__)
 
 
-def batches(cache: FeatureCache, max_frames: int, rng: random.Random) -> list[list[int]]:
-    """Length-sorted buckets of about `max_frames` frames each, in random order."""
-    order = sorted(range(len(cache.texts)), key=lambda i: cache.lengths[i] - cache.starts[i] + rng.random() * 20)
+def is_answer(row: dict) -> bool:
+    """A name said on its own, answering the device's question ("lee" after "Mia Lee or Mia Green?")."""
+    return row.get("intent") == "select" and bool(row.get("names")) and len(row["text"].split()) == 1
+
+
+def batches(cache: FeatureCache, max_frames: int, rng: random.Random, answer_repeat: int = 1) -> list[list[int]]:
+    """Length-sorted buckets of about `max_frames` frames each, in random order; each one-word answer
+    `answer_repeat` times (in different buckets, each time with its own masking and context)."""
+    ids = [i for i, row in enumerate(cache.rows) for _ in range(answer_repeat if is_answer(row) else 1)]
+    order = sorted(ids, key=lambda i: cache.lengths[i] - cache.starts[i] + rng.random() * 20)
     out, cur, longest = [], [], 0
     for i in order:
         n = int(cache.lengths[i] - cache.starts[i])
@@ -178,7 +185,7 @@ def train(args: argparse.Namespace) -> dict:
         epoch = state["epoch"]
         rng = random.Random(args.seed * 1000 + epoch)
         nrng = np.random.default_rng(args.seed * 1000 + epoch)
-        plan = batches(train_cache, args.max_frames, rng)
+        plan = batches(train_cache, args.max_frames, rng, args.answer_repeat)
         done_in_epoch = state.get("batch_in_epoch", 0)
         bar = tqdm(plan[done_in_epoch:], desc=f"epoch {epoch}", initial=done_in_epoch, total=len(plan))
         losses = []

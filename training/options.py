@@ -24,6 +24,14 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         "--context-dim", type=int, default=0, help="width of the learned contextual biasing (0: shallow fusion only)"
     )
     p.add_argument("--context-lr-scale", type=float, default=3.0, help="learning-rate factor of the biasing layers")
+    p.add_argument(
+        "--answer-repeat",
+        type=int,
+        default=1,
+        help="times each one-word answer (a name said on its own after a question) is seen per epoch; they are "
+        "a few percent of the requests, and without more of them the model hears a lone name as a command's "
+        "first word",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")

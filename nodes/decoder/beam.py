@@ -321,9 +321,9 @@ class BeamSearch:
             end = st.enc_frames if cut_frame is None else min(cut_frame, st.enc_frames)
             said = [t for h in st.beam for t in h.times if t < end]
             if said:  # the frames around what the search heard: before and after it, only blanks are emitted
-                first, last = max(0, min(said) - TRIM_MARGIN), min(end, max(said) + 1 + TRIM_MARGIN)
-                enc = torch.cat(st.enc, dim=1)[:, first:last]
-                lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases)
+                window = max(0, min(said) - TRIM_MARGIN), min(end, max(said) + 1 + TRIM_MARGIN)
+                enc = torch.cat(st.enc, dim=1)[:, :end]
+                lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases, window)
         return lat
 
     def _respeller(self, context: ContextGraph) -> Respeller:

@@ -5,32 +5,39 @@ biasing bonus it adds on the way has to stay small (a large one fills the beam
 with half-matched phrases and pushes the right words out). So after the search
 we try the phrases where they might have been said instead:
 
-- candidates are the lattice's best paths, each of those with one word span
+- candidates are the lattice's best paths; each of those with one word span
   (1-3 words) replaced by a context phrase that sounds near it (sound-key
-  distance at most `max_distance`), and, for a path of up to three words (an
+  distance at most `max_distance`); for a path of up to three words (an
   answer such as "lee" heard as "play", "alvarez" as "how old is"), every
-  phrase on its own;
-- each candidate is scored by the recogniser itself: its exact RNN-T
-  log-likelihood over the utterance's encoder frames (all alignments summed),
-  read with the learned biasing plus `plain_weight` times without it (the
-  second reading only for the `rescore_plain` best by the first), plus
-  `weight` per letter of the complete context phrases it contains (only whole
-  phrases earn, so nothing is paid for a prefix), plus `nbest_bonus` if the
-  search found it itself, plus `first_pass_weight` times the search's score of
-  the path it came from (relative to the best path);
+  phrase on its own; and, with a CTC layer, each context phrase in a path
+  swapped for each other phrase (a contact heard as another contact);
+- each is read from the audio alone by the encoder's CTC layer (no language
+  model in it: the prediction network pulls a lone name towards the command
+  words requests start with, and it has never seen the context's names);
+  with the phrase bonuses below, that reading picks the `scored` best, which
+  the recogniser itself then scores: its exact RNN-T log-likelihood over the
+  utterance's encoder frames (all alignments summed), read with the learned
+  biasing, plus `plain_weight` times without it (the second reading only for
+  the `rescore_plain` best by the first);
+- a candidate's score is the sum of those readings (the CTC one times
+  `ctc_weight`), `weight` per letter of the complete context phrases it
+  contains (only whole phrases earn, so nothing is paid for a prefix),
+  `nbest_bonus` if the search found it itself, and `first_pass_weight` times
+  the search's score of the path it came from (relative to the best path);
 - the lattice's finals become these candidates with these scores, so its best
   path is the second pass's choice and its n-best are the runners-up; a
   candidate's arcs reuse the times of the path it came from.
 
 The weights were tuned on dev (weights/MODEL_CARD_asr.md). The cost is the
-joint network over every (frame, distinct letter prefix) cell of the
-candidates: on dev, the work at the end-point grew from a few ms to 69 ms at
-p50 and 129 ms at p90 on one core (`speechgraph bench asr` prints it);
-`verify=False` turns the pass off.
+joint network over every (frame, distinct letter prefix) cell of the scored
+candidates (`speechgraph bench asr` prints the time at the end-point);
+`verify=False` turns the pass off. A model without a CTC layer gets the pass
+without that reading and without the swaps.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -43,10 +50,12 @@ from models.tokens import encode
 from nodes.decoder.lattice import Lattice, Prefix
 from nodes.decoder.respell import sound_key
 
-WEIGHT = 3.0
+WEIGHT = 4.0
 """Score per letter of a complete context phrase in a candidate (log-likelihood units)."""
-PLAIN_WEIGHT = 0.75
+PLAIN_WEIGHT = 0.25
 """Weight of the log-likelihood read without the learned biasing, beside the one read with it (weight 1)."""
+CTC_WEIGHT = 1.0
+"""Weight of the CTC layer's log-likelihood (the audio alone), beside the RNN-T's."""
 NBEST_BONUS = 1.0
 """For a candidate the beam search found itself, over one made by putting a phrase in."""
 FIRST_PASS_WEIGHT = 0.5
@@ -59,13 +68,18 @@ NBEST = 8
 WHOLE_MAX_WORDS = 3
 """A path this short may be any phrase on its own: an answer ("alvarez") heard as a few short words."""
 MAX_CANDIDATES = 32
-"""At most this many candidates are scored (the nearest substitutions first): a bound on the time it takes."""
+"""At most this many substitutions are tried (the nearest first)."""
+MAX_SWAPS = 32
+"""At most this many phrase swaps are tried (the nearest first), beside the substitutions."""
+SCORED = 32
+"""Candidates (the best by the CTC reading and the bonuses) that the RNN-T reads: a bound on the time it takes."""
 TRIM_MARGIN = 6
 """Encoder frames (240 ms) kept before the first and after the last unit the search emitted; the silence
-beyond them is left out of the scoring (every candidate would only emit blanks there)."""
-RESCORE_PLAIN = 12
+beyond them is left out of the RNN-T's scoring (every candidate would only emit blanks there); the CTC
+layer, which has to place every letter on a frame of its own, reads all of them."""
+RESCORE_PLAIN = 8
 """Candidates (the best by the biased reading) that are also read without the learned biasing: on dev, reading
-all 32 chose the same as reading these 12, at a little over half the cost."""
+all 32 chose the same as reading these 8."""
 MAX_FRAMES = 750
 """Encoder frames (30 s) beyond which an utterance is left as the search found it: the pass is for requests,
 and its time and memory grow with the length."""
@@ -120,6 +134,26 @@ def candidates(paths: list[Prefix], phrases: list[Prefix], max_distance: float =
     return sorted(found.values(), key=lambda c: c.distance)
 
 
+def swaps(paths: list[Prefix], phrases: list[Prefix], skip: set[Prefix]) -> list[Candidate]:
+    """Each context phrase in a path swapped for each other phrase, each once and none in `skip` (nearest
+    first): the search may hear one contact as another, however different they sound."""
+    keys = {p: sound_key("".join(p)) for p in phrases}
+    found: dict[Prefix, Candidate] = {}
+    for path in paths:
+        for said in phrases:
+            for i in range(len(path) - len(said) + 1):
+                if path[i : i + len(said)] != said:
+                    continue
+                for other in phrases:
+                    if other == said:
+                        continue
+                    words = (*path[:i], *other, *path[i + len(said) :])
+                    if words not in skip and words not in found:
+                        d = Levenshtein.normalized_distance(keys[said], keys[other])
+                        found[words] = Candidate(words, path, d)
+    return sorted(found.values(), key=lambda c: c.distance)
+
+
 class PhraseVerifier:
     """The second pass for one model (see the module's docstring)."""
 
@@ -128,38 +162,63 @@ class PhraseVerifier:
         model: RNNT,
         weight: float = WEIGHT,
         plain_weight: float = PLAIN_WEIGHT,
+        ctc_weight: float = CTC_WEIGHT,
         nbest_bonus: float = NBEST_BONUS,
         first_pass_weight: float = FIRST_PASS_WEIGHT,
         max_distance: float = MAX_DISTANCE,
         nbest: int = NBEST,
         max_candidates: int = MAX_CANDIDATES,
+        max_swaps: int = MAX_SWAPS,
+        scored: int = SCORED,
         rescore_plain: int = RESCORE_PLAIN,
     ) -> None:
         self.model = model
         self.weight = weight
         self.plain_weight = plain_weight
+        self.ctc_weight = ctc_weight if model.ctc_head is not None else 0.0
         self.nbest_bonus = nbest_bonus
         self.first_pass_weight = first_pass_weight
         self.max_distance = max_distance
         self.nbest = nbest
         self.max_candidates = max_candidates
+        self.max_swaps = max_swaps if self.ctc_weight else 0
+        self.scored = scored
         self.rescore_plain = rescore_plain
 
     @torch.no_grad()
-    def rescore(self, lattice: Lattice, enc: torch.Tensor, memory: ContextMemory | None, phrases: list[str]) -> Lattice:
-        """The lattice with its finals replaced by the scored candidates. enc: (1, T, H) encoder frames."""
+    def rescore(
+        self,
+        lattice: Lattice,
+        enc: torch.Tensor,
+        memory: ContextMemory | None,
+        phrases: list[str],
+        window: tuple[int, int] | None = None,
+    ) -> Lattice:
+        """The lattice with its finals replaced by the scored candidates. enc: (1, T, H) encoder frames up to the
+        end-point; the RNN-T reads only `window` of them (where the search heard something), the CTC layer all."""
         if not phrases or not lattice.finals or enc.shape[1] == 0:
             return lattice
         context = [tuple(p.split()) for p in phrases]
         ranked = sorted(lattice.finals.items(), key=lambda kv: kv[1], reverse=True)[: self.nbest]
         first_pass = {p: s - ranked[0][1] for p, s in ranked}
         cands = candidates(list(first_pass), context, self.max_distance)[: self.max_candidates]
+        cands += swaps(list(first_pass), context, {c.words for c in cands})[: self.max_swaps]
         bonus = [
             self.weight * phrase_letters(c.words, context)
             + (self.nbest_bonus if c.words == c.source else 0.0)
             + self.first_pass_weight * first_pass[c.source]
             for c in cands
         ]
+        ctc = self.ctc_log_likelihoods(enc, [c.words for c in cands]) if self.ctc_weight else []
+        possible = [i for i, x in enumerate(ctc) if math.isfinite(x)]  # CTC needs a frame per letter
+        if possible:
+            bonus = [b + self.ctc_weight * x for b, x in zip(bonus, ctc, strict=True)]
+            best = sorted(possible, key=lambda i: bonus[i], reverse=True)[: self.scored]
+        else:
+            best = list(range(min(len(cands), self.scored)))
+        cands, bonus = [cands[i] for i in best], [bonus[i] for i in best]
+        if window is not None:
+            enc = enc[:, window[0] : window[1]]
         learned = self.log_likelihoods(enc, memory, [c.words for c in cands])
         # As if the plain reading agreed with the biased one: the best of these are read again without it.
         first = sorted(range(len(cands)), key=lambda i: (1 + self.plain_weight) * learned[i] + bonus[i], reverse=True)
@@ -176,6 +235,23 @@ class PhraseVerifier:
                 out.add_path_like(c.source, c.words)
             out.add_final(c.words, score)
         return out
+
+    def ctc_log_likelihoods(self, enc: torch.Tensor, texts: list[Prefix]) -> list[float]:
+        """log P(text | audio) of each text under the encoder's CTC layer (-inf where the frames are too few)."""
+        log_probs = torch.log_softmax(self.model.ctc_head(enc[0]), dim=-1)  # (T, V)
+        seqs = [encode(" ".join(t)) for t in texts]
+        n = len(seqs)
+        targets = torch.zeros(n, max(1, *(len(q) for q in seqs)), dtype=torch.long)  # padding is never read
+        for b, q in enumerate(seqs):
+            targets[b, : len(q)] = torch.tensor(q, dtype=torch.long)
+        nll = torch.nn.functional.ctc_loss(
+            log_probs[:, None].expand(-1, n, -1),
+            targets,
+            torch.full((n,), log_probs.shape[0], dtype=torch.long),
+            torch.tensor([len(q) for q in seqs], dtype=torch.long),
+            reduction="none",
+        )
+        return (-nll).tolist()
 
     def log_likelihoods(self, enc: torch.Tensor, memory: ContextMemory | None, texts: list[Prefix]) -> list[float]:
         """log P(text | audio) of each text, summed over alignments; read over `memory` by the learned biasing
