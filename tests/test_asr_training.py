@@ -89,7 +89,7 @@ def test_ctc_head_is_fitted_on_the_frozen_encoder_and_written_into_the_weights(t
 
     torch.manual_seed(1)
     untrained = torch.nn.Linear(model.config.enc_hidden, model.config.vocab)
-    assert loss(fit(model, list(data), epochs=20, lr=3e-2, seed=0)) < 0.8 * loss(
+    assert loss(fit(model, data, epochs=20, lr=3e-2, seed=0)) < 0.8 * loss(
         untrained
     )  # a random encoder: it can only learn so much
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.rnnt import RNNT, RNNTConfig
+from models.rnnt import RNNT
 from training.asr import batches, collate
 from training.features import FeatureCache
 
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 @torch.no_grad()
 def encoder_outputs(model: RNNT, cache: FeatureCache, ids: list[int], max_frames: int) -> list[tuple]:
     """(encoder frames, letters) of each utterance, the encoder frozen; float16 to keep memory small."""
-    sub = {i: k for k, i in enumerate(ids)}
-    plan = [[i for i in b if i in sub] for b in batches(cache, max_frames, random.Random(0))]
+    wanted = set(ids)
+    plan = [[i for i in b if i in wanted] for b in batches(cache, max_frames, random.Random(0))]
     out = []
     for b in tqdm([b for b in plan if b], desc="encoder"):
         x, y, t, u = collate(cache, b, model, None)
@@ -45,6 +45,7 @@ def encoder_outputs(model: RNNT, cache: FeatureCache, ids: list[int], max_frames
 
 
 def fit(model: RNNT, data: list[tuple], epochs: int, lr: float, seed: int) -> torch.nn.Linear:
+    data = list(data)  # shuffled here, not the caller's
     torch.manual_seed(seed)
     head = torch.nn.Linear(model.config.enc_hidden, model.config.vocab)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
@@ -94,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     )
     head = fit(model, encoder_outputs(model, cache, ids, args.max_frames), args.epochs, args.lr, args.seed)
-    config = json.loads(json.dumps(ckpt["config"])) | {"ctc_head": True}
-    RNNTConfig(**config)  # still a valid configuration
+    config = {**ckpt["config"], "ctc_head": True}
     state = {k: v for k, v in ckpt["state"].items() if not k.startswith("ctc_head.")}
     state |= {f"ctc_head.{k}": v.half() for k, v in head.state_dict().items()}
     out = Path(args.out or args.weights)
