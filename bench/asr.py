@@ -1,10 +1,14 @@
-"""`speechgraph bench asr`: the recogniser on held-out voices and names.
+"""`speechgraph bench asr`: the recogniser on held-out voices, names, phrasings, text and engines.
 
 Decodes the test split (the audio after the wake word, as the gate cuts it)
 with streaming beam search, with and without contextual biasing, and reports
 WER (all, clean, around 10 dB SNR), per-accent WER and the cohort gap, name
 recall, the oracle WER of the lattice and of its 4-best, the real-time factor
 on one core and the model's size.
+
+On the speech set (`speechgraph corpus --set speech`) it also reports WER per slice: held-out
+phrasing, out-of-domain sentences, the held-out engine, and the old grammar's templates; and it
+decodes every real human recording the machine has (`corpus.real`).
 
 Each utterance's context is what a user's device would hold: the contact and
 device names of the request plus distractors drawn from the same split.
@@ -128,8 +132,12 @@ def run(args: argparse.Namespace) -> dict:
         rec = metrics.recognition(rows, hyps)
         clean = [r for r in rows if r["condition"]["label"] == "clean"]
         snr10 = [r for r in rows if r["condition"]["noise"] != "none" and 5 <= (r["condition"]["snr_db"] or 0) <= 15]
+        slices = sorted({r["slice"] for r in rows if "slice" in r})
+        by_slice = {k: metrics.recognition([r for r in rows if r.get("slice") == k], hyps) for k in slices}
         return {
             "wer": rec.wer,
+            "wer_by_slice": {k: v.wer for k, v in by_slice.items()},
+            "name_recall_by_slice": {k: v.name_recall for k, v in by_slice.items()},
             "wer_clean": metrics.recognition(clean, hyps).wer if clean else None,
             "wer_snr_5_15db": metrics.recognition(snr10, hyps).wer if snr10 else None,
             "name_recall": rec.name_recall,
@@ -188,7 +196,24 @@ def run(args: argparse.Namespace) -> dict:
         }
     if args.pocketsphinx:
         result["pocketsphinx"] = pocketsphinx_baseline(rows, Path(args.corpus))
+    result["real_recordings"] = real_recordings(search)
     return result
+
+
+def real_recordings(search: BeamSearch) -> list[dict]:
+    """Every human recording the machine has (`corpus.real`), decoded without a context: reported as is."""
+    from corpus.real import recordings
+    from nodes.audio_file import load
+    from nodes.features import LogMel
+
+    out = []
+    for rec in recordings():
+        frames = LogMel().frames(load(rec.path))
+        st = search.start()
+        search.accept(st, frames, EMPTY)
+        hyp = search.lattice(st, EMPTY).best()
+        out.append({"path": str(rec.path), "ref": rec.text, "hyp": hyp, "wer": metrics.wer([rec.text], [hyp])})
+    return out
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -199,6 +224,12 @@ def main(args: argparse.Namespace) -> dict:
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for key in ("wer", "wer_clean", "wer_snr_5_15db", "name_recall", "cohort_gap"):
         print(f"{key:<24}{fmt(p.get(key)):>12}{fmt(b[key]):>12}")
+    for k, v in b["wer_by_slice"].items():
+        recall = b["name_recall_by_slice"][k]
+        plain = (p.get("wer_by_slice") or {}).get(k)
+        print(
+            f"{'WER ' + k:<24}{fmt(plain):>12}{fmt(v):>12}" + ("" if recall is None else f"   name recall {recall:.3f}")
+        )
     print(f"oracle WER: lattice {result['oracle_wer_lattice']:.3f}, 4-best {result['oracle_wer_4best']:.3f}")
     print(f"real-time factor on one core (beam {result['beam']}): {result['rtf_one_core']:.3f}")
     ms = result["lattice_ms_with_context"]
@@ -215,6 +246,12 @@ def main(args: argparse.Namespace) -> dict:
             f"pocketsphinx (default LM) on the same audio: WER {ps['wer']:.3f}, name recall "
             f"{ps['name_recall']:.3f}, real-time factor {ps['rtf_one_core']:.3f}"
         )
+    real = result["real_recordings"]
+    if real:
+        real_wer = metrics.wer([r["ref"] for r in real], [r["hyp"] for r in real])
+        print(f"real human recordings ({len(real)}, no context): WER {real_wer:.3f}")
+        for r in real:
+            print(f"  {Path(r['path']).name}: {r['ref']!r} -> {r['hyp']!r}")
     hypotheses = result.pop("hypotheses")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

@@ -82,9 +82,15 @@ class Recognition:
     cohort_gap: float | None
 
 
+def heard(row: dict) -> bool:
+    """Whether the recogniser is meant to hear a row: a request after the wake word, or any row of the
+    speech set (`corpus.speech`, rows with a `slice`), which is spoken without one."""
+    return bool(row.get("wake_word", True)) or "slice" in row
+
+
 def recognition(rows: list[dict], hyps: dict[str, str], group_key: str = "accent") -> Recognition:
     """WER and name recall over the rows that have a reference; per-group WER and the best-worst gap."""
-    rows = [r for r in rows if r.get("wake_word", True)]
+    rows = [r for r in rows if heard(r)]
     refs = [r["text"] for r in rows]
     hs = [hyps.get(r["id"], "") for r in rows]
     groups: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))

@@ -1,15 +1,20 @@
-"""Text to speech: espeak-ng voices and variants, and the Piper neural voice.
+"""Text to speech: espeak-ng voices and variants, the Piper neural voice, and flite.
 
-Every engine gives 22,050 Hz audio; it is resampled to 16 kHz (the exact ratio
-320/441, by soxr) and trimmed to where the speech is, so that the pieces of an
+espeak-ng and Piper give 22,050 Hz audio, flite 16 kHz; everything is resampled
+to 16 kHz (soxr) and trimmed to where the speech is, so that the pieces of an
 utterance can be laid out with known boundaries.
+
+flite is the held-out engine: its voices speak only the test split's "engine"
+slice (`corpus.speech`), so that slice measures a synthesiser never heard in
+training. Only flite's `awb` and `rms` voices are used; its other English
+voices are reserved for evaluation outside the project.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +22,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from corpus import espeak
 from nodes.messages import SAMPLE_RATE
 
-TTS_RATE = 22_050
 ESPEAK_ACCENTS = (
     "en-us",
     "en-gb",
@@ -33,11 +38,15 @@ ESPEAK_ACCENTS = (
 """Every English accent of espeak-ng's own (the mbrola voices need data Debian does not ship)."""
 
 PIPER_VOICE = "piper:en_US-joe-medium"
+FLITE_VOICES = ("awb", "rms")
+"""flite's voices this project may use (Scottish English male, US English male)."""
+_LIBRARY_NAMES = {"en-gb": "en"}
+"""espeak-ng's library names its British English voice "en"."""
 
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak" or "piper"
+    engine: str  # "espeak", "piper" or "flite"
     accent: str
     variant: str = ""
 
@@ -45,6 +54,8 @@ class Voice:
     def id(self) -> str:
         if self.engine == "piper":
             return PIPER_VOICE
+        if self.engine == "flite":
+            return f"flite:{self.variant}"
         return f"{self.accent}+{self.variant}" if self.variant else self.accent
 
 
@@ -59,13 +70,7 @@ class Prosody:
 
 def espeak_variants() -> list[str]:
     """The voice variants espeak-ng ships (the files under voices/!v)."""
-    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
-    names = []
-    for line in out.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 5 and parts[4].startswith("!v/"):
-            names.append(parts[4][3:])
-    return sorted(set(names))
+    return espeak.engine().variants()
 
 
 def all_voices() -> list[Voice]:
@@ -95,9 +100,10 @@ def _piper():
 def synthesize(text: str, voice: Voice, prosody: Prosody) -> np.ndarray:
     """Speech for `text` at 16 kHz, float32, trimmed to the speech."""
     if voice.engine == "espeak":
-        cmd = ["espeak-ng", "-v", voice.id, "-s", str(prosody.rate_wpm), "-p", str(prosody.pitch), "--stdout", text]
-        wav = subprocess.run(cmd, capture_output=True, check=True).stdout
-        x, rate = sf.read(io.BytesIO(wav), dtype="float32")
+        name = _LIBRARY_NAMES.get(voice.accent, voice.accent) + (f"+{voice.variant}" if voice.variant else "")
+        x, rate = espeak.engine().synthesize(text, name, prosody.rate_wpm, prosody.pitch), espeak.RATE
+    elif voice.engine == "flite":
+        x, rate = _flite(text, voice.variant, prosody)
     elif voice.engine == "piper":
         from piper.config import SynthesisConfig
 
@@ -109,10 +115,19 @@ def synthesize(text: str, voice: Voice, prosody: Prosody) -> np.ndarray:
         rate = chunks[0].sample_rate
     else:
         raise ValueError(f"unknown TTS engine {voice.engine!r}")
-    if rate != TTS_RATE:
-        raise RuntimeError(f"{voice.engine} gave {rate} Hz audio, expected {TTS_RATE}")
-    y = soxr.resample(x, TTS_RATE, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    y = x if rate == SAMPLE_RATE else soxr.resample(x, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
     return trim(y)
+
+
+def _flite(text: str, voice: str, prosody: Prosody) -> tuple[np.ndarray, int]:
+    if voice not in FLITE_VOICES:
+        raise ValueError(f"flite voice {voice!r} is not one this project may use ({', '.join(FLITE_VOICES)})")
+    stretch = f"{160 / max(80, prosody.rate_wpm):.3f}"  # flite's duration stretch: above 1 is slower
+    with tempfile.NamedTemporaryFile(suffix=".wav") as out:
+        cmd = ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, "-o", out.name]
+        subprocess.run(cmd, capture_output=True, check=True)
+        x, rate = sf.read(out.name, dtype="float32")
+    return x, rate
 
 
 def speech_bounds(x: np.ndarray, threshold_db: float = -40.0, frame: int = 160) -> tuple[int, int]:

@@ -70,14 +70,16 @@ class ContextBiaser(nn.Module):
             padded = torch.zeros(len(flat), int(lengths.max()), dtype=torch.long)
             for i, t in enumerate(flat):
                 padded[i, : len(t)] = torch.tensor(t)
-            packed = pack_padded_sequence(self.embed(padded), lengths, batch_first=True, enforce_sorted=False)
+            dev = self.none.device
+            packed = pack_padded_sequence(self.embed(padded.to(dev)), lengths, batch_first=True, enforce_sorted=False)
             read, _ = pad_packed_sequence(self.reader(packed)[0], batch_first=True)
-            table = torch.cat([self.none, read[torch.arange(read.shape[1]) < lengths[:, None]]])
+            table = torch.cat([self.none, read[torch.arange(read.shape[1], device=dev) < lengths.to(dev)[:, None]]])
             at = 1
             for b, r in enumerate(rows):
                 n = sum(len(t) for t in r)
                 where[b, 1 : 1 + n] = torch.arange(at, at + n)
                 at += n
+        where = where.to(self.none.device)
         valid = torch.zeros_like(where, dtype=torch.bool)
         valid[:, 0] = True
         valid |= where > 0

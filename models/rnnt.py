@@ -1,5 +1,11 @@
-"""A streaming RNN-T: a causal LSTM encoder over stacked log-mel frames, an LSTM
+"""A streaming RNN-T: a causal LSTM encoder over stacked log-mel frames, a
 prediction network over characters, and an additive joint network.
+
+The prediction network is stateless by default (`pred_context` > 0): it sees
+only the last few characters, as in icefall's stateless transducers. An LSTM
+prediction network is a language model of the training text; given a small
+grammar it learns the grammar and writes its sentences over what the encoder
+hears. Four characters are enough to spell, too few to memorise requests.
 
 The encoder never looks ahead: frames are stacked by `stack` and subsampled by
 the same factor (40 ms per encoder step with the defaults), and every LSTM is
@@ -27,6 +33,8 @@ class RNNTConfig:
     enc_layers: int = 4
     pred_embed: int = 128
     pred_hidden: int = 256
+    pred_context: int = 4
+    """Characters the prediction network sees (stateless); 0: an LSTM over the whole history."""
     joint_dim: int = 256
     vocab: int = len(VOCAB)
     dropout: float = 0.1
@@ -59,6 +67,8 @@ class Encoder(nn.Module):
 
 
 class Predictor(nn.Module):
+    """LSTM prediction network: its state is `(h, c)`, each (1, B, H)."""
+
     def __init__(self, c: RNNTConfig) -> None:
         super().__init__()
         self.embed = nn.Embedding(c.vocab, c.pred_embed)
@@ -67,6 +77,26 @@ class Predictor(nn.Module):
     def forward(self, labels: torch.Tensor, state=None):
         out, state = self.lstm(self.embed(labels), state)
         return out, state
+
+
+class StatelessPredictor(nn.Module):
+    """The last `pred_context` units, embedded and mixed by one layer; its state is `(history,)`, the
+    last `pred_context - 1` units as a (1, B, k-1) tensor (blank before the first), so a decoder can
+    carry it exactly like an LSTM state."""
+
+    def __init__(self, c: RNNTConfig) -> None:
+        super().__init__()
+        self.k = c.pred_context
+        self.embed = nn.Embedding(c.vocab, c.pred_embed)
+        self.mix = nn.Linear(c.pred_embed * self.k, c.pred_hidden)
+
+    def forward(self, labels: torch.Tensor, state=None):
+        B = labels.shape[0]
+        history = state[0][0] if state is not None else labels.new_zeros(B, self.k - 1)
+        seq = torch.cat([history, labels], dim=1)
+        windows = seq.unfold(1, self.k, 1)  # (B, U, k): each unit with the k-1 before it
+        out = torch.relu(self.mix(self.embed(windows).flatten(2)))
+        return out, (seq[:, seq.shape[1] - (self.k - 1) :][None],)
 
 
 class Joint(nn.Module):
@@ -88,7 +118,7 @@ class RNNT(nn.Module):
         super().__init__()
         self.config = c or RNNTConfig()
         self.encoder = Encoder(self.config)
-        self.predictor = Predictor(self.config)
+        self.predictor = StatelessPredictor(self.config) if self.config.pred_context else Predictor(self.config)
         self.joint = Joint(self.config)
         c = self.config
         self.biaser = (
@@ -120,7 +150,7 @@ class RNNT(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> RNNT:
-        model = cls(RNNTConfig(**ckpt["config"]))
+        model = cls(RNNTConfig(**({"pred_context": 0} | ckpt["config"])))  # older checkpoints: LSTM predictor
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"].items()})
         model.words = frozenset(ckpt.get("words", ()))
         return model
@@ -152,7 +182,7 @@ def greedy_decode(
     read = (lambda p: model.biaser.bias_predictor(p, mem)) if mem is not None else (lambda p: p)
     B, T, _ = enc.shape
     out: list[list[int]] = [[] for _ in range(B)]
-    last = torch.zeros(B, 1, dtype=torch.long)
+    last = torch.zeros(B, 1, dtype=torch.long, device=feats.device)
     pred, state = model.predictor(last)
     pred = read(pred)
     for t in range(T):

@@ -125,8 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
         "wake words and pauses, add noise, reverberation and device audio, and write train/dev/test "
         "manifests (JSON lines) and long negative streams. Resumes an interrupted build.",
     )
-    corpus.add_argument("--size", choices=("tiny", "small", "default"), default="default", help="default: default")
-    corpus.add_argument("--out", default="corpus_out", help="output folder (default corpus_out)")
+    corpus.add_argument(
+        "--set",
+        choices=("assistant", "speech"),
+        default="assistant",
+        help="assistant: wake words, requests and negative streams (default; the wake word and end-pointers train "
+        "on it); speech: the recogniser's broad speech set with held-out phrasings, text and engines (corpus.speech)",
+    )
+    corpus.add_argument(
+        "--size",
+        choices=("tiny", "small", "default"),
+        default="default",
+        help="default: default (speech: tiny, default)",
+    )
+    corpus.add_argument(
+        "--out", default=None, help="output folder (default corpus_out, or corpus_speech with --set speech)"
+    )
     corpus.add_argument("--seed", type=int, default=0, help="seed for text, voices, splits and noise (default 0)")
     corpus.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes (default 2)")
     corpus.set_defaults(func=cmd_corpus)
@@ -298,9 +312,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
-    from corpus.build import build
+    if args.set == "speech":
+        from corpus import speech
 
-    summary = build(args.out, size=args.size, seed=args.seed, jobs=args.jobs)
+        if args.size not in speech.SIZES:
+            print(f"speechgraph corpus: --set speech has sizes {', '.join(speech.SIZES)}", file=sys.stderr)
+            return 2
+        summary = speech.build(args.out or "corpus_speech", size=args.size, seed=args.seed, jobs=args.jobs)
+    else:
+        from corpus.build import build
+
+        summary = build(args.out or "corpus_out", size=args.size, seed=args.seed, jobs=args.jobs)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -71,13 +71,29 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return x
 
 
-def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None):
+def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
+    """Vocal-tract length perturbation on log-mel frames (T, F): the mel axis stretched by a random factor
+    in 1±spread, so one synthetic speaker sounds like speakers with longer or shorter vocal tracts."""
+    if spread <= 0:
+        return x
+    F = x.shape[1]
+    src = torch.clamp(torch.arange(F, dtype=torch.float32) / float(rng.uniform(1 - spread, 1 + spread)), 0, F - 1)
+    lo = src.floor().long()
+    hi = torch.clamp(lo + 1, max=F - 1)
+    w = src - lo
+    return x[:, lo] * (1 - w) + x[:, hi] * w
+
+
+def collate(
+    cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None, warp: float = 0.0
+):
     feats, labels = [], []
     for i in ids:
         start = int(cache.starts[i])
         if jitter is not None and start:
             start = max(0, start + int(jitter.integers(-5, 16)))  # the gate's cut is not exact
-        feats.append(torch.from_numpy(np.asarray(cache.utterance(i)[start:], dtype=np.float32)))
+        f = torch.from_numpy(np.asarray(cache.utterance(i)[start:], dtype=np.float32))
+        feats.append(vtlp(f, jitter, warp) if jitter is not None else f)
         labels.append(torch.tensor(encode(cache.texts[i]), dtype=torch.long))
     T = max(len(f) for f in feats)
     U = max(1, max(len(label) for label in labels))
@@ -86,7 +102,7 @@ def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.
     for b, (f, label) in enumerate(zip(feats, labels, strict=True)):
         x[b, : len(f)] = f
         y[b, : len(label)] = label
-    x = model.normalise(x)
+    x = (x - model.feat_mean.cpu()) / model.feat_std.cpu()
     for b, f in enumerate(feats):
         x[b, len(f) :] = 0
     t_enc = torch.tensor([len(f) // model.config.stack for f in feats])
@@ -113,7 +129,8 @@ def dev_wer(
         chunk = ids[k : k + 16]
         x, _, _, _ = collate(cache, chunk, model, None)
         contexts = [row_context(cache.rows[i], split_names) for i in chunk] if split_names else None
-        for i, out in zip(chunk, greedy_decode(model, x, contexts), strict=True):
+        device = next(model.parameters()).device
+        for i, out in zip(chunk, greedy_decode(model, x.to(device), contexts), strict=True):
             refs.append(cache.texts[i])
             hyps.append(decode(out).strip())
     model.train()
@@ -121,44 +138,47 @@ def dev_wer(
 
 
 def train(args: argparse.Namespace) -> dict:
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
     run = start_run(args.run, args.threads)
-    train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=args.threads)
-    dev_cache = FeatureCache.build(args.corpus, "dev", run / "features", jobs=args.threads)
+    jobs = args.jobs or args.threads
+    train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=jobs)
+    dev_cache = FeatureCache.build(args.corpus, "dev", run / "features", jobs=jobs)
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
 
     torch.manual_seed(args.seed)
-    model = RNNT(RNNTConfig(context_dim=args.context_dim))
+    model = RNNT(RNNTConfig(context_dim=args.context_dim, pred_context=args.pred_context, ctc_head=True)).to(device)
     model.words = frozenset(w for text in train_cache.texts for w in text.split())
     pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
-    # CTC on the encoder alone (training only): without it the prediction network learns the
-    # grammar's text long before the encoder learns to listen, and decoding stops early.
-    ctc_head = torch.nn.Linear(model.config.enc_hidden, model.config.vocab)
+    # CTC on the encoder alone: it makes the encoder listen from the first steps, and the decoder's
+    # second pass reads the audio through the same layer.
+    ctc_head = model.ctc_head
     learned_bias = {id(q) for q in model.biaser.parameters()} if model.biaser else set()
-    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias] + [*ctc_head.parameters()]}]
+    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias]}]
     if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
         groups.append({"params": list(model.biaser.parameters()), "lr_scale": args.context_lr_scale})
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     state = {"step": 0, "epoch": 0, "best_wer": math.inf, "history": []}
     ckpt_path = run / "checkpoint.pt"
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         model.load_state_dict(ckpt["model"])
-        if "ctc_head" in ckpt:
-            ctc_head.load_state_dict(ckpt["ctc_head"])
-            opt.load_state_dict(ckpt["optimizer"])
-        else:  # a checkpoint from before the CTC head: the optimiser starts afresh
-            log.info("checkpoint has no CTC head: adding one, optimiser state reset")
+        opt.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
         torch.set_rng_state(ckpt["torch_rng"])
         log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
     elif args.init and Path(args.init).exists():
-        init = RNNT.from_checkpoint(torch.load(args.init, weights_only=False)).state_dict()
-        missing, _ = model.load_state_dict(init, strict=False)
-        if any(not k.startswith("biaser.") for k in missing):
+        init = RNNT.from_checkpoint(torch.load(args.init, weights_only=False, map_location="cpu")).state_dict()
+        own = model.state_dict()
+        fits = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
+        missing, _ = model.load_state_dict(fits, strict=False)
+        if any(not k.startswith(("biaser.", "predictor.", "ctc_head.")) for k in missing):
             raise ValueError(f"{args.init} does not fit this model: {missing}")
         log.info("no checkpoint in %s: starting from the weights in %s", run, args.init)
         if missing:
-            log.info("learned biasing added, starting from zero: %d tensors", len(missing))
+            log.info("new layers, starting from scratch: %s", ", ".join(missing))
     else:
         mean, std = train_cache.stats()
         model.feat_mean.copy_(mean)
@@ -170,7 +190,6 @@ def train(args: argparse.Namespace) -> dict:
         torch.save(
             {
                 "model": model.state_dict(),
-                "ctc_head": ctc_head.state_dict(),
                 "optimizer": opt.state_dict(),
                 "state": state,
                 "torch_rng": torch.get_rng_state(),
@@ -179,7 +198,6 @@ def train(args: argparse.Namespace) -> dict:
         )
         tmp.replace(ckpt_path)
 
-    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
     model.train()
     while state["epoch"] < args.epochs and time.monotonic() < deadline:
         epoch = state["epoch"]
@@ -190,8 +208,8 @@ def train(args: argparse.Namespace) -> dict:
         bar = tqdm(plan[done_in_epoch:], desc=f"epoch {epoch}", initial=done_in_epoch, total=len(plan))
         losses = []
         for ids in bar:
-            x, y, t, u = collate(train_cache, ids, model, nrng)
-            x = spec_augment(x, nrng)
+            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp)
+            x, y, t, u = (v.to(device, non_blocking=True) for v in (spec_augment(x, nrng), y, t, u))
             lr = args.lr * min(1.0, (state["step"] + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
@@ -246,4 +264,5 @@ def train(args: argparse.Namespace) -> dict:
                 log.info("new best: %s", out)
         save_checkpoint()
     (run / "history.json").write_text(json.dumps(state["history"], indent=1))
+    torch.save(model.checkpoint() | {"epoch": state["epoch"], "step": state["step"]}, run / "last.pt")
     return state

@@ -2,7 +2,8 @@
 
 One float16 array holds every utterance's frames back to back; an index gives
 each utterance's offset, length, transcript and the frame where the recogniser's
-input starts (just after the wake word, as the gate will cut it).
+input starts (just after the wake word, as the gate will cut it). A row without
+an audio file is a recipe (`corpus.speech`): it is rendered here, in the workers.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ from nodes.features import LogMel
 HOP_S = 0.01
 
 
-def _features(args: tuple[str, str]) -> np.ndarray:
-    root, audio = args
-    return LogMel().frames(load(Path(root) / audio)).astype(np.float16)
+def _features(args: tuple[str, dict]) -> np.ndarray:
+    root, row = args
+    if row.get("audio"):
+        samples = load(Path(root) / row["audio"])
+    else:
+        from corpus.speech import render
+
+        samples, _ = render(row, Path(root))
+    return LogMel().frames(samples).astype(np.float16)
 
 
 @dataclass
@@ -56,7 +63,7 @@ class FeatureCache:
             index = json.loads(idx.read_text())
             if index["ids"] == [r["id"] for r in rows]:
                 return cls._from(np.load(npy, mmap_mode="r"), index, rows)
-        work = [(str(corpus), r["audio"]) for r in rows]
+        work = [(str(corpus), r) for r in rows]
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             feats = list(tqdm(pool.imap(_features, work, chunksize=16), total=len(work), desc=f"features {split}"))
         lengths = np.array([len(f) for f in feats])

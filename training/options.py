@@ -12,7 +12,12 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
     p.add_argument("--run", default="runs/asr", help="checkpoints, feature cache and logs (default runs/asr)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this long; 0: no limit")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="stop (resumably) this many minutes after the start, feature caching included; 0: no limit",
+    )
     p.add_argument("--max-frames", type=int, default=12000, help="padded frames per batch (default 12000)")
     p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--warmup", type=int, default=400)
@@ -32,7 +37,13 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         "a few percent of the requests, and without more of them the model hears a lone name as a command's "
         "first word",
     )
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch threads, and feature workers unless --jobs")
+    p.add_argument("--jobs", type=int, default=0, help="processes that render and cache features (0: --threads)")
+    p.add_argument("--device", default="cpu", help="torch device to train on: cpu or cuda (default cpu)")
+    p.add_argument(
+        "--pred-context", type=int, default=4, help="characters the stateless prediction network sees (0: an LSTM)"
+    )
+    p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis warped by 1±this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
     p.add_argument(

@@ -252,16 +252,14 @@ class BeamSearch:
         todo = [j for j, key in enumerate(keys) if key not in st.pred_cache]
         if todo:
             labels = torch.tensor([[extend[j][1]] for j in todo])
-            states = (
-                torch.cat([extend[j][0].state[0] for j in todo], dim=1),
-                torch.cat([extend[j][0].state[1] for j in todo], dim=1),
-            )
-            out, (hn, cn) = self.model.predictor(labels, states)
+            parts = zip(*(extend[j][0].state for j in todo), strict=True)
+            states = tuple(torch.cat(part, dim=1) for part in parts)  # each state tensor has the batch on dim 1
+            out, new_states = self.model.predictor(labels, states)
             proj = self._project(out[:, 0], memory)
             if len(st.pred_cache) > 4096:
                 st.pred_cache.clear()
             for n, j in enumerate(todo):
-                st.pred_cache[keys[j]] = (proj[n], (hn[:, n : n + 1], cn[:, n : n + 1]))
+                st.pred_cache[keys[j]] = (proj[n], tuple(s[:, n : n + 1] for s in new_states))
         return [st.pred_cache[key] for key in keys]
 
     @staticmethod

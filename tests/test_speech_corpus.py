@@ -1,0 +1,119 @@
+"""The recogniser's speech set: what is held out really is, and rows render the same audio everywhere."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from corpus import phrasings, speech, wordlists
+from corpus.tts import FLITE_VOICES
+from models.rnnt import RNNT, RNNTConfig
+
+
+@pytest.fixture(scope="module")
+def full_plan() -> dict[str, list[dict]]:
+    return speech.plan(seed=0, size="default")
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("speech")
+    speech.build(out, size="tiny", seed=0, jobs=2, progress=False)
+    return out
+
+
+def test_no_dev_or_test_phrasing_can_be_made_by_a_train_template(full_plan):
+    held_out = [r for s in ("dev", "test") for r in full_plan[s] if r.get("skeleton")]
+    assert len(held_out) > 1000
+    for r in held_out:
+        assert phrasings.template_split(r["intent"])[r["template"]] == r["split"]
+        assert r["skeleton"] not in phrasings.train_skeletons(r["intent"]), r
+    train_skeletons = {r["skeleton"] for r in full_plan["train"] if r.get("skeleton")}
+    assert not train_skeletons & {r["skeleton"] for r in held_out}
+
+
+def test_word_lists_sentences_and_voices_are_divided(full_plan):
+    lists = speech.word_lists(0)
+    for field in ("first", "last", "cities", "items", "sentences", "words"):
+        train, test = set(getattr(lists["train"], field)), set(getattr(lists["test"], field))
+        assert train and test and not train & test, field
+    train_texts = {r["text"] for r in full_plan["train"]}
+    ood = [r for r in full_plan["test"] if r["slice"] == "ood"]
+    assert ood and not any(r["text"] in train_texts for r in ood)
+    train_voices = {r["voice"] for r in full_plan["train"]}
+    assert not train_voices & {r["voice"] for s in ("dev", "test") for r in full_plan[s]}
+
+
+def test_flite_speaks_only_the_engine_slice_and_piper_only_train(full_plan):
+    for split, rows in full_plan.items():
+        for r in rows:
+            if r["engine"] == "flite":
+                assert split == "test" and r["slice"] == "engine" and r["variant"] in FLITE_VOICES
+            if r["slice"] == "engine":
+                assert r["engine"] == "flite"
+            if r["engine"] == "piper":
+                assert split == "train"
+    assert set(FLITE_VOICES) == {"awb", "rms"}  # the others are kept for evaluation outside the project
+
+
+def test_the_speech_set_is_broad(full_plan):
+    train = full_plan["train"]
+    assert len({r["text"] for r in train}) > 30_000
+    assert len({w for r in train for w in r["text"].split()}) > 20_000
+    assert sum(r["slice"] in ("sentence", "words") for r in train) > 0.3 * len(train)
+
+
+def test_rows_render_the_same_audio_twice_and_eval_rows_are_files(tiny_set):
+    """The same up to espeak-ng's own voicing noise, which it draws afresh on every call."""
+    train = [json.loads(line) for line in (tiny_set / "train.jsonl").read_text().splitlines()]
+    espeak_row = next(r for r in train if r["engine"] == "espeak" and r["speed"] != 1.0)
+    a, speech_a = speech.render(espeak_row)
+    b, speech_b = speech.render(espeak_row)
+    assert speech_a == speech_b and len(a) == len(b)
+    energy = lambda x: np.log((x[: len(x) // 160 * 160].reshape(-1, 160) ** 2).mean(1) + 1e-8)  # noqa: E731
+    assert np.corrcoef(energy(a), energy(b))[0, 1] > 0.95
+    assert np.abs(a).max() <= 1.0 and speech_a[1] - speech_a[0] > 1600
+    piper_row = next(r for r in train if r["engine"] == "piper")
+    assert (tiny_set / piper_row["clean_audio"]).exists()
+    assert len(speech.render(piper_row, tiny_set)[0]) > 1600
+    test = [json.loads(line) for line in (tiny_set / "test.jsonl").read_text().splitlines()]
+    assert {r["slice"] for r in test} == {"phrasing", "ood", "engine", "in_template"}
+    for r in test:
+        assert (tiny_set / r["audio"]).exists() and 0 < r["speech_start"] < r["speech_end"] < r["duration_s"]
+    assert json.loads((tiny_set / "splits.json").read_text())["test"]["first_names"]
+
+
+def test_normalise_writes_what_a_recogniser_writes():
+    assert wordlists.normalise("Café at 7:30, isn't it?") == "cafe at seven thirty isn't it"
+    assert wordlists.normalise("'Quoted' words & 50%") == "quoted words and fifty percent"
+    assert wordlists.normalise("In 1984 there were") is None
+    assert wordlists.normalise("Москва") is None
+
+
+def test_templates_expand_to_every_option():
+    assert phrasings.expansions("[a|b|]c[ d|]") == {"ac", "bc", "c", "ac d", "bc d", "c d"}
+    rng = random.Random(1)
+    f = phrasings.fill("call {contact}[ at work|]", "call", {"contact": lambda r: "meg bauer"}, rng)
+    assert f.text.startswith("call meg bauer") and f.slots == {"contact": "meg bauer"}
+    assert f.skeleton in ("call {contact}", "call {contact} at work")
+
+
+def test_the_stateless_prediction_network_streams_like_it_reads_whole():
+    model = RNNT(RNNTConfig(pred_context=4)).eval()
+    labels = torch.randint(1, 29, (3, 9))
+    whole, _ = model.predictor(labels)
+    first, state = model.predictor(labels[:, :4])
+    rest, _ = model.predictor(labels[:, 4:], state)
+    assert torch.allclose(torch.cat([first, rest], dim=1), whole)
+    one_by_one, state = [], None
+    for u in range(labels.shape[1]):
+        out, state = model.predictor(labels[:, u : u + 1], state)
+        one_by_one.append(out)
+    assert torch.allclose(torch.cat(one_by_one, dim=1), whole)
+    changed = labels.clone()
+    changed[:, 0] = (changed[:, 0] % 28) + 1  # a unit more than four back is forgotten
+    assert torch.allclose(model.predictor(changed)[0][:, 4:], whole[:, 4:])
