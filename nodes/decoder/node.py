@@ -104,7 +104,7 @@ class RNNTDecoder(Node):
         if st.utt is None or st.utt.id != utterance:
             if utterance in st.finished:
                 return ()  # frames the gate still sends after the final end-point
-            if st.utt is not None:
+            if st.utt is not None and not st.utt.final:  # a committed utterance is never re-finalised
                 out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
             st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
         u = st.utt
