@@ -251,7 +251,7 @@ def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_replay(args: argparse.Namespace) -> int:
     import graphs
     from nodes.file_source import FileSource
-    from speechgraph.replay import replay, source_options
+    from speechgraph.replay import failed_streams, replay, source_options
 
     source = source_options(
         args.paths,
@@ -293,8 +293,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             machines.setdefault(where, []).append(node)
         where_text = "; ".join(f"{m[:8]}: {', '.join(nodes)}" for m, nodes in machines.items())
         print(f"nodes ran on {len(machines)} Ray node(s): {where_text}", file=sys.stderr)
-    print(f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{rtf}; events: {summary}", file=sys.stderr)
-    return 1 if counts.get("error") and counts.get("error") == n else 0
+    sources = frozenset(name for name, spec in graph.nodes.items() if spec.is_source)
+    failed = failed_streams(run.records, sources) if run.records else {}
+    failed_text = f"; {len(failed)} of {n} streams failed" if failed else ""
+    print(
+        f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{rtf}; events: {summary}{failed_text}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:

@@ -69,6 +69,35 @@ class Replay:
         return sum(r["event"] == name for r in self.records)
 
 
+def failed_streams(records: list[dict[str, Any]], sources: frozenset[str] = frozenset({"source"})) -> dict[str, str]:
+    """Stream -> why it failed, for the streams that lost something; the exit status of a replay.
+
+    A stream failed when it never ended, its source could not read it, or a request was lost: an
+    utterance a `wake` opened, or one an `error` names, got no `result`. In a stream without any
+    `wake` (a graph with no gate: the stream is one utterance), every error loses part of it. An
+    error that cost nothing (a node restarted between requests) is still an event, not a failure.
+    """
+    streams: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        streams.setdefault(r["stream"], []).append(r)
+    failed: dict[str, str] = {}
+    for stream, mine in streams.items():
+        errors = [r for r in mine if r["event"] == "error"]
+        committed = {r.get("utterance") for r in mine if r["event"] == "result"}
+        opened = {r["utterance"] for r in mine if r["event"] == "wake" and "utterance" in r}
+        named = {u for r in errors for u in [*r.get("utterances_in_flight", ()), r.get("utterance")] if u is not None}
+        lost = sorted((opened | named) - committed)
+        if not any(r["event"] == "end" for r in mine):
+            failed[stream] = "did not end"
+        elif unread := [r for r in errors if r.get("node") in sources]:
+            failed[stream] = unread[0]["error"]
+        elif lost:
+            failed[stream] = f"utterance(s) {', '.join(map(str, lost))} got no result"
+        elif errors and not opened:
+            failed[stream] = errors[0]["error"]
+    return failed
+
+
 def replay(
     graph: Graph,
     runtime: str = "local",

@@ -65,7 +65,7 @@ def test_one_replay_of_odd_and_broken_files_beside_a_good_recording(tmp_path, ca
     ok, bad = make_files(tmp_path)
     out = tmp_path / "events.jsonl"
     paths = [*ok, GOOD, *bad]
-    assert main(["replay", *paths, "--out", str(out)]) == 0
+    assert main(["replay", *paths, "--out", str(out)]) == 1  # some streams failed
     err = capsys.readouterr().err
     events = [json.loads(line) for line in out.read_text().splitlines()]
     lines = err.splitlines()
@@ -89,7 +89,7 @@ def test_one_replay_of_odd_and_broken_files_beside_a_good_recording(tmp_path, ca
     assert {e["stream"] for e in events if e["event"] == "end"} == set(paths)
     (result,) = [e for e in events if e["event"] == "result"]
     assert result["stream"] == GOOD and result["text"].startswith("call"), result
-    assert f"{len(paths)} streams" in lines[-1]
+    assert f"{len(paths)} streams" in lines[-1] and f"{len(bad)} of {len(paths)} streams failed" in lines[-1]
 
 
 def live(argv: list[str], timeout: float = 60.0) -> int | None:

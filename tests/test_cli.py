@@ -9,13 +9,14 @@ import sys
 import pytest
 
 from speechgraph.cli import main
+from speechgraph.replay import failed_streams
 
 
 def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
     out = tmp_path / "events.jsonl"
     missing = tmp_path / "missing.wav"
     folder = str(demo_files[0]).rsplit("/", 1)[0]
-    assert main(["replay", folder, str(missing), "--graph", "frontend", "--out", str(out)]) == 0
+    assert main(["replay", folder, str(missing), "--graph", "frontend", "--out", str(out)]) == 1  # one stream failed
     events = [json.loads(line) for line in out.read_text().splitlines()]
     for e in events:
         assert {"event", "stream", "audio_s", "wall_ms"} <= e.keys()
@@ -27,6 +28,34 @@ def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
     assert len(errors) == 1 and errors[0]["stream"] == str(missing) and "no such file" in errors[0]["error"]
     err = capsys.readouterr().err
     assert "no such file" in err and f"{len(demo_files) + 1} streams" in err
+    assert f"1 of {len(demo_files) + 1} streams failed" in err
+
+
+def test_the_exit_status_counts_streams_that_lost_something_not_error_events():
+    def stream(name: str, *events: dict) -> list[dict]:
+        return [{"stream": name, **e} for e in (*events, {"event": "end"})]
+
+    restarted = {"event": "error", "node": "decoder", "error": "node restarted after a crash"}
+    records = [
+        # a node restarted between two requests, both committed: nothing lost
+        *stream(
+            "ok",
+            {"event": "wake", "utterance": 0},
+            {"event": "result", "utterance": 0},
+            restarted | {"utterances_in_flight": []},
+            {"event": "wake", "utterance": 1},
+            {"event": "result", "utterance": 1},
+        ),
+        *stream("unreadable", {"event": "error", "node": "source", "error": "empty file"}),
+        *stream("lost", {"event": "wake", "utterance": 0}, restarted | {"utterances_in_flight": [0]}),
+        *stream("silent", {"event": "wake", "utterance": 0}),
+        {"stream": "cut", "event": "wake", "utterance": 0},
+        *stream("ungated", restarted | {"utterances_in_flight": []}, {"event": "result", "utterance": 0}),
+    ]
+    failed = failed_streams(records)
+    assert set(failed) == {"unreadable", "lost", "silent", "cut", "ungated"}
+    assert failed["unreadable"] == "empty file" and failed["cut"] == "did not end"
+    assert failed["lost"] == failed["silent"] == "utterance(s) 0 got no result"
 
 
 def test_replay_of_nothing_readable_fails(tmp_path, capsys):
