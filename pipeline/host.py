@@ -96,7 +96,10 @@ class NodeHost:
                         start=msg.start,
                         end=msg.end,
                         node=self.name,
-                        error="node restarted after a crash: what it held for this stream was lost",
+                        error="node restarted after a crash: what it held for this stream was lost"
+                        if not self.node.recoverable
+                        else "node restarted after a crash: its unfinished work was redone",
+                        lost=not self.node.recoverable,
                     )
                     out.append(self._stamp(err, msg, recv, now_ns()))
             st = self._stream(msg.stream)

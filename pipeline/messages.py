@@ -91,6 +91,9 @@ class Error(Control):
 
     node: str
     error: str
+    lost: bool = True
+    """Whether the failure cost the stream what it had in flight. False for a restarted node that held
+    nothing its work needs (`Node.recoverable`): Ray retried its unfinished calls, so nothing is missing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

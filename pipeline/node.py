@@ -23,6 +23,9 @@ class Node:
     """
 
     name: str = ""
+    recoverable: bool = False
+    """True when a restart costs nothing: the node's per-stream state is only a cache (a crash's `Error`
+    then says `lost=False`), because the runtime retries the calls the crashed node had not finished."""
 
     def __init__(self, **config: Any) -> None:
         if config:

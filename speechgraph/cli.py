@@ -263,8 +263,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     options: dict[str, Any] = {}
     if args.context:
-        with open(args.context) as f:
-            options["context"] = [line.strip() for line in f if line.strip()]
+        from speechgraph.inputs import read_context
+
+        options["context"] = read_context(args.context)
     if args.no_speculative:
         options["speculative"] = False
     if args.network_delay_ms:
@@ -277,6 +278,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     def write(record: dict[str, Any]) -> None:
         if record["event"] == "error":
             print(f"error: {record['stream']}: {record['error']}", file=sys.stderr)
+        elif record["event"] == "warning":
+            print(f"warning: {record['warning']}", file=sys.stderr)
         out.write(json.dumps(record) + "\n")
         out.flush()
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import Event, Graph, make_runtime, now_ns
+from pipeline import EndOfStream, Event, Graph, make_runtime, now_ns
 from pipeline.runtime import RunStats
 from pipeline.usage import process_tree_cpu_s
 
@@ -33,19 +33,20 @@ def source_options(
 
     source: dict[str, Any] = {"realtime": realtime, "chunk_ms": chunk_ms, "concurrency": concurrency}
     if manifest:
-        from corpus.contexts import manifest_contexts
+        from speechgraph.inputs import read_manifest
 
-        rows = manifest_contexts(manifest)
-        rows = rows[:limit] if limit else rows
-        source["paths"] = [str(p) for p, _, _ in rows]
-        source["contexts"] = [c for _, c, _ in rows]
-        source["device_playing"] = [playing for _, _, playing in rows]
+        rows = read_manifest(manifest, limit)
+        source["paths"] = [r.path for r in rows]
+        source["contexts"] = [r.context for r in rows]
+        source["device_playing"] = [r.device_playing for r in rows]
+        if any(r.error for r in rows):
+            source["errors"] = [r.error for r in rows]
     if paths:
         extra = expand(paths)
         source["paths"] = source.get("paths", []) + extra
-        if "contexts" in source:
-            source["contexts"] += [[] for _ in extra]
-            source["device_playing"] += [False for _ in extra]
+        for key, empty in (("contexts", list), ("device_playing", bool), ("errors", type(None))):
+            if key in source:
+                source[key] += [empty() for _ in extra]
     if not source.get("paths"):
         raise ValueError("nothing to replay: give audio files or folders, or --manifest")
     return source
@@ -109,21 +110,38 @@ def replay(
     """Run `graph` to the end and collect its events as JSON-able records (see `Event.record`).
 
     With `interruptible`, the first Ctrl-C ends the streams and drains the graph; a second aborts.
+    A stream's `end` is its last record: it waits until every sink has ended the stream (end-pointers
+    are sinks too, and the end of a stream makes them fire).
     """
     out = Replay()
+
+    def emit(record: dict[str, Any]) -> None:
+        if record["event"] == "end":
+            out.audio_s += record["audio_s"]
+        out.records.append(record)
+        if on_record:
+            on_record(record)
+
+    sinks = len(graph.sinks)
+    ended: dict[str, int] = {}
+    held: dict[str, dict[str, Any]] = {}
     with make_runtime(graph, runtime, **(runtime_options or {})) as rt:
         cpu0 = process_tree_cpu_s()
         guard = graceful_stop(rt.stop) if interruptible else contextlib.nullcontext()
         with guard:
             for msg in rt.run():
-                if not isinstance(msg, Event):
-                    continue
-                record = msg.record(rt.t0_ns)
-                if msg.name == "end":
-                    out.audio_s += record["audio_s"]
-                out.records.append(record)
-                if on_record:
-                    on_record(record)
+                if isinstance(msg, EndOfStream):
+                    ended[msg.stream] = ended.get(msg.stream, 0) + 1
+                    if ended[msg.stream] >= sinks and msg.stream in held:
+                        emit(held.pop(msg.stream))
+                elif isinstance(msg, Event):
+                    record = msg.record(rt.t0_ns)
+                    if msg.name == "end" and ended.get(msg.stream, 0) < sinks:
+                        held[msg.stream] = record
+                    else:
+                        emit(record)
+            for record in held.values():
+                emit(record)
         out.wall_s = (now_ns() - rt.t0_ns) / 1e9
         out.run_cpu_s = process_tree_cpu_s() - cpu0
         out.stats = rt.stats()

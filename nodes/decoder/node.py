@@ -30,7 +30,7 @@ import torch
 
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
-from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph
+from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE
 from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
@@ -84,7 +84,7 @@ class RNNTDecoder(Node):
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
         self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell, verify=verify)
         self.bonus, self.max_bonus = bonus, max_bonus
-        self.phrases = tuple(context or ())
+        self.phrases = tuple(normalise_phrases(context or ()))
         self.context = self._graph(self.phrases)
         self.nbest = nbest
 
@@ -138,7 +138,7 @@ class RNNTDecoder(Node):
             return (msg,)
         fields = msg.data
         if msg.name == "context":
-            st.phrases = tuple(fields.get("phrases") or ())
+            st.phrases = tuple(normalise_phrases(fields.get("phrases") or ()))
             st.context = self._graph(st.phrases)
             return ()
         if msg.name == "endpoint":
