@@ -18,6 +18,11 @@ utterance too, so every utterance gets exactly one final lattice. Without a gate
 Context (contacts, device names, expected answers) comes from the node's
 options and from `context` events in the stream; the context in force when an
 utterance starts is the one it is decoded with (best effort, never waited for).
+Phrases are normalised as the recogniser spells them, and at most
+`MAX_PHRASES` are used (the first ones): the learned biasing, the context graph
+and the second pass all cost time and memory per phrase (20,000 phrases made
+results 22 s late at 1.7 GB), so a longer context is cut, with one `warning`
+per stream.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from pipeline import EndOfStream, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
 TICKS = 16_000
+MAX_PHRASES = 1000
+"""Context phrases the device decodes with at most. On one core of the 2-core machine, the work at the
+end-point grows by about 0.1-0.15 ms per phrase (1000: +110-180 ms) and the process by 0.16 MB."""
 
 
 @dataclass
@@ -59,6 +67,9 @@ class _Stream:
     context: ContextGraph
     utt: _Utterance | None = None
     finished: set[int] = field(default_factory=set)
+    capped: str | None = None
+    """The warning about a context cut to `MAX_PHRASES`, until it is sent (once per stream)."""
+    warned: bool = False
 
 
 class RNNTDecoder(Node):
@@ -84,7 +95,7 @@ class RNNTDecoder(Node):
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
         self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell, verify=verify)
         self.bonus, self.max_bonus = bonus, max_bonus
-        self.phrases = tuple(normalise_phrases(context or ()))
+        self.phrases, self.capped = _cap(normalise_phrases(context or ()))
         self.context = self._graph(self.phrases)
         self.nbest = nbest
 
@@ -92,7 +103,13 @@ class RNNTDecoder(Node):
         return ContextGraph(phrases, self.bonus, self.max_bonus) if phrases else EMPTY
 
     def new_state(self, stream: str) -> _Stream:
-        return _Stream(self.phrases, self.context)
+        return _Stream(self.phrases, self.context, capped=self.capped)
+
+    def _warning(self, stream: str, st: _Stream, t: int) -> list[Message]:
+        if st.capped is None or st.warned:
+            return []
+        st.warned = True
+        return [Event.make("warning", stream=stream, start=t, end=t, warning=st.capped)]
 
     # -- audio ---------------------------------------------------------------------
 
@@ -100,7 +117,7 @@ class RNNTDecoder(Node):
         if not isinstance(msg, FeatureFrames | UtteranceFeatures):
             return ()
         utterance = msg.utterance if isinstance(msg, UtteranceFeatures) else 0
-        out: list[Message] = []
+        out: list[Message] = self._warning(msg.stream, st, msg.start)
         if st.utt is None or st.utt.id != utterance:
             if utterance in st.finished:
                 return ()  # frames the gate still sends after the final end-point
@@ -138,9 +155,10 @@ class RNNTDecoder(Node):
             return (msg,)
         fields = msg.data
         if msg.name == "context":
-            st.phrases = tuple(normalise_phrases(fields.get("phrases") or ()))
+            st.phrases, capped = _cap(normalise_phrases(fields.get("phrases") or ()))
             st.context = self._graph(st.phrases)
-            return ()
+            st.capped = st.capped or capped
+            return self._warning(msg.stream, st, msg.end)
         if msg.name == "endpoint":
             u = st.utt
             if u is None or u.final or fields.get("utterance") != u.id:
@@ -204,3 +222,13 @@ class RNNTDecoder(Node):
             endpoint_s=round(t / TICKS, 3),
             final=final,
         )
+
+
+def _cap(phrases: list[str]) -> tuple[tuple[str, ...], str | None]:
+    """The first `MAX_PHRASES` phrases, and the warning to send if there were more."""
+    if len(phrases) <= MAX_PHRASES:
+        return tuple(phrases), None
+    return tuple(phrases[:MAX_PHRASES]), (
+        f"context of {len(phrases)} phrases: the device decodes with the first {MAX_PHRASES} "
+        "(each phrase costs time at every end-point and memory)"
+    )
