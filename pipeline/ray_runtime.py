@@ -32,8 +32,10 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-# Before Ray is imported: bind every Ray service to loopback, send no usage data.
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Bind every Ray service to loopback (see `_loopback_only`, which holds whatever imported Ray first), and send
+# no usage data.
+_CLUSTER_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+os.environ.setdefault(_CLUSTER_VAR, "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray
@@ -58,6 +60,7 @@ def init_ray(address: str | None = None) -> bool:
     if address:
         ray.init(address=address, **common)
     else:
+        _loopback_only()
         ray.init(
             address="local",  # a cluster of our own, even if another runs on this machine
             num_cpus=os.cpu_count(),
@@ -66,6 +69,20 @@ def init_ray(address: str | None = None) -> bool:
             **common,
         )
     return True
+
+
+def _loopback_only() -> None:
+    """Bind the local cluster to loopback whoever imported Ray first.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when it is first imported: if anything imported it
+    before this module set the variable (a test's conftest, a user's script), the driver picked the
+    machine's external address and every service listened on all interfaces. The processes Ray starts
+    read the variable again, so it is set for them, and this process's reading is corrected in place.
+    """
+    os.environ.setdefault(_CLUSTER_VAR, "0")
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ[_CLUSTER_VAR].lower() in ("1", "true")
 
 
 class Outbox:
