@@ -7,6 +7,7 @@ import pytest
 from graphs import build
 from nodes.file_source import FileSource
 from pipeline import Event, make_runtime
+from tests.conftest import DEMO
 from tests.graph_nodes import Recorder, Relay, TickSource
 
 pytestmark = pytest.mark.ray
@@ -136,3 +137,23 @@ def test_a_local_cluster_listens_on_loopback_only_even_when_ray_was_imported_fir
     assert done.returncode == 0, done.stderr[-2000:]
     listening = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert listening and listening <= LOOPBACK, listening
+
+
+def test_the_whole_graph_gives_the_same_events_n_best_included_on_both_runtimes(ray_cluster, demo_files):
+    """Scores too: the decoder feeds its int8 encoder frame by frame (dynamic quantisation scales a call's
+    frames together, and how many a message holds depends on timing) and decodes each end-point from the
+    search as it stood at that audio time (on Ray the end-point arrives after the decoder ran further)."""
+    import json
+
+    timing = ("wall_ms", "since_audio_ms", "trace", "rescore_ms")
+    context = [line for line in (DEMO / "contacts.txt").read_text().splitlines() if line]
+    graph = build("assistant", FileSource, {"paths": demo_files}, context=context, rescore_deadline_ms=60_000)
+
+    def events(kind: str) -> list[str]:
+        with make_runtime(graph, kind) as rt:
+            out = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
+        return sorted(json.dumps({k: v for k, v in r.items() if k not in timing}, sort_keys=True) for r in out)
+
+    local = events("local")
+    assert sum('"event": "result"' in e for e in local) == len(demo_files)
+    assert events("ray") == local

@@ -27,8 +27,9 @@ per stream.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,6 +47,9 @@ TICKS = 16_000
 MAX_PHRASES = 1000
 """Context phrases the device decodes with at most. On one core of the 2-core machine, the work at the
 end-point grows by about 0.1-0.15 ms per phrase (1000: +110-180 ms) and the process by 0.16 MB."""
+SNAPSHOTS = 100
+"""Search states kept per open utterance, one per encoder step (4 s): how late an end-point may arrive and
+still be decoded exactly as of its audio time."""
 
 
 @dataclass
@@ -59,6 +63,8 @@ class _Utterance:
     last_partial: str = ""
     speculative_text: str | None = None
     final: bool = False
+    snapshots: deque[DecoderState] = field(default_factory=lambda: deque(maxlen=SNAPSHOTS))
+    """The search as it stood after each of the last encoder steps (see `RNNTDecoder._lattice`)."""
 
 
 @dataclass
@@ -114,6 +120,10 @@ class RNNTDecoder(Node):
     # -- audio ---------------------------------------------------------------------
 
     def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        """Frames go to the search one by one, so the encoder always runs one step a call. How many frames a
+        message holds depends on how batches met on the way (on Ray, on timing), and the int8 encoder's
+        dynamic quantisation scales each call's activations together: fed whole, the same audio gave other
+        scores (n-best lists differed between runs and runtimes)."""
         if not isinstance(msg, FeatureFrames | UtteranceFeatures):
             return ()
         utterance = msg.utterance if isinstance(msg, UtteranceFeatures) else 0
@@ -125,7 +135,11 @@ class RNNTDecoder(Node):
                 out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
             st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
         u = st.utt
-        self.search.accept(u.search, msg.frames, u.context)
+        for i in range(len(msg.frames)):  # one frame a call: see `on_message`'s docstring
+            steps = u.search.enc_frames
+            self.search.accept(u.search, msg.frames[i : i + 1], u.context)
+            if u.search.enc_frames > steps:
+                u.snapshots.append(_snapshot(u.search))
         u.decoded_to = msg.end
         best = self.search.best(u.search, u.context)
         last_token = self.search.frame_end_tick(best.times[-1], u.first_frame) if best and best.times else msg.start
@@ -198,12 +212,20 @@ class RNNTDecoder(Node):
         ]
 
     def _lattice(self, u: _Utterance, t: int) -> Lattice:
-        """The lattice as of audio time t: hypotheses cut at the last encoder frame that ends by t."""
-        if t >= u.decoded_to:
-            return self.search.lattice(u.search, u.context, first_feature=u.first_frame)
+        """The lattice as of audio time t: the search as it stood after the last encoder frame that ends by t.
+
+        An end-point reaches the decoder on a feedback edge, after it has decoded a little past t: in
+        process one chunk, on Ray as far as the other actors' timing let it run. The state kept at t makes
+        the result a function of the audio alone; only an end-point older than the snapshots kept falls
+        back to cutting the later search (whose beam may have pruned other runners-up)."""
         frames = 0
         while frames < u.search.enc_frames and self.search.frame_end_tick(frames, u.first_frame) <= t:
             frames += 1
+        if frames == u.search.enc_frames:
+            return self.search.lattice(u.search, u.context, first_feature=u.first_frame)
+        kept = next((s for s in u.snapshots if s.enc_frames == frames), None)
+        if kept is not None:
+            return self.search.lattice(kept, u.context, first_feature=u.first_frame)
         cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
         return cut.cut(t / TICKS)
 
@@ -232,3 +254,8 @@ def _cap(phrases: list[str]) -> tuple[tuple[str, ...], str | None]:
         f"context of {len(phrases)} phrases: the device decodes with the first {MAX_PHRASES} "
         "(each phrase costs time at every end-point and memory)"
     )
+
+
+def _snapshot(st: DecoderState) -> DecoderState:
+    """The search as it stands: what a step replaces is shared, what it changes in place is copied."""
+    return replace(st, beam=list(st.beam), lattice=st.lattice.copy(), enc=list(st.enc))
