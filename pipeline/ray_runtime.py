@@ -34,8 +34,7 @@ from typing import Any
 
 # Bind every Ray service to loopback (see `_loopback_only`, which holds whatever imported Ray first), and send
 # no usage data.
-_CLUSTER_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-os.environ.setdefault(_CLUSTER_VAR, "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray
@@ -47,6 +46,7 @@ from pipeline.runtime import DrainTracker, RunStats, Runtime, stamp_source
 
 log = logging.getLogger(__name__)
 NAMESPACE = "speechgraph"
+_CLUSTER_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def init_ray(address: str | None = None) -> bool:

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the live demo: microphone through the whole graph, with a terminal view",
         description="Capture from a sound device and run the whole graph: wake word, partial hypotheses, "
         "speculative and final end-points, resets and committed results with their latencies. "
-        "Say 'alexa' and a request. Ctrl-C ends the stream cleanly.",
+        "Say 'alexa' and a request. Ctrl-C (or SIGTERM) ends the stream cleanly.",
     )
     live.add_argument("--device", default=None, help="input device, by index or name (see `speechgraph devices`)")
     live.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")

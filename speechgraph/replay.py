@@ -109,7 +109,7 @@ def replay(
 ) -> Replay:
     """Run `graph` to the end and collect its events as JSON-able records (see `Event.record`).
 
-    With `interruptible`, the first Ctrl-C ends the streams and drains the graph; a second aborts.
+    With `interruptible`, the first Ctrl-C or SIGTERM ends the streams and drains the graph; a second aborts.
     A stream's `end` is its last record: it waits until every sink has ended the stream (end-pointers
     are sinks too, and the end of a stream makes them fire).
     """
@@ -150,23 +150,29 @@ def replay(
 
 
 class graceful_stop:
-    """First Ctrl-C: the sources end their streams and the graph drains. Second: abort."""
+    """First Ctrl-C or SIGTERM: the sources end their streams and the graph drains, so every stream still
+    gets its `end` (a service manager stops a run with SIGTERM; unhandled, it killed the driver mid-stream,
+    and Ray's core printed a stack dump). Second: abort."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, stop: Callable[[], None]) -> None:
         self.stop = stop
-        self.previous: Any = None
+        self.previous: dict[int, Any] = {}
         self.hits = 0
 
     def __enter__(self) -> graceful_stop:
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.hits += 1
         if self.hits > 1:
             raise KeyboardInterrupt
-        print("stopping: draining the graph (Ctrl-C again to abort)", file=sys.stderr)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"stopping on {name}: draining the graph (once more to abort)", file=sys.stderr)
         self.stop()
 
     def __exit__(self, *exc: Any) -> None:
-        signal.signal(signal.SIGINT, self.previous)
+        for s, previous in self.previous.items():
+            signal.signal(s, previous)

@@ -89,7 +89,7 @@ def tiny_chain():
     return g
 
 
-LISTENING = '''
+LISTENING = """
 import json, os, sys
 from pathlib import Path
 import ray  # first, before the runtime could set anything
@@ -120,7 +120,7 @@ for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             listening.add(cols[1].split(":")[0])
 ray.shutdown()
 print(json.dumps(sorted(listening)))
-'''
+"""
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
