@@ -85,6 +85,9 @@ class FileSource(Source):
     def stop(self) -> None:
         self._stop.set()
 
+    def planned_streams(self) -> list[str]:
+        return list(self.stream_ids)
+
     def _stream(
         self,
         path: str,

@@ -46,6 +46,10 @@ class Node:
         """Flush what the stream still holds; the runtime forwards EndOfStream after it."""
         return ()
 
+    def restored(self, stream: str, state: Any) -> None:
+        """`state` is fresh for a stream that began before this node was restarted after a crash (the
+        stream also gets an `Error` saying so): a node can mark what it must not take up half-way."""
+
     def on_batch(self, items: list[tuple[Message, Any]]) -> list[Message]:
         """Data messages of several streams that arrived together.
 
@@ -76,3 +80,8 @@ class Source(Node):
 
     def stop(self) -> None:
         """Ask the source to end its streams soon (default: nothing to stop)."""
+
+    def planned_streams(self) -> list[str] | None:
+        """The streams it will open, if known before it runs (files, not a microphone): should it die, the
+        runtime can still end each one with an error instead of losing it silently."""
+        return None

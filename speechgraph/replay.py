@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import EndOfStream, Event, Graph, make_runtime, now_ns
+from pipeline import Graph, make_runtime, now_ns
 from pipeline.runtime import RunStats
 from pipeline.usage import process_tree_cpu_s
+from speechgraph.ledger import Ledger
 
 
 def source_options(
@@ -110,8 +111,8 @@ def replay(
     """Run `graph` to the end and collect its events as JSON-able records (see `Event.record`).
 
     With `interruptible`, the first Ctrl-C or SIGTERM ends the streams and drains the graph; a second aborts.
-    A stream's `end` is its last record: it waits until every sink has ended the stream (end-pointers
-    are sinks too, and the end of a stream makes them fire).
+    What leaves the graph goes through a `Ledger`: a stream's `end` is its last record (end-pointers are
+    sinks too, and the end of a stream makes them fire), and each utterance ends in one result or one error.
     """
     out = Replay()
 
@@ -122,26 +123,16 @@ def replay(
         if on_record:
             on_record(record)
 
-    sinks = len(graph.sinks)
-    ended: dict[str, int] = {}
-    held: dict[str, dict[str, Any]] = {}
     with make_runtime(graph, runtime, **(runtime_options or {})) as rt:
         cpu0 = process_tree_cpu_s()
         guard = graceful_stop(rt.stop) if interruptible else contextlib.nullcontext()
         with guard:
+            ledger: Ledger | None = None
             for msg in rt.run():
-                if isinstance(msg, EndOfStream):
-                    ended[msg.stream] = ended.get(msg.stream, 0) + 1
-                    if ended[msg.stream] >= sinks and msg.stream in held:
-                        emit(held.pop(msg.stream))
-                elif isinstance(msg, Event):
-                    record = msg.record(rt.t0_ns)
-                    if msg.name == "end" and ended.get(msg.stream, 0) < sinks:
-                        held[msg.stream] = record
-                    else:
-                        emit(record)
-            for record in held.values():
-                emit(record)
+                ledger = ledger or Ledger(len(graph.sinks), rt.t0_ns, emit)
+                ledger.take(msg)
+            if ledger is not None:
+                ledger.finish()
         out.wall_s = (now_ns() - rt.t0_ns) / 1e9
         out.run_cpu_s = process_tree_cpu_s() - cpu0
         out.stats = rt.stats()

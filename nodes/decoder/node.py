@@ -76,6 +76,10 @@ class _Stream:
     capped: str | None = None
     """The warning about a context cut to `MAX_PHRASES`, until it is sent (once per stream)."""
     warned: bool = False
+    restored: bool = False
+    """This decoder replaces one that crashed mid-stream: an utterance whose `wake` it did not see began
+    before the crash, and its frames are not decoded (half a request would be committed as a whole one)."""
+    woken: set[int] = field(default_factory=set)
 
 
 class RNNTDecoder(Node):
@@ -111,6 +115,9 @@ class RNNTDecoder(Node):
     def new_state(self, stream: str) -> _Stream:
         return _Stream(self.phrases, self.context, capped=self.capped)
 
+    def restored(self, stream: str, state: _Stream) -> None:
+        state.restored = True
+
     def _warning(self, stream: str, st: _Stream, t: int) -> list[Message]:
         if st.capped is None or st.warned:
             return []
@@ -131,6 +138,9 @@ class RNNTDecoder(Node):
         if st.utt is None or st.utt.id != utterance:
             if utterance in st.finished:
                 return ()  # frames the gate still sends after the final end-point
+            if st.restored and isinstance(msg, UtteranceFeatures) and utterance not in st.woken:
+                st.finished.add(utterance)  # lost with the crash: the sink names it, the gate closes it
+                return out
             if st.utt is not None and not st.utt.final:  # a committed utterance is never re-finalised
                 out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
             st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
@@ -168,6 +178,8 @@ class RNNTDecoder(Node):
         if not isinstance(msg, Event):
             return (msg,)
         fields = msg.data
+        if msg.name == "wake" and isinstance(fields.get("utterance"), int):
+            st.woken.add(fields["utterance"])
         if msg.name == "context":
             st.phrases, capped = _cap(normalise_phrases(fields.get("phrases") or ()))
             st.context = self._graph(st.phrases)
