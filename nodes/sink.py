@@ -95,9 +95,14 @@ class EventSink(Node):
             return (msg,)
         if isinstance(msg, Error):
             state.errors += 1
-            in_flight = sorted(uid for uid, u in state.utterances.items() if not (u.committed or u.lost))
+            in_flight = {uid for uid, u in state.utterances.items() if not (u.committed or u.lost)}
             if not msg.lost:  # redone after a restart: nothing in flight is missing
-                in_flight = []
+                in_flight = set()
+            for uid in msg.utterances:  # named by the node that lost it, perhaps before its `wake` is here
+                u = state.utterances.setdefault(uid, _Utterance())
+                if not (u.committed or u.lost):
+                    in_flight.add(uid)
+            in_flight = sorted(in_flight)
             for uid in in_flight:
                 state.utterances[uid].lost = True
                 state.utterances[uid].pending.clear()

@@ -40,7 +40,7 @@ from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normali
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE
 from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
-from pipeline import EndOfStream, Event, Message, Node, Reset
+from pipeline import EndOfStream, Error, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
 TICKS = 16_000
@@ -140,7 +140,18 @@ class RNNTDecoder(Node):
                 return ()  # frames the gate still sends after the final end-point
             if st.restored and isinstance(msg, UtteranceFeatures) and utterance not in st.woken:
                 st.finished.add(utterance)  # lost with the crash: the sink names it, the gate closes it
-                return out
+                text = f"utterance {utterance} began before the decoder restarted after a crash: it is lost"
+                return [
+                    *out,
+                    Error(
+                        stream=msg.stream,
+                        start=msg.start,
+                        end=msg.end,
+                        node=self.name,
+                        error=text,
+                        utterances=(utterance,),
+                    ),
+                ]
             if st.utt is not None and not st.utt.final:  # a committed utterance is never re-finalised
                 out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
             st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
@@ -214,6 +225,7 @@ class RNNTDecoder(Node):
         u.final = True
         st.finished.add(u.id)
         lattice = self._lattice(u, t)
+        u.snapshots.clear()  # nothing is decoded for it any more
         if u.speculative_text is None:
             return [self._message(stream, u, lattice, 0, kind, t, final=True)]
         if lattice.best() == u.speculative_text:
