@@ -55,7 +55,7 @@ def build(
     g.connect("decoder", "rescorer", only=(LatticeMessage,), watermarks=False)
     g.connect("rescorer", "nlu", only=(Transcript,), watermarks=False)
     g.connect("nlu", "sink", only=(Transcript,), watermarks=False)
-    g.connect("sink", "gate", feedback=True, events=("result",))
+    g.connect("sink", "gate", feedback=True, events=("result", "error"))
     kinds = ("speculative", "final") if speculative else ("final",)
     for kind in kinds:
         name = f"endpointer_{kind}"

@@ -8,6 +8,9 @@ any audio is sent: a missing, empty, corrupt or truncated file is one
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,10 +49,12 @@ class AudioInfo:
 def probe(path: str | Path) -> AudioInfo:
     """Check that `path` is a complete audio file soundfile can read."""
     p = Path(path)
-    if not p.exists():
-        raise AudioFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise AudioFileError(f"{p}: is a folder, not an audio file")
+    mode = _mode(p)
+    if stat.S_ISDIR(mode):
+        raise AudioFileError(f"{p}: a folder that holds no {', '.join(AUDIO_SUFFIXES)} file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise AudioFileError(f"{p}: {kind}, not a regular file (replay reads files it can seek in)")
     if p.stat().st_size == 0:
         raise AudioFileError(f"{p}: empty file")
     try:
@@ -74,6 +79,20 @@ def probe(path: str | Path) -> AudioInfo:
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(f"{p}: corrupt or truncated ({_reason(exc)})") from exc
     return AudioInfo(str(p), info.samplerate, info.channels, info.frames, info.format)
+
+
+def _mode(p: Path) -> int:
+    """The file's mode, or an error saying why there is none (a dangling or looping link is not 'no such file')."""
+    try:
+        return p.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioFileError(f"{p}: a loop of symbolic links") from None
+        if exc.errno == errno.ENOENT and os.path.islink(p):
+            raise AudioFileError(f"{p}: a symbolic link to {os.readlink(p)}, which does not exist") from None
+        if exc.errno == errno.ENOENT:
+            raise AudioFileError(f"{p}: no such file") from None
+        raise AudioFileError(f"{p}: cannot be opened ({exc.strerror})") from None
 
 
 def _check_riff(p: Path) -> None:
@@ -157,15 +176,18 @@ def load(path: str | Path) -> np.ndarray:
 
 
 def expand(paths: list[str]) -> list[str]:
-    """Files as given, folders replaced by the audio files under them (sorted)."""
+    """Files as given, folders replaced by the audio files under them (sorted).
+
+    Never raises: a folder with no audio file in it stays in the list (its stream says so), and under
+    a folder every non-folder with an audio suffix is kept (a dangling link or a FIFO named `x.wav`
+    gets its own error instead of vanishing), so one odd path costs only its own stream.
+    """
     out: list[str] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file())
-            if not found:
-                raise AudioFileError(f"{p}: folder holds no .wav, .flac or .ogg file")
-            out.extend(found)
+            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and not f.is_dir())
+            out.extend(found or [raw])
         else:
             out.append(raw)
     return out

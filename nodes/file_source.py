@@ -21,7 +21,8 @@ class FileSource(Source):
     path: the user's contacts and devices) opens each stream with a `context`
     event, for the decoder's biasing and the rescorer; `device_playing` marks
     recordings made while the device played audio itself (a flag the gate's
-    verifier takes).
+    verifier takes). `errors` gives, per path, a reason found before the run why
+    it cannot be replayed (a bad manifest row): that stream is just the error.
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class FileSource(Source):
         contexts: list[list[str]] | None = None,
         concurrency: int = 0,
         device_playing: list[bool] | None = None,
+        errors: list[str | None] | None = None,
     ) -> None:
         super().__init__()
         if contexts is not None and len(contexts) != len(paths):
@@ -42,12 +44,15 @@ class FileSource(Source):
             raise ValueError(f"chunk_ms must be positive, not {chunk_ms}")
         if stream_ids is not None and len(stream_ids) != len(paths):
             raise ValueError("stream_ids must name every path")
+        if errors is not None and len(errors) != len(paths):
+            raise ValueError("errors must give one entry (a reason or None) per path")
         self.paths = list(paths)
         self.stream_ids = stream_ids or _unique_ids(self.paths)
         self.realtime = realtime
         self.contexts = contexts
         self.concurrency = concurrency
         self.device_playing = device_playing
+        self.errors = errors or [None] * len(self.paths)
         self.chunk = SAMPLE_RATE * chunk_ms // 1000
         self._stop = threading.Event()
 
@@ -56,8 +61,8 @@ class FileSource(Source):
         playing = self.device_playing or [False] * len(self.paths)
         offsets = self._schedule()
         streams = [
-            self._stream(p, s, c, o, bool(d))
-            for p, s, c, o, d in zip(self.paths, self.stream_ids, contexts, offsets, playing)
+            self._stream(p, s, c, o, bool(d), e)
+            for p, s, c, o, d, e in zip(self.paths, self.stream_ids, contexts, offsets, playing, self.errors)
         ]
         return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop, offsets=offsets)
 
@@ -80,11 +85,22 @@ class FileSource(Source):
     def stop(self) -> None:
         self._stop.set()
 
+    def planned_streams(self) -> list[str]:
+        return list(self.stream_ids)
+
     def _stream(
-        self, path: str, stream: str, context: list[str] | None, offset: int = 0, playing: bool = False
+        self,
+        path: str,
+        stream: str,
+        context: list[str] | None,
+        offset: int = 0,
+        playing: bool = False,
+        error: str | None = None,
     ) -> Iterator[Message]:
         pos = 0
         try:
+            if error is not None:
+                raise AudioFileError(error)
             info = probe(path)
             yield Event.make(
                 "stream",
@@ -96,6 +112,8 @@ class FileSource(Source):
                 format=info.format,
                 start_offset_s=round(offset / SAMPLE_RATE, 3),
             )
+            if info.sample_rate < SAMPLE_RATE:
+                yield Event.make("warning", stream=stream, warning=narrowband(path, info.sample_rate))
             if context is not None:
                 yield Event.make("context", stream=stream, phrases=list(context))
             if playing:
@@ -130,6 +148,14 @@ class FileSource(Source):
                 text = text.removeprefix(f"{path}: ")
             yield Error(stream=stream, start=pos, end=pos, node=self.name or "source", error=text)
         yield EndOfStream(stream=stream, start=pos, end=pos)
+
+
+def narrowband(path: str, rate: int) -> str:
+    """Why audio below 16 kHz is replayed with a warning: upsampling cannot bring back the band it lacks."""
+    return (
+        f"{path}: narrowband audio ({rate} Hz, nothing above {rate // 2} Hz): the wake word and the recogniser "
+        f"were trained on {SAMPLE_RATE // 1000} kHz audio and may miss what it holds"
+    )
 
 
 def _unique_ids(paths: list[str]) -> list[str]:

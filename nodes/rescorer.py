@@ -116,6 +116,8 @@ def sent_at(msg: Message, horizon_s: float = 600.0) -> float:
 class LatticeRescorer(Node):
     """Second pass in the cloud: rescore each revision's lattice with the word LM, within a deadline."""
 
+    recoverable = True  # its state only drops stale revisions early; the sink drops them too
+
     def __init__(
         self,
         *,

@@ -7,7 +7,10 @@ the decoder's `confirm` event for it arrives (after a speculative end-point).
 A `Reset` drops the revisions below the one it announces. The `result` event is
 the commit; it also travels back to the gate (a feedback edge) to close the
 utterance there. Every utterance a `wake` opened ends in a `result` or an
-`error` that names it: nothing is dropped silently, even when a node crashed.
+`error` that names it, never both: an error that cost the stream its work in
+flight (`Error.lost`) names the utterances not yet committed, and whatever
+arrives for them later (a lattice decoded from half the audio) is dropped.
+The `error` event also travels back to the gate, which closes what it names.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class _Utterance:
     confirmed: set[int] = field(default_factory=set)
     min_revision: int = 0
     committed: bool = False
+    lost: bool = False
+    """An error named it: it ends there, with no result."""
 
 
 @dataclass
@@ -51,7 +56,7 @@ class EventSink(Node):
             state.audio_end = max(state.audio_end, msg.end)
         if isinstance(msg, Transcript | LatticeMessage):
             u = state.utterances.setdefault(msg.utterance, _Utterance())
-            if u.committed or msg.revision < u.min_revision:
+            if u.committed or u.lost or msg.revision < u.min_revision:
                 return ()
             u.pending[msg.revision] = msg
             if msg.final or msg.revision in u.confirmed:
@@ -61,6 +66,8 @@ class EventSink(Node):
     def on_control(self, msg: Message, state: _Tally) -> Iterable[Message]:
         if isinstance(msg, Reset):
             u = state.utterances.setdefault(msg.utterance, _Utterance())
+            if u.committed or u.lost:
+                return ()
             u.min_revision = max(u.min_revision, msg.revision)
             dropped = sorted(r for r in u.pending if r < msg.revision)
             for r in dropped:
@@ -81,14 +88,24 @@ class EventSink(Node):
             u = state.utterances.setdefault(f["utterance"], _Utterance())
             u.confirmed.add(f["revision"])
             held = u.pending.get(f["revision"])
-            return self._commit(held, u, state) if held is not None and not u.committed else ()
+            return self._commit(held, u, state) if held is not None and not (u.committed or u.lost) else ()
         if isinstance(msg, Event):
             if msg.name == "wake" and "utterance" in msg.data:  # opened: it ends in a result or an error
                 state.utterances.setdefault(msg.data["utterance"], _Utterance())
             return (msg,)
         if isinstance(msg, Error):
             state.errors += 1
-            in_flight = sorted(uid for uid, u in state.utterances.items() if not u.committed)
+            in_flight = {uid for uid, u in state.utterances.items() if not (u.committed or u.lost)}
+            if not msg.lost:  # redone after a restart: nothing in flight is missing
+                in_flight = set()
+            for uid in msg.utterances:  # named by the node that lost it, perhaps before its `wake` is here
+                u = state.utterances.setdefault(uid, _Utterance())
+                if not (u.committed or u.lost):
+                    in_flight.add(uid)
+            in_flight = sorted(in_flight)
+            for uid in in_flight:
+                state.utterances[uid].lost = True
+                state.utterances[uid].pending.clear()
             return (
                 Event.make(
                     "error",
@@ -105,6 +122,8 @@ class EventSink(Node):
     def on_end_of_stream(self, msg: EndOfStream, state: _Tally) -> Iterable[Message]:
         out: list[Message] = []
         for uid, u in state.utterances.items():
+            if u.lost:
+                continue
             if not u.committed and u.pending:  # the stream ended before a confirmation: commit the latest
                 out.extend(self._commit(u.pending[max(u.pending)], u, state))
             elif not u.committed:

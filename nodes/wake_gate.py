@@ -125,13 +125,18 @@ class WakeWordGate(Node):
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
 
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        """The sink's `result` (on a feedback edge) closes the utterance it commits; `device_playing`
-        tells stage 2 that the device's own audio is on; the rest passes."""
+        """The sink's `result` (on a feedback edge) closes the utterance it commits, and its `error` the
+        utterances it names as lost (a crashed decoder would otherwise be fed the rest of one it never
+        began); `device_playing` tells stage 2 that the device's own audio is on; the rest passes."""
         if isinstance(msg, Event) and msg.name == "device_playing":
             st.device_playing = bool(msg.data.get("playing"))
             return (msg,)
         if isinstance(msg, Event) and msg.name == "result":
             if st.open_from is not None and msg.data.get("utterance") == st.utterance:
+                self.close_utterance(st)
+            return ()
+        if isinstance(msg, Event) and msg.name == "error":
+            if st.open_from is not None and st.utterance in (msg.data.get("utterances_in_flight") or ()):
                 self.close_utterance(st)
             return ()
         return (msg,)

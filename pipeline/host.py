@@ -88,18 +88,25 @@ class NodeHost:
             if msg.stream in self.finished:
                 log.debug("%s: dropping %s for finished stream %s", self.name, type(msg).__name__, msg.stream)
                 continue
+            restored = False
             if self.lost_state and msg.stream not in self.streams and msg.stream not in self.reported_loss:
                 self.reported_loss.add(msg.stream)  # judged once, on its first message since the restart
                 if msg.start > 0:  # heard of mid-stream: it began before the crash (new streams start at 0)
+                    restored = True
                     err = Error(
                         stream=msg.stream,
                         start=msg.start,
                         end=msg.end,
                         node=self.name,
-                        error="node restarted after a crash: what it held for this stream was lost",
+                        error="node restarted after a crash: what it held for this stream was lost"
+                        if not self.node.recoverable
+                        else "node restarted after a crash: its unfinished work was redone",
+                        lost=not self.node.recoverable,
                     )
                     out.append(self._stamp(err, msg, recv, now_ns()))
             st = self._stream(msg.stream)
+            if restored and not st.dead:
+                self.node.restored(msg.stream, st.state)
             if isinstance(msg, EndOfStream):
                 if edge in self.feedback_edges:
                     continue

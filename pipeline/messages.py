@@ -91,6 +91,12 @@ class Error(Control):
 
     node: str
     error: str
+    lost: bool = True
+    """Whether the failure cost the stream what it had in flight. False for a restarted node that held
+    nothing its work needs (`Node.recoverable`): Ray retried its unfinished calls, so nothing is missing."""
+    utterances: tuple[int, ...] = ()
+    """Utterances the failure is known to have cost, besides those in flight where the error is reported
+    (after a crash, messages of the old and the new actor can arrive in either order)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

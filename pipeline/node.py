@@ -23,6 +23,9 @@ class Node:
     """
 
     name: str = ""
+    recoverable: bool = False
+    """True when a restart costs nothing: the node's per-stream state is only a cache (a crash's `Error`
+    then says `lost=False`), because the runtime retries the calls the crashed node had not finished."""
 
     def __init__(self, **config: Any) -> None:
         if config:
@@ -42,6 +45,10 @@ class Node:
     def on_end_of_stream(self, msg: EndOfStream, state: Any) -> Iterable[Message]:
         """Flush what the stream still holds; the runtime forwards EndOfStream after it."""
         return ()
+
+    def restored(self, stream: str, state: Any) -> None:
+        """`state` is fresh for a stream that began before this node was restarted after a crash (the
+        stream also gets an `Error` saying so): a node can mark what it must not take up half-way."""
 
     def on_batch(self, items: list[tuple[Message, Any]]) -> list[Message]:
         """Data messages of several streams that arrived together.
@@ -73,3 +80,8 @@ class Source(Node):
 
     def stop(self) -> None:
         """Ask the source to end its streams soon (default: nothing to stop)."""
+
+    def planned_streams(self) -> list[str] | None:
+        """The streams it will open, if known before it runs (files, not a microphone): should it die, the
+        runtime can still end each one with an error instead of losing it silently."""
+        return None

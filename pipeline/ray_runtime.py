@@ -13,7 +13,13 @@ actor and only edges between placements pay a hop.
 
 Faults: a node actor that crashes is restarted by Ray (`max_restarts`), and the
 calls it had not finished are retried on the new actor, so no batch is lost;
-what the node held per stream is, and the stream hears so in an `Error`.
+what the node held per stream is, and the stream hears so in an `Error`. The
+driver's polls of a restarting sink are simply made again. A source actor that
+dies cannot be replayed from where it was: the driver ends each of its streams
+that had not ended (and each it had yet to open) with an `Error` and an
+`EndOfStream`, so the graph drains them. A stream that still does not drain (its
+end was lost with a sink's unread results) is ended by the driver after
+`drain_timeout_s`, with an `Error` from node "runtime".
 
 Placement: `device` and `cloud` are Ray custom resources. A local cluster is
 started with both; on a cluster that lacks one, the requirement is dropped with
@@ -32,7 +38,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-# Before Ray is imported: bind every Ray service to loopback, send no usage data.
+# Bind every Ray service to loopback (see `_loopback_only`, which holds whatever imported Ray first), and send
+# no usage data.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -40,11 +47,12 @@ import ray
 
 from pipeline.executor import Executor
 from pipeline.graph import PLACEMENTS, Graph
-from pipeline.messages import Message, now_ns
+from pipeline.messages import EndOfStream, Error, Message, now_ns
 from pipeline.runtime import DrainTracker, RunStats, Runtime, stamp_source
 
 log = logging.getLogger(__name__)
 NAMESPACE = "speechgraph"
+_CLUSTER_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def init_ray(address: str | None = None) -> bool:
@@ -58,6 +66,7 @@ def init_ray(address: str | None = None) -> bool:
     if address:
         ray.init(address=address, **common)
     else:
+        _loopback_only()
         ray.init(
             address="local",  # a cluster of our own, even if another runs on this machine
             num_cpus=os.cpu_count(),
@@ -66,6 +75,20 @@ def init_ray(address: str | None = None) -> bool:
             **common,
         )
     return True
+
+
+def _loopback_only() -> None:
+    """Bind the local cluster to loopback whoever imported Ray first.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when it is first imported: if anything imported it
+    before this module set the variable (a test's conftest, a user's script), the driver picked the
+    machine's external address and every service listened on all interfaces. The processes Ray starts
+    read the variable again, so it is set for them, and this process's reading is corrected in place.
+    """
+    os.environ.setdefault(_CLUSTER_VAR, "0")
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ[_CLUSTER_VAR].lower() in ("1", "true")
 
 
 class Outbox:
@@ -187,6 +210,7 @@ class SourceActor:
         self.max_inflight = max_inflight
         self.batch = batch
         self.streams: set[str] = set()
+        self.ended: set[str] = set()
         self.error: str | None = None
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
@@ -203,6 +227,7 @@ class SourceActor:
                 if not batch:
                     continue
                 self.streams.update(m.stream for m in batch)
+                self.ended.update(m.stream for m in batch if isinstance(m, EndOfStream))
                 stamped = stamp_source(self.name, batch)
                 outbox.send({e: sel for e in edges if (sel := self.graph.edges[e].select(stamped))})
             outbox.flush()
@@ -211,8 +236,11 @@ class SourceActor:
         finally:
             self.done.set()
 
-    def poll(self) -> tuple[bool, list[str], str | None]:
-        return self.done.is_set(), sorted(self.streams), self.error
+    def poll(self) -> tuple[bool, list[str], str | None, list[str]]:
+        return self.done.is_set(), sorted(self.streams), self.error, sorted(self.ended)
+
+    def planned(self) -> list[str] | None:
+        return self.source.planned_streams()
 
     def stop(self) -> None:
         self.source.stop()
@@ -353,7 +381,13 @@ class RayRuntime(Runtime):
         tracker = DrainTracker(len(self.graph.sinks))
         self.t0_ns = now_ns()
         ray.get([a.start.remote(self._targets([n]), self.t0_ns) for n, a in self.source_actors.items()])
+        planned = dict(zip(self.source_actors, ray.get([a.planned.remote() for a in self.source_actors.values()])))
+        known: dict[str, tuple[bool, list[str], str | None, list[str]]] = {
+            n: (False, [], None, []) for n in self.source_actors
+        }
+        dead: set[str] = set()
         polls = {a.take.remote(self.poll_s): a for a in self.sink_actors}
+        failures = {id(a): 0 for a in self.sink_actors}
         last_progress = last_check = time.monotonic()
         while True:
             ready, _ = ray.wait(list(polls), num_returns=1, timeout=self.poll_s)
@@ -361,6 +395,14 @@ class RayRuntime(Runtime):
                 actor = polls.pop(ref)
                 try:
                     batch = ray.get(ref)
+                    failures[id(actor)] = 0
+                except ray.exceptions.RayActorError as exc:  # restarting (a crash): poll it again
+                    failures[id(actor)] += 1
+                    if failures[id(actor)] * self.poll_s > self.drain_timeout_s:
+                        raise RuntimeError(f"graph {self.graph.name!r}: a sink node died: {exc}") from exc
+                    log.warning("graph %s: a sink actor did not answer (%s); polling it again", self.graph.name, exc)
+                    time.sleep(self.poll_s)
+                    batch = []
                 except ray.exceptions.RayError as exc:
                     raise RuntimeError(f"graph {self.graph.name!r}: a node failed: {exc}") from exc
                 polls[actor.take.remote(self.poll_s)] = actor
@@ -373,19 +415,58 @@ class RayRuntime(Runtime):
             if now - last_check < self.check_s:
                 continue
             last_check = now
-            states = ray.get([a.poll.remote() for a in self.source_actors.values()])
-            for name, (_, streams, error) in zip(self.source_actors, states):
+            for name, actor in self.source_actors.items():
+                if name in dead:
+                    continue
+                try:
+                    known[name] = ray.get(actor.poll.remote())
+                except ray.exceptions.RayActorError as exc:
+                    dead.add(name)
+                    self._end_streams_of_dead_source(name, known[name], planned[name], exc)
+                    last_progress = now
+                    continue
+                _, streams, error, _ = known[name]
                 tracker.streams.update(streams)
                 if error:
                     raise RuntimeError(f"source {name!r} failed: {error}")
-            if all(done for done, _, _ in states):
+            for name in dead:
+                tracker.streams.update(planned[name] or known[name][1])
+            if all(done or name in dead for name, (done, *_) in known.items()):
                 if not tracker.pending:
                     return
                 if now - last_progress > self.drain_timeout_s:
-                    raise RuntimeError(
-                        f"graph {self.graph.name!r}: streams {tracker.pending} did not drain "
-                        f"within {self.drain_timeout_s:.0f} s"
-                    )
+                    log.error("graph %s: streams %s did not drain", self.graph.name, tracker.pending)
+                    for msg in self._undrained(tracker):
+                        tracker.saw(msg)
+                        yield msg
+
+    def _end_streams_of_dead_source(
+        self, name: str, last: tuple[bool, list[str], str | None, list[str]], planned: list[str] | None, exc: Exception
+    ) -> None:
+        """A source actor is not restarted (it would replay its streams from the start): the driver ends
+        every stream it had not ended (and every one it had yet to open) with an Error and an EndOfStream."""
+        _, opened, _, ended = last
+        streams = [s for s in dict.fromkeys([*opened, *(planned or [])]) if s not in set(ended)]
+        log.error("source %s died (%s): ending %d streams", name, " ".join(str(exc).split())[:200], len(streams))
+        msgs: list[Message] = []
+        for s in streams:
+            began = s in opened
+            text = "source died mid-stream: the rest of it was lost" if began else "source died before the stream began"
+            msgs += [Error(stream=s, node=name, error=text), EndOfStream(stream=s)]
+        stamped = stamp_source(name, msgs)
+        for e in self.graph.outputs(name):
+            sel = self.graph.edges[e].select(stamped)
+            if sel:
+                self.owner[self.graph.edges[e].dst].push.remote(e, sel)
+
+    def _undrained(self, tracker: DrainTracker) -> list[Message]:
+        """What the sinks would have said last for streams that never drained (their end was lost in a crash)."""
+        out: list[Message] = []
+        for s in tracker.pending:
+            error = f"did not drain within {self.drain_timeout_s:.0f} s (its end was lost in a crash)"
+            out.append(Error(stream=s, node="runtime", error=error))
+            out += [EndOfStream(stream=s)] * (tracker.n_sinks - tracker.ended.get(s, 0))
+        return out
 
     def stats(self) -> RunStats:
         out = RunStats()

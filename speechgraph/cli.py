@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the live demo: microphone through the whole graph, with a terminal view",
         description="Capture from a sound device and run the whole graph: wake word, partial hypotheses, "
         "speculative and final end-points, resets and committed results with their latencies. "
-        "Say 'alexa' and a request. Ctrl-C ends the stream cleanly.",
+        "Say 'alexa' and a request. Ctrl-C (or SIGTERM) ends the stream cleanly.",
     )
     live.add_argument("--device", default=None, help="input device, by index or name (see `speechgraph devices`)")
     live.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
@@ -265,7 +265,7 @@ def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_replay(args: argparse.Namespace) -> int:
     import graphs
     from nodes.file_source import FileSource
-    from speechgraph.replay import replay, source_options
+    from speechgraph.replay import failed_streams, replay, source_options
 
     source = source_options(
         args.paths,
@@ -277,8 +277,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     options: dict[str, Any] = {}
     if args.context:
-        with open(args.context) as f:
-            options["context"] = [line.strip() for line in f if line.strip()]
+        from speechgraph.inputs import read_context
+
+        options["context"] = read_context(args.context)
     if args.no_speculative:
         options["speculative"] = False
     if args.network_delay_ms:
@@ -291,6 +292,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     def write(record: dict[str, Any]) -> None:
         if record["event"] == "error":
             print(f"error: {record['stream']}: {record['error']}", file=sys.stderr)
+        elif record["event"] == "warning":
+            print(f"warning: {record['warning']}", file=sys.stderr)
         out.write(json.dumps(record) + "\n")
         out.flush()
 
@@ -307,8 +310,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             machines.setdefault(where, []).append(node)
         where_text = "; ".join(f"{m[:8]}: {', '.join(nodes)}" for m, nodes in machines.items())
         print(f"nodes ran on {len(machines)} Ray node(s): {where_text}", file=sys.stderr)
-    print(f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{rtf}; events: {summary}", file=sys.stderr)
-    return 1 if counts.get("error") and counts.get("error") == n else 0
+    sources = frozenset(name for name, spec in graph.nodes.items() if spec.is_source)
+    failed = failed_streams(run.records, sources) if run.records else {}
+    failed_text = f"; {len(failed)} of {n} streams failed" if failed else ""
+    print(
+        f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{rtf}; events: {summary}{failed_text}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:

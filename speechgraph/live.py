@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
     options: dict[str, Any] = {}
     if args.context:
-        with open(args.context) as f:
-            options["context"] = [line.strip() for line in f if line.strip()]
+        from speechgraph.inputs import read_context
+
+        options["context"] = read_context(args.context)
     source = {"device": args.device, "max_seconds": args.seconds or None}
     graph = graphs.build("assistant", MicrophoneSource, source, **options)
     out: IO[str] | None = args.out

@@ -45,6 +45,26 @@ def demo_files() -> list[str]:
     return files
 
 
+MULTI_REQUEST = ["alexa_call_pause_meg_bauer.wav", "alexa_call_meg_bauer.wav", "alexa_kitchen_lights_stereo44k.flac"]
+"""Demo recordings said one after another in one stream: the first is revised by a reset, so a decoder that
+re-finalised a committed utterance when the next one opens would show it."""
+
+
+@pytest.fixture(scope="session")
+def multi_request(tmp_path_factory) -> Path:
+    """One 16 kHz recording of three requests (`MULTI_REQUEST`), each followed by a second of silence."""
+    import numpy as np
+    import soundfile as sf
+
+    from nodes.audio_file import load
+
+    gap = np.zeros(16_000, np.float32)
+    audio = np.concatenate([part for name in MULTI_REQUEST for part in (load(DEMO / name), gap)])
+    path = tmp_path_factory.mktemp("multi") / "three_requests.wav"
+    sf.write(path, audio, 16_000, subtype="PCM_16")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Path:
     """A tiny corpus, built once per test session (a few seconds)."""

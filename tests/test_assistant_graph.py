@@ -9,7 +9,7 @@ from graphs import build
 from nodes.file_source import FileSource
 from pipeline import Event, make_runtime
 from speechgraph.cli import main
-from tests.conftest import DEMO
+from tests.conftest import DEMO, MULTI_REQUEST
 
 
 def run(runtime_kind: str, paths: list[str], **options) -> list[dict]:
@@ -29,6 +29,12 @@ def check_life_cycle(events: list[dict], streams: list[str]) -> None:
         assert set(committed) == set(wakes), f"{s}: woke {wakes}, committed {committed}"
         finals = [e for e in mine if e["event"] == "endpoint" and e["kind"] == "final"]
         assert len(finals) <= len(wakes)
+        committed_at: dict[int, int] = {}
+        for i, e in enumerate(mine):
+            if e["event"] == "result":
+                committed_at[e["utterance"]] = i
+            elif e["event"] in ("reset", "result") and e.get("utterance") in committed_at:
+                raise AssertionError(f"{s}: a {e['event']} for utterance {e['utterance']} after its result: {e}")
         for r in (e for e in mine if e["event"] == "result"):
             resets = [e for e in mine if e["event"] == "reset" and e["utterance"] == r["utterance"]]
             assert r["revision"] == (max(e["revision"] for e in resets) if resets else 0)
@@ -40,6 +46,23 @@ def test_demo_recordings_through_the_whole_graph(runtime_kind, demo_files):
     check_life_cycle(events, demo_files)
     assert any(e["event"] == "wake" for e in events), "no wake word detected in any demo recording"
     assert all(e["event"] != "error" for e in events), [e for e in events if e["event"] == "error"]
+
+
+def test_a_stream_of_several_requests_commits_each_once_and_never_revisits_one(runtime_kind, multi_request):
+    """Three requests in one stream, the first revised by a reset: the next `wake` must not re-finalise it."""
+    path = str(multi_request)
+    context = (DEMO / "contacts.txt").read_text().splitlines()
+    events = run(runtime_kind, [path], context=context)
+    check_life_cycle(events, [path])
+    assert all(e["event"] != "error" for e in events), [e for e in events if e["event"] == "error"]
+    assert [e["utterance"] for e in events if e["event"] == "wake"] == [0, 1, 2]
+    resets = [(e["utterance"], e["revision"]) for e in events if e["event"] == "reset"]
+    assert len(resets) == len(set(resets)), f"an utterance was reset twice: {resets}"
+    assert (0, 1) in resets, "the hesitation in the first request no longer makes the speculative end-point cut in"
+    texts = json.loads((DEMO / "transcripts.json").read_text())
+    results = sorted((e for e in events if e["event"] == "result"), key=lambda e: e["utterance"])
+    assert [r["text"] for r in results] == [texts[name]["text"] for name in MULTI_REQUEST]
+    assert [r["revision"] for r in results] == [1, 0, 0]
 
 
 def test_a_reset_that_arrives_while_rescoring_is_running_commits_the_revision_once(runtime_kind):

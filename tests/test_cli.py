@@ -9,13 +9,14 @@ import sys
 import pytest
 
 from speechgraph.cli import main
+from speechgraph.replay import failed_streams
 
 
 def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
     out = tmp_path / "events.jsonl"
     missing = tmp_path / "missing.wav"
     folder = str(demo_files[0]).rsplit("/", 1)[0]
-    assert main(["replay", folder, str(missing), "--graph", "frontend", "--out", str(out)]) == 0
+    assert main(["replay", folder, str(missing), "--graph", "frontend", "--out", str(out)]) == 1  # one stream failed
     events = [json.loads(line) for line in out.read_text().splitlines()]
     for e in events:
         assert {"event", "stream", "audio_s", "wall_ms"} <= e.keys()
@@ -27,6 +28,34 @@ def test_replay_writes_one_json_event_per_line(demo_files, tmp_path, capsys):
     assert len(errors) == 1 and errors[0]["stream"] == str(missing) and "no such file" in errors[0]["error"]
     err = capsys.readouterr().err
     assert "no such file" in err and f"{len(demo_files) + 1} streams" in err
+    assert f"1 of {len(demo_files) + 1} streams failed" in err
+
+
+def test_the_exit_status_counts_streams_that_lost_something_not_error_events():
+    def stream(name: str, *events: dict) -> list[dict]:
+        return [{"stream": name, **e} for e in (*events, {"event": "end"})]
+
+    restarted = {"event": "error", "node": "decoder", "error": "node restarted after a crash"}
+    records = [
+        # a node restarted between two requests, both committed: nothing lost
+        *stream(
+            "ok",
+            {"event": "wake", "utterance": 0},
+            {"event": "result", "utterance": 0},
+            restarted | {"utterances_in_flight": []},
+            {"event": "wake", "utterance": 1},
+            {"event": "result", "utterance": 1},
+        ),
+        *stream("unreadable", {"event": "error", "node": "source", "error": "empty file"}),
+        *stream("lost", {"event": "wake", "utterance": 0}, restarted | {"utterances_in_flight": [0]}),
+        *stream("silent", {"event": "wake", "utterance": 0}),
+        {"stream": "cut", "event": "wake", "utterance": 0},
+        *stream("ungated", restarted | {"utterances_in_flight": []}, {"event": "result", "utterance": 0}),
+    ]
+    failed = failed_streams(records)
+    assert set(failed) == {"unreadable", "lost", "silent", "cut", "ungated"}
+    assert failed["unreadable"] == "empty file" and failed["cut"] == "did not end"
+    assert failed["lost"] == failed["silent"] == "utterance(s) 0 got no result"
 
 
 def test_replay_of_nothing_readable_fails(tmp_path, capsys):
@@ -58,3 +87,31 @@ def test_graphs_lists_nodes_and_edges(capsys):
     out = capsys.readouterr().out
     assert "graph frontend" in out and "source --> features" in out
     assert "graph assistant" in out and "rescorer" in out
+
+
+@pytest.mark.parametrize("runtime", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_sigterm_drains_the_graph_like_ctrl_c(tmp_path, demo_files, runtime):
+    """A service manager stops a run with SIGTERM: the streams end where they are and every one still gets
+    its `end`, with no traceback (nor Ray's stack dump)."""
+    import signal
+    import time
+
+    out = tmp_path / "events.jsonl"
+    command = [sys.executable, "-m", "speechgraph", "replay", *demo_files, "--realtime", "--out", str(out)]
+    proc = subprocess.Popen([*command, "--runtime", runtime], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and '"wake"' in out.read_text():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the replay ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "*** SIG" not in err, err
+    assert "stopping on SIGTERM: draining the graph" in err
+    opened = {e["stream"] for e in events if e["event"] == "stream"}
+    assert opened and {e["stream"] for e in events if e["event"] == "end"} == opened
+    ends = [e for e in events if e["event"] == "end"]
+    assert all(e["audio_s"] < 3.0 for e in ends), ends  # stopped early, not played to the end (3.8-4.5 s)

@@ -42,3 +42,25 @@ def test_replay_takes_a_context_file(demo_files, tmp_path):
     events = [json.loads(line) for line in out.read_text().splitlines()]
     assert [e["event"] for e in events if e["event"] == "result"] == ["result"]
     assert main(["replay", demo_files[0], "--graph", "frontend", "--context", str(ctx), "--out", str(out)]) == 1
+
+
+def test_a_context_of_twenty_thousand_phrases_is_cut_with_one_warning_per_stream(tmp_path):
+    """Every phrase costs the device time at each end-point and memory: 20,000 made results 22 s late."""
+    from nodes.decoder.node import MAX_PHRASES
+    from tests.conftest import DEMO
+
+    made_up = [f"{a}{b} {c}son" for a in "bcdfghklmnprstvz" for b in ("a", "o", "ee", "ai") for c in range(400)]
+    ctx = tmp_path / "contacts.txt"
+    ctx.write_text("\n".join(["Meg Bauer", *made_up[:19_999]]) + "\n")
+    out = tmp_path / "e.jsonl"
+    call = str(DEMO / "alexa_call_meg_bauer.wav")
+    assert main(["replay", call, call, "--context", str(ctx), "--out", str(out)]) == 0
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert sorted(e["stream"] for e in warnings) == [call, f"{call}#2"], warnings
+    assert all(
+        f"context of 20000 phrases: the device decodes with the first {MAX_PHRASES}" in e["warning"] for e in warnings
+    )
+    results = [e for e in events if e["event"] == "result"]
+    assert [r["text"] for r in results] == ["call meg bauer"] * 2
+    assert all(len(r["context"]) == MAX_PHRASES for r in results)

@@ -13,14 +13,16 @@ import pytest
 from graphs import build
 from nodes.file_source import FileSource
 from pipeline import Event, make_runtime
+from speechgraph.replay import failed_streams, replay
 from tests.conftest import DEMO
 
 CALL = str(DEMO / "alexa_call_meg_bauer.wav")
 LIGHTS = str(DEMO / "alexa_kitchen_lights_stereo44k.flac")
 
 
-def accounted_for(events: list[dict], streams: list[str]) -> None:
-    """Each stream ends once; each utterance it opened is committed once or named by an error."""
+def accounted_for(events: list[dict], streams: list[str], exactly: bool = False) -> None:
+    """Each stream ends once, last; each utterance it opened is committed once or named by an error (with
+    `exactly`: never both)."""
     for s in streams:
         mine = [e for e in events if e["stream"] == s]
         assert Counter(e["event"] for e in mine)["end"] == 1, mine
@@ -30,6 +32,9 @@ def accounted_for(events: list[dict], streams: list[str]) -> None:
         named |= {e["utterance"] for e in mine if e["event"] == "error" and "utterance" in e}
         for u in {e["utterance"] for e in mine if e["event"] == "wake"}:
             assert u in committed or u in named, f"{s}: utterance {u} was dropped silently"
+        if exactly:
+            assert mine[-1]["event"] == "end", mine[-3:]
+            assert not set(committed) & named, f"{s}: utterances {set(committed) & named} got a result and an error"
 
 
 def run_and_kill(node: str, paths: list[str], when: str = "wake", **options) -> list[dict]:
@@ -83,3 +88,49 @@ def test_a_stalled_cloud_commits_the_first_pass_within_the_deadline():
         assert not r["rescored"] and r["rescore_note"] == "deadline"
         assert r["text"] == r["first_pass_text"]
         assert r["rescore_ms"] <= 300 + 50
+
+
+KILLS = [
+    ("decoder", False),
+    ("sink", False),
+    ("endpointer_final", False),
+    ("source", False),
+    ("decoder", True),  # the fused device actor: features, gate, decoder, VAD, end-pointers and sink in one
+]
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize(("node", "fuse"), KILLS, ids=[f"{n}{'-fused' if f else ''}" for n, f in KILLS])
+def test_any_actor_killed_mid_utterance_leaves_every_request_accounted_for(ray_cluster, multi_request, node, fuse):
+    """A three-request stream beside a one-request one, at real time; the actor that runs `node` is killed
+    (SIGKILL) at the first `wake`. The run goes on; every request a `wake` opened ends in one result or one
+    error naming it, never both; each stream ends, last; the exit status knows which streams lost something;
+    and the requests that began after the crash are committed."""
+    import ray
+
+    long = str(multi_request)
+    graph = build("assistant", FileSource, {"paths": [long, LIGHTS], "realtime": True})
+    killed: list[float] = []
+
+    def kill_at_first_wake(record: dict) -> None:
+        if killed or record["event"] != "wake":
+            return
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+        (name,) = [n for n in names if n.startswith("assistant-") and node in n.rsplit("-", 1)[1].split("+")]
+        actor = ray.get_actor(name, namespace="speechgraph")
+        ray.kill(actor, no_restart=False)
+        killed.append(record["audio_s"])
+
+    run = replay(graph, "ray", {"fuse": fuse}, on_record=kill_at_first_wake)
+    events = run.records
+    assert killed, "nothing was killed"
+    accounted_for(events, [long, LIGHTS], exactly=True)
+    failed = failed_streams(events)
+    mine = [e for e in events if e["stream"] == long]
+    if node == "source":  # a source is not restarted: its streams end there, each with an error
+        assert set(failed) == {long, LIGHTS}, failed
+        return
+    later = [e["utterance"] for e in mine if e["event"] == "wake" and e["audio_s"] > killed[0] + 2.0]
+    results = {e["utterance"] for e in mine if e["event"] == "result"}
+    assert later and set(later) <= results, (later, results, [e for e in mine if e["event"] == "error"])
+    assert set(failed) <= {long, LIGHTS}

@@ -134,7 +134,7 @@ def test_probe_accepts_good_files_and_load_reads_them(tmp_path):
     info = probe(tmp_path / "g.flac")
     assert (info.sample_rate, info.channels, info.format) == (22050, 2, "FLAC")
     assert abs(len(load(tmp_path / "g.flac")) - 8000) <= 2
-    with pytest.raises(AudioFileError, match="is a folder"):
+    with pytest.raises(AudioFileError, match="a folder that holds no"):
         probe(tmp_path)
 
 
@@ -154,8 +154,7 @@ def test_folders_expand_to_their_audio_files(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     assert expand([str(tmp_path)]) == [str(tmp_path / n) for n in ("a.flac", "b.wav", "sub/c.ogg")]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(AudioFileError, match="holds no"):
-        expand([str(tmp_path / "empty")])
+    assert expand([str(tmp_path / "empty")]) == [str(tmp_path / "empty")]  # kept: its stream says what is wrong
 
 
 def test_many_files_are_concurrent_streams(tmp_path):

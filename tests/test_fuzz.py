@@ -204,13 +204,16 @@ def test_any_samples_replay_as_clean_audio_or_one_error(good_file, rec):
         finite = np.isfinite(x.mean(axis=1, dtype=np.float64)).all()
         if finite:
             assert not errors
-            warned = any(isinstance(m, Event) and m.name == "warning" for m in msgs)
+            warned = any(isinstance(m, Event) and m.name == "warning" and "clipped" in m.data["warning"] for m in msgs)
             mono = x.astype(np.float32).mean(axis=1, dtype=np.float64).astype(np.float32)  # as the source mixes
             assert warned == bool((np.abs(mono) > 1).any())
         else:
             assert len(errors) == 1 and "NaN or infinite" in errors[0], errors
     elif subtype.startswith("PCM"):  # integers: always readable
         assert not errors, errors
+    if len(x) and not errors:
+        narrow = [m for m in msgs if isinstance(m, Event) and m.name == "warning" and "narrowband" in m.data["warning"]]
+        assert len(narrow) == (rate < 16_000), narrow
 
 
 # -- the front end (features, VAD, wake gate) on arbitrary audio chunks ----------------------------------------

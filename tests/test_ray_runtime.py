@@ -7,6 +7,7 @@ import pytest
 from graphs import build
 from nodes.file_source import FileSource
 from pipeline import Event, make_runtime
+from tests.conftest import DEMO
 from tests.graph_nodes import Recorder, Relay, TickSource
 
 pytestmark = pytest.mark.ray
@@ -86,3 +87,73 @@ def tiny_chain():
     g.add("n1", Recorder)
     g.connect("src", "n0").connect("n0", "n1")
     return g
+
+
+LISTENING = """
+import json, os, sys
+from pathlib import Path
+import ray  # first, before the runtime could set anything
+from pipeline.ray_runtime import init_ray
+
+def children(pid):
+    kids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == pid]
+    return [pid] + [k for kid in kids for k in children(kid)]
+
+def _ppid(p):
+    try:
+        return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+init_ray()
+inodes = set()
+for pid in children(os.getpid()):
+    try:
+        inodes |= {os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()}
+    except OSError:
+        pass
+listening = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in Path(table).read_text().splitlines()[1:]:
+        cols = line.split()
+        if cols[3] == "0A" and f"socket:[{cols[9]}]" in inodes:
+            listening.add(cols[1].split(":")[0])
+ray.shutdown()
+print(json.dumps(sorted(listening)))
+"""
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+def test_a_local_cluster_listens_on_loopback_only_even_when_ray_was_imported_first():
+    """Ray reads its cluster switch when first imported; a script that imports it before the runtime must not
+    get services listening on every interface."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    done = subprocess.run([sys.executable, "-c", LISTENING], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    listening = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert listening and listening <= LOOPBACK, listening
+
+
+def test_the_whole_graph_gives_the_same_events_n_best_included_on_both_runtimes(ray_cluster, demo_files):
+    """Scores too: the decoder feeds its int8 encoder frame by frame (dynamic quantisation scales a call's
+    frames together, and how many a message holds depends on timing) and decodes each end-point from the
+    search as it stood at that audio time (on Ray the end-point arrives after the decoder ran further)."""
+    import json
+
+    timing = ("wall_ms", "since_audio_ms", "trace", "rescore_ms")
+    context = [line for line in (DEMO / "contacts.txt").read_text().splitlines() if line]
+    graph = build("assistant", FileSource, {"paths": demo_files}, context=context, rescore_deadline_ms=60_000)
+
+    def events(kind: str) -> list[str]:
+        with make_runtime(graph, kind) as rt:
+            out = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
+        return sorted(json.dumps({k: v for k, v in r.items() if k not in timing}, sort_keys=True) for r in out)
+
+    local = events("local")
+    assert sum('"event": "result"' in e for e in local) == len(demo_files)
+    assert events("ray") == local

@@ -14,7 +14,7 @@ from nodes.decoder.node import RNNTDecoder
 from nodes.features import LogMel
 from nodes.messages import LatticeMessage, Transcript, UtteranceFeatures
 from nodes.sink import EventSink
-from pipeline import EndOfStream, Event, Reset
+from pipeline import EndOfStream, Error, Event, Reset
 from tests.conftest import DEMO
 
 
@@ -136,3 +136,36 @@ def test_sink_commits_what_it_holds_when_the_stream_ends():
     out = list(sink.on_end_of_stream(EndOfStream(stream="s", start=0, end=0), st))
     assert [r["revision"] for r in results(out)] == [0]
     assert out[-1].name == "end" and out[-1].data["results"] == 1
+
+
+def test_a_restarted_decoder_does_not_take_up_an_utterance_half_way(decoder, frames):
+    """Frames of an utterance whose `wake` it never saw began before the crash: the decoder names it lost
+    (and decodes nothing for it); the next utterance, whose `wake` it sees, is decoded."""
+    st = decoder.new_state("s")
+    decoder.restored("s", st)
+    out = feed(decoder, st, frames, utterance=0, begin=100)
+    (error,) = [m for m in out if isinstance(m, Error)]
+    assert error.utterances == (0,) and error.node == decoder.name
+    assert not [m for m in out if isinstance(m, Event | LatticeMessage)]
+    t = (len(frames) - 1) * 160 + 400
+    assert list(decoder.on_control(endpoint("final", t), st)) == []
+    wake = Event.make("wake", stream="s", start=0, end=16_000, utterance=1)
+    assert list(decoder.on_control(wake, st)) == [wake]
+    feed(decoder, st, frames, utterance=1)
+    (result,) = decoder.on_control(endpoint("final", t, utterance=1), st)
+    assert isinstance(result, LatticeMessage) and result.utterance == 1 and result.text
+
+
+def test_the_sink_never_commits_an_utterance_an_error_named_even_before_its_wake():
+    """After a crash, the new actor's error can overtake the old one's `wake`: the utterance stays lost."""
+    sink = EventSink()
+    sink.name = "sink"
+    st = sink.new_state("s")
+    lost = Error(stream="s", node="decoder", error="lost", utterances=(0,))
+    (event,) = sink.on_control(lost, st)
+    assert event.name == "error" and event.data["utterances_in_flight"] == [0]
+    sink.on_control(Event.make("wake", stream="s", utterance=0), st)
+    lattice = LatticeMessage(stream="s", utterance=0, revision=0, lattice={}, text="call", nbest=(), final=True)
+    assert list(sink.on_message(lattice, st)) == []
+    names = [e.data for e in sink.on_end_of_stream(EndOfStream(stream="s"), st)]
+    assert names == [{"results": 0, "errors": 1}]

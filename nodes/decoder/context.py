@@ -18,6 +18,7 @@ goes on along the longer one.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,21 @@ ENCODER_BIAS = 0.0
 """Strength of the learned biasing's encoder-side read at decoding (the prediction side is always used).
 Tuned on dev with the two above: with shallow fusion on top, the encoder's read made noisy requests
 turn into a context phrase wholesale, and leaving it out gave both fewer errors and more names."""
+
+
+_NOT_SPOKEN = re.compile(r"[^\w\s']|_")
+
+
+def normalise_phrase(phrase: str) -> str:
+    """A context phrase as the recogniser spells: lower case, punctuation (apostrophes inside words aside)
+    turned into spaces. "Meg Bauer!!" would otherwise bias toward letters no one says and leak into text."""
+    words = _NOT_SPOKEN.sub(" ", phrase.replace("\u2019", "'").lower()).split()
+    return " ".join(w.strip("'") for w in words if w.strip("'"))
+
+
+def normalise_phrases(phrases: Iterable[str]) -> list[str]:
+    """Each phrase normalised, the empty and repeated ones left out, in their first order."""
+    return list(dict.fromkeys(p for p in map(normalise_phrase, phrases) if p))
 
 
 @dataclass

@@ -18,26 +18,38 @@ utterance too, so every utterance gets exactly one final lattice. Without a gate
 Context (contacts, device names, expected answers) comes from the node's
 options and from `context` events in the stream; the context in force when an
 utterance starts is the one it is decoded with (best effort, never waited for).
+Phrases are normalised as the recogniser spells them, and at most
+`MAX_PHRASES` are used (the first ones): the learned biasing, the context graph
+and the second pass all cost time and memory per phrase (20,000 phrases made
+results 22 s late at 1.7 GB), so a longer context is cut, with one `warning`
+per stream.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
-from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph
+from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE
 from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
-from pipeline import EndOfStream, Event, Message, Node, Reset
+from pipeline import EndOfStream, Error, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
 TICKS = 16_000
+MAX_PHRASES = 1000
+"""Context phrases the device decodes with at most. On one core of the 2-core machine, the work at the
+end-point grows by about 0.1-0.15 ms per phrase (1000: +110-180 ms) and the process by 0.16 MB."""
+SNAPSHOTS = 100
+"""Search states kept per open utterance, one per encoder step (4 s): how late an end-point may arrive and
+still be decoded exactly as of its audio time."""
 
 
 @dataclass
@@ -51,6 +63,8 @@ class _Utterance:
     last_partial: str = ""
     speculative_text: str | None = None
     final: bool = False
+    snapshots: deque[DecoderState] = field(default_factory=lambda: deque(maxlen=SNAPSHOTS))
+    """The search as it stood after each of the last encoder steps (see `RNNTDecoder._lattice`)."""
 
 
 @dataclass
@@ -59,6 +73,13 @@ class _Stream:
     context: ContextGraph
     utt: _Utterance | None = None
     finished: set[int] = field(default_factory=set)
+    capped: str | None = None
+    """The warning about a context cut to `MAX_PHRASES`, until it is sent (once per stream)."""
+    warned: bool = False
+    restored: bool = False
+    """This decoder replaces one that crashed mid-stream: an utterance whose `wake` it did not see began
+    before the crash, and its frames are not decoded (half a request would be committed as a whole one)."""
+    woken: set[int] = field(default_factory=set)
 
 
 class RNNTDecoder(Node):
@@ -84,7 +105,7 @@ class RNNTDecoder(Node):
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
         self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell, verify=verify)
         self.bonus, self.max_bonus = bonus, max_bonus
-        self.phrases = tuple(context or ())
+        self.phrases, self.capped = _cap(normalise_phrases(context or ()))
         self.context = self._graph(self.phrases)
         self.nbest = nbest
 
@@ -92,23 +113,54 @@ class RNNTDecoder(Node):
         return ContextGraph(phrases, self.bonus, self.max_bonus) if phrases else EMPTY
 
     def new_state(self, stream: str) -> _Stream:
-        return _Stream(self.phrases, self.context)
+        return _Stream(self.phrases, self.context, capped=self.capped)
+
+    def restored(self, stream: str, state: _Stream) -> None:
+        state.restored = True
+
+    def _warning(self, stream: str, st: _Stream, t: int) -> list[Message]:
+        if st.capped is None or st.warned:
+            return []
+        st.warned = True
+        return [Event.make("warning", stream=stream, start=t, end=t, warning=st.capped)]
 
     # -- audio ---------------------------------------------------------------------
 
     def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        """Frames go to the search one by one, so the encoder always runs one step a call. How many frames a
+        message holds depends on how batches met on the way (on Ray, on timing), and the int8 encoder's
+        dynamic quantisation scales each call's activations together: fed whole, the same audio gave other
+        scores (n-best lists differed between runs and runtimes)."""
         if not isinstance(msg, FeatureFrames | UtteranceFeatures):
             return ()
         utterance = msg.utterance if isinstance(msg, UtteranceFeatures) else 0
-        out: list[Message] = []
+        out: list[Message] = self._warning(msg.stream, st, msg.start)
         if st.utt is None or st.utt.id != utterance:
             if utterance in st.finished:
                 return ()  # frames the gate still sends after the final end-point
-            if st.utt is not None:
+            if st.restored and isinstance(msg, UtteranceFeatures) and utterance not in st.woken:
+                st.finished.add(utterance)  # lost with the crash: the sink names it, the gate closes it
+                text = f"utterance {utterance} began before the decoder restarted after a crash: it is lost"
+                return [
+                    *out,
+                    Error(
+                        stream=msg.stream,
+                        start=msg.start,
+                        end=msg.end,
+                        node=self.name,
+                        error=text,
+                        utterances=(utterance,),
+                    ),
+                ]
+            if st.utt is not None and not st.utt.final:  # a committed utterance is never re-finalised
                 out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
             st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
         u = st.utt
-        self.search.accept(u.search, msg.frames, u.context)
+        for i in range(len(msg.frames)):  # one frame a call: see `on_message`'s docstring
+            steps = u.search.enc_frames
+            self.search.accept(u.search, msg.frames[i : i + 1], u.context)
+            if u.search.enc_frames > steps:
+                u.snapshots.append(_snapshot(u.search))
         u.decoded_to = msg.end
         best = self.search.best(u.search, u.context)
         last_token = self.search.frame_end_tick(best.times[-1], u.first_frame) if best and best.times else msg.start
@@ -137,10 +189,13 @@ class RNNTDecoder(Node):
         if not isinstance(msg, Event):
             return (msg,)
         fields = msg.data
+        if msg.name == "wake" and isinstance(fields.get("utterance"), int):
+            st.woken.add(fields["utterance"])
         if msg.name == "context":
-            st.phrases = tuple(fields.get("phrases") or ())
+            st.phrases, capped = _cap(normalise_phrases(fields.get("phrases") or ()))
             st.context = self._graph(st.phrases)
-            return ()
+            st.capped = st.capped or capped
+            return self._warning(msg.stream, st, msg.end)
         if msg.name == "endpoint":
             u = st.utt
             if u is None or u.final or fields.get("utterance") != u.id:
@@ -170,6 +225,7 @@ class RNNTDecoder(Node):
         u.final = True
         st.finished.add(u.id)
         lattice = self._lattice(u, t)
+        u.snapshots.clear()  # nothing is decoded for it any more
         if u.speculative_text is None:
             return [self._message(stream, u, lattice, 0, kind, t, final=True)]
         if lattice.best() == u.speculative_text:
@@ -180,12 +236,20 @@ class RNNTDecoder(Node):
         ]
 
     def _lattice(self, u: _Utterance, t: int) -> Lattice:
-        """The lattice as of audio time t: hypotheses cut at the last encoder frame that ends by t."""
-        if t >= u.decoded_to:
-            return self.search.lattice(u.search, u.context, first_feature=u.first_frame)
+        """The lattice as of audio time t: the search as it stood after the last encoder frame that ends by t.
+
+        An end-point reaches the decoder on a feedback edge, after it has decoded a little past t: in
+        process one chunk, on Ray as far as the other actors' timing let it run. The state kept at t makes
+        the result a function of the audio alone; only an end-point older than the snapshots kept falls
+        back to cutting the later search (whose beam may have pruned other runners-up)."""
         frames = 0
         while frames < u.search.enc_frames and self.search.frame_end_tick(frames, u.first_frame) <= t:
             frames += 1
+        if frames == u.search.enc_frames:
+            return self.search.lattice(u.search, u.context, first_feature=u.first_frame)
+        kept = next((s for s in u.snapshots if s.enc_frames == frames), None)
+        if kept is not None:
+            return self.search.lattice(kept, u.context, first_feature=u.first_frame)
         cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
         return cut.cut(t / TICKS)
 
@@ -204,3 +268,18 @@ class RNNTDecoder(Node):
             endpoint_s=round(t / TICKS, 3),
             final=final,
         )
+
+
+def _cap(phrases: list[str]) -> tuple[tuple[str, ...], str | None]:
+    """The first `MAX_PHRASES` phrases, and the warning to send if there were more."""
+    if len(phrases) <= MAX_PHRASES:
+        return tuple(phrases), None
+    return tuple(phrases[:MAX_PHRASES]), (
+        f"context of {len(phrases)} phrases: the device decodes with the first {MAX_PHRASES} "
+        "(each phrase costs time at every end-point and memory)"
+    )
+
+
+def _snapshot(st: DecoderState) -> DecoderState:
+    """The search as it stands: what a step replaces is shared, what it changes in place is copied."""
+    return replace(st, beam=list(st.beam), lattice=st.lattice.copy(), enc=list(st.enc))

@@ -23,6 +23,7 @@ class IntentParser(Node):
     """Transcript in, the same transcript with `intent` and sorted `slots` out."""
 
     name = "nlu"
+    recoverable = True  # its state only drops stale revisions early; the sink drops them too
 
     def new_state(self, stream: str) -> dict[int, int]:
         """Utterance id -> the lowest revision still alive (the highest a Reset announced)."""
