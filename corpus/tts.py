@@ -13,6 +13,7 @@ voices are reserved for evaluation outside the project.
 from __future__ import annotations
 
 import functools
+import io
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from corpus import espeak
 from nodes.messages import SAMPLE_RATE
 
 ESPEAK_ACCENTS = (
@@ -40,8 +40,6 @@ ESPEAK_ACCENTS = (
 PIPER_VOICE = "piper:en_US-joe-medium"
 FLITE_VOICES = ("awb", "rms")
 """flite's voices this project may use (Scottish English male, US English male)."""
-_LIBRARY_NAMES = {"en-gb": "en"}
-"""espeak-ng's library names its British English voice "en"."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,13 @@ class Prosody:
 
 def espeak_variants() -> list[str]:
     """The voice variants espeak-ng ships (the files under voices/!v)."""
-    return espeak.engine().variants()
+    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    names = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 5 and parts[4].startswith("!v/"):
+            names.append(parts[4][3:])
+    return sorted(set(names))
 
 
 def all_voices() -> list[Voice]:
@@ -99,9 +103,10 @@ def _piper():
 
 def synthesize(text: str, voice: Voice, prosody: Prosody) -> np.ndarray:
     """Speech for `text` at 16 kHz, float32, trimmed to the speech."""
-    if voice.engine == "espeak":
-        name = _LIBRARY_NAMES.get(voice.accent, voice.accent) + (f"+{voice.variant}" if voice.variant else "")
-        x, rate = espeak.engine().synthesize(text, name, prosody.rate_wpm, prosody.pitch), espeak.RATE
+    if voice.engine == "espeak":  # a process per call: espeak-ng's library carries state from call to call
+        cmd = ["espeak-ng", "-v", voice.id, "-s", str(prosody.rate_wpm), "-p", str(prosody.pitch), "--stdout", text]
+        wav = subprocess.run(cmd, capture_output=True, check=True).stdout
+        x, rate = sf.read(io.BytesIO(wav), dtype="float32")
     elif voice.engine == "flite":
         x, rate = _flite(text, voice.variant, prosody)
     elif voice.engine == "piper":
