@@ -1,4 +1,4 @@
-"""The utterance life cycle (DESIGN.md): speculative revision 0, then confirm or Reset + revision 1; one commit.
+"""The utterance life cycle (docs/architecture.md): speculative revision 0, then confirm or Reset + revision 1.
 
 The decoder runs the shipped recogniser on a real recording; end-point events
 are fed to it as the end-pointers would send them (audio-time ordered).
