@@ -44,7 +44,7 @@ def pocketsphinx_baseline(rows: list[dict], corpus: Path) -> dict:
     """pocketsphinx in its default language-model mode on the same audio (after the wake word)."""
     from pocketsphinx import Decoder
 
-    from nodes.audio_file import load
+    from audio.files import load
 
     decoder = Decoder(samprate=16000, loglevel="FATAL")
     hyps: dict[str, str] = {}

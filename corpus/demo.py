@@ -23,8 +23,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
-from nodes.messages import SAMPLE_RATE
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 REQUESTS_DIR = DEMO.parent / "requests"

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nodes.messages import SAMPLE_RATE
+from audio import SAMPLE_RATE
 
 TTS_RATE = 22_050
 ESPEAK_ACCENTS = (

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
 from nodes.messages import AudioChunk, VoiceActivity
 from nodes.vad import WINDOW, VoiceActivityDetector, speech_probs
 from pipeline import Event
 
-RATE = 16_000
 LEAD_S, TAIL_S = 1.0, 1.2
 
 
@@ -19,9 +19,11 @@ def recording() -> tuple[np.ndarray, float, float]:
     """(samples, speech start s, speech end s): a request between stretches of faint noise."""
     speech = synthesize("turn on the kitchen lights", Voice("espeak", "en-us"), Prosody(rate_wpm=160))
     rng = np.random.default_rng(0)
-    x = np.concatenate([np.zeros(round(LEAD_S * RATE)), speech, np.zeros(round(TAIL_S * RATE))]).astype(np.float32)
+    x = np.concatenate([np.zeros(round(LEAD_S * SAMPLE_RATE)), speech, np.zeros(round(TAIL_S * SAMPLE_RATE))]).astype(
+        np.float32
+    )
     x += rng.normal(0, 1e-3, len(x)).astype(np.float32)
-    return x, LEAD_S, LEAD_S + len(speech) / RATE
+    return x, LEAD_S, LEAD_S + len(speech) / SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def test_probabilities_are_high_in_speech_and_low_in_silence(vad, recording):
     x, start, end = recording
     msgs = feed(vad, x, [160])
     probs = np.concatenate([m.probs for m in msgs])
-    centres = (np.arange(len(probs)) + 0.5) * WINDOW / RATE
+    centres = (np.arange(len(probs)) + 0.5) * WINDOW / SAMPLE_RATE
     before = probs[centres < start - 0.1]
     inside = probs[(centres > start + 0.1) & (centres < end - 0.1)]
     after = probs[centres > end + 0.3]

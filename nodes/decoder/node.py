@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from audio import seconds
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph
@@ -37,7 +38,6 @@ from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, Utteran
 from pipeline import EndOfStream, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
-TICKS = 16_000
 
 
 @dataclass
@@ -121,7 +121,7 @@ class RNNTDecoder(Node):
                 utterance=u.id,
                 revision=0,
                 text=text,
-                last_token_s=round(last_token / TICKS, 3),
+                last_token_s=round(seconds(last_token), 3),
             )
         )
         if text != u.last_partial:
@@ -173,7 +173,7 @@ class RNNTDecoder(Node):
         if u.speculative_text is None:
             return [self._message(stream, u, lattice, 0, kind, t, final=True)]
         if lattice.best() == u.speculative_text:
-            return [Event.make("confirm", stream=stream, start=t, end=t, utterance=u.id, revision=0, at_s=t / TICKS)]
+            return [Event.make("confirm", stream=stream, start=t, end=t, utterance=u.id, revision=0, at_s=seconds(t))]
         return [
             Reset(stream=stream, start=t, end=t, utterance=u.id, revision=1),
             self._message(stream, u, lattice, 1, kind, t, final=True),
@@ -187,7 +187,7 @@ class RNNTDecoder(Node):
         while frames < u.search.enc_frames and self.search.frame_end_tick(frames, u.first_frame) <= t:
             frames += 1
         cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
-        return cut.cut(t / TICKS)
+        return cut.cut(seconds(t))
 
     def _message(self, stream: str, u: _Utterance, lattice: Lattice, revision: int, kind: str, t: int, final: bool):
         return LatticeMessage(
@@ -201,6 +201,6 @@ class RNNTDecoder(Node):
             nbest=tuple(lattice.nbest(self.nbest)),
             context=u.phrases,
             endpoint=kind,
-            endpoint_s=round(t / TICKS, 3),
+            endpoint_s=round(seconds(t), 3),
             final=final,
         )
