@@ -37,7 +37,7 @@ RUNTIMES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
-    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
     p.add_argument("--limit", type=int, default=16, help="recordings replayed in every run (default 16)")
     p.add_argument(
         "--concurrency", type=int, default=1, help="recordings playing at once, back to back per lane (default 1)"
