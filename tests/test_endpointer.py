@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -11,7 +10,8 @@ import pytest
 from audio import SAMPLE_RATE
 from nodes.endpointer import DEFAULTS, LEARNED, EndPointer
 from nodes.messages import DecoderSignal, VoiceActivity
-from pipeline import EndOfStream, Event
+from pipeline import Event
+from pipeline.testing import run_node
 
 W = 512
 COMPLETE = {"call meg bauer", "what time is it"}
@@ -57,19 +57,10 @@ def scenario(
     return vad, dec
 
 
-def run(ep: EndPointer, *edges: list, seed: int | None = None, stream: str = "s") -> list[Event]:
-    """Feed the edges' messages (each edge's order kept), merged in turn or at random; then end the stream."""
-    st = ep.new_state(stream)
-    queues = [list(e) for e in edges]
-    rng = random.Random(seed)
-    out = []
-    while any(queues):
-        live = [q for q in queues if q]
-        q = rng.choice(live) if seed is not None else live[0]
-        m = q.pop(0)
-        out.extend(ep.on_control(m, st) if isinstance(m, Event) else ep.on_message(m, st))
-    end = max(m.end for e in edges for m in e)
-    out.extend(ep.on_end_of_stream(EndOfStream(stream=stream, start=end, end=end), st))
+def run(ep: EndPointer, vad: list, dec: list, seed: int | None = None) -> list[Event]:
+    """The node's end-points for its two inputs, delivered by the node host (merged by audio time, or at
+    random with `seed`), then the end of the stream."""
+    out = run_node(ep, {"vad": vad, "decoder": dec}, seed=seed)
     return [e for e in out if isinstance(e, Event) and e.name == "endpoint"]
 
 
@@ -267,16 +258,15 @@ def recording():
     return vad, dec, speech_end
 
 
-@pytest.mark.parametrize("order", ["vad_first", "decoder_first", "mixed"])
+@pytest.mark.parametrize("order", ["by_audio_time", "mixed", "mixed_again"])
 def test_real_recording_end_points_after_the_speech(recording, order):
     vad, dec, speech_end = recording
     assert len(dec) > 20 and any(isinstance(m, DecoderSignal) for m in dec)
-    seed = {"vad_first": None, "mixed": 7}.get(order)
-    edges = (dec, vad) if order == "decoder_first" else (vad, dec)
+    seed = {"by_audio_time": None, "mixed": 7, "mixed_again": 3}[order]
     got = {}
     for kind in ("speculative", "final"):
         ep = EndPointer(kind=kind)  # the real grammar check on the real hypotheses
-        eps = run(ep, *edges, seed=seed, stream="r")
+        eps = run(ep, vad, dec, seed=seed)
         assert len(eps) == 1
         got[kind] = eps[0].data
     assert got["final"]["reason"] == "silence"

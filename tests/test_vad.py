@@ -10,6 +10,7 @@ from corpus.tts import Prosody, Voice, synthesize
 from nodes.messages import AudioChunk, VoiceActivity
 from nodes.vad import WINDOW, VoiceActivityDetector, speech_probs
 from pipeline import Event
+from pipeline.testing import run_node
 
 LEAD_S, TAIL_S = 1.0, 1.2
 
@@ -32,15 +33,16 @@ def vad() -> VoiceActivityDetector:
 
 
 def feed(node: VoiceActivityDetector, x: np.ndarray, sizes: list[int], stream: str = "s") -> list[VoiceActivity]:
-    st = node.new_state(stream)
-    out, pos, i = [], 0, 0
+    """The node's output for `x` cut into chunks of `sizes` (in turn), through the node host."""
+    chunks, pos, i = [], 0, 0
     while pos < len(x):
         n = sizes[i % len(sizes)]
-        chunk = AudioChunk(stream=stream, start=pos, end=pos + len(x[pos : pos + n]), samples=x[pos : pos + n].copy())
-        out.extend(node.on_message(chunk, st))
+        chunks.append(
+            AudioChunk(stream=stream, start=pos, end=pos + len(x[pos : pos + n]), samples=x[pos : pos + n].copy())
+        )
         pos += n
         i += 1
-    return out
+    return [m for m in run_node(node, chunks) if isinstance(m, VoiceActivity)]
 
 
 def test_probabilities_are_high_in_speech_and_low_in_silence(vad, recording):

@@ -11,7 +11,8 @@ from audio.logmel import frame_end, frame_start
 from models.wakeword import Stage1, Stage2
 from nodes.messages import FeatureFrames, UtteranceFeatures
 from nodes.wake_gate import WakeWordGate
-from pipeline import Event, Watermark
+from pipeline import EndOfStream, Event, Watermark
+from pipeline.testing import run_node
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,8 @@ def weights(tmp_path_factory):
 
 
 def feed(gate: WakeWordGate, n_frames: int, chunk: int = 10) -> list:
-    st = gate.new_state("s")
     frames = np.random.default_rng(0).normal(-8, 2, size=(n_frames, 64)).astype(np.float32)
-    out = []
-    for i in range(0, n_frames, chunk):
-        f = frames[i : i + chunk]
-        msg = FeatureFrames(stream="s", start=frame_start(i), end=frame_end(i + len(f) - 1), frames=f, first_frame=i)
-        out.extend(gate.on_message(msg, st))
-    return out
+    return stream_through(gate, frames, chunk)
 
 
 def test_closed_gate_passes_nothing_but_watermarks(weights):
@@ -72,13 +67,13 @@ def test_acceptance_opens_an_utterance_that_starts_after_the_wake_word(weights):
 
 
 def stream_through(gate: WakeWordGate, frames: np.ndarray, chunk: int = 10) -> list:
-    st = gate.new_state("s")
-    out = []
-    for i in range(0, len(frames), chunk):
-        f = frames[i : i + chunk]
-        msg = FeatureFrames(stream="s", start=frame_start(i), end=frame_end(i + len(f) - 1), frames=f, first_frame=i)
-        out.extend(gate.on_message(msg, st))
-    return out
+    """What the gate emits for `frames` sent in chunks, through the node host (the stream ends after)."""
+    msgs = [
+        FeatureFrames(stream="s", start=frame_start(i), end=frame_end(i + len(f) - 1), frames=f, first_frame=i)
+        for i in range(0, len(frames), chunk)
+        for f in [frames[i : i + chunk]]
+    ]
+    return [m for m in run_node(gate, msgs) if not isinstance(m, EndOfStream)]
 
 
 def test_shipped_gate_wakes_once_on_each_demo_recording_near_the_wake_word():
