@@ -48,7 +48,7 @@ def pocketsphinx_baseline(rows: list[dict], corpus: Path) -> dict:
     """pocketsphinx in its default language-model mode on the same audio (after the wake word)."""
     from pocketsphinx import Decoder
 
-    from nodes.audio_file import load
+    from audio.files import load
 
     decoder = Decoder(samprate=16000, loglevel="FATAL")
     hyps: dict[str, str] = {}
@@ -202,9 +202,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def real_recordings(search: BeamSearch) -> list[dict]:
     """Every human recording the machine has (`corpus.real`), decoded without a context: reported as is."""
+    from audio.files import load
+    from audio.logmel import LogMel
     from corpus.real import recordings
-    from nodes.audio_file import load
-    from nodes.features import LogMel
 
     out = []
     for rec in recordings():

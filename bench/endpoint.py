@@ -24,21 +24,19 @@ are checked against the `EndPointer` node itself on the same inputs.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from audio import SAMPLE_RATE
+from audio.logmel import frame_start
+from training.endpoint_signals import WINDOW, Steps, Utterance, collect, eoq_inputs, steps
 
-TICK = 16_000
-WINDOW = 512
-CHUNK_FRAMES = 4  # one encoder step of the recogniser: 40 ms
+log = logging.getLogger(__name__)
 
 # The VAD-only baseline's trailing silence, fitted on dev like the rule's defaults (premature cuts <= 2 %).
 BASELINE_SILENCE_S = 1.0
@@ -55,175 +53,19 @@ BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out")
-    p.add_argument("--split", default="dev", choices=("dev", "test"))
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--split", default="dev", choices=("dev", "test"), help="split to measure (default dev)")
     p.add_argument("--eoq", default=None, help="end-of-query weights to compare (default: the shipped ones)")
     p.add_argument("--limit", type=int, default=100, help="recordings with the wake word to use (0: all)")
-    p.add_argument("--weights", default="weights/asr_rnnt.pt")
-    p.add_argument("--beam", type=int, default=8)
+    p.add_argument("--weights", default="weights/asr_rnnt.pt", help="the recogniser (default: the shipped one)")
+    p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
     p.add_argument("--cache", default="runs/endpoint", help="folder of the cached VAD and decoder signals")
     p.add_argument("--extend-s", type=float, default=3.0, help="audio kept after the end of speech (extended)")
     p.add_argument("--max-premature", type=float, default=0.02, help="premature cut rate the final kind may have")
     p.add_argument("--json", default=None, help="write the rows as JSON here")
 
 
-# -- collecting: VAD probabilities and decoder signals, cached --------------------------------------
-
-
-@dataclass
-class Utterance:
-    id: str
-    start: int  # tick of the wake word's end
-    speech_end: float  # seconds
-    duration: float  # seconds of the original recording
-    pauses: list
-    text: str
-    condition: str
-    probs: np.ndarray  # one per 512-sample window from tick 0
-    sig_end: np.ndarray  # ticks
-    sig_last: np.ndarray  # tick of the best hypothesis's last token (-1: none)
-    sig_text: list[str]
-
-
-def extend(x: np.ndarray, speech_end: float, extend_s: float) -> np.ndarray:
-    """`x` lengthened to `speech_end + extend_s` with mirrored copies of its post-speech audio."""
-    target = round((speech_end + extend_s) * TICK)
-    if len(x) >= target:
-        return x[:target]
-    tail = x[min(len(x) - TICK // 4, round((speech_end + 0.5) * TICK)) :]
-    parts, n, forward = [x], len(x), False
-    while n < target:
-        piece = tail if forward else tail[::-1]
-        parts.append(piece)
-        n += len(piece)
-        forward = not forward
-    return np.concatenate(parts)[:target].astype(np.float32)
-
-
-def _cache_path(args: argparse.Namespace) -> Path:
-    digest = hashlib.sha1(Path(args.weights).read_bytes()).hexdigest()[:10]
-    return Path(args.cache) / f"{args.split}-{digest}-beam{args.beam}-ext{args.extend_s:g}.jsonl"
-
-
-def _pick(rows: list[dict], limit: int) -> list[dict]:
-    rows = [r for r in rows if r["wake_word"]]
-    order = list(range(len(rows)))
-    random.Random(0).shuffle(order)
-    return [rows[i] for i in sorted(order[:limit] if limit else order)]
-
-
-def collect(args: argparse.Namespace) -> list[Utterance]:
-    import torch
-    from tqdm import tqdm
-
-    from models.rnnt import RNNT
-    from nodes.audio_file import load
-    from nodes.decoder.beam import BeamSearch
-    from nodes.features import LogMel
-    from nodes.vad import SileroVAD, speech_probs
-
-    torch.set_num_threads(1)
-    corpus = Path(args.corpus)
-    rows = _pick([json.loads(line) for line in (corpus / f"{args.split}.jsonl").read_text().splitlines()], args.limit)
-    path = _cache_path(args)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cached = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                d = json.loads(line)
-                cached[d["id"]] = d
-    todo = [r for r in rows if r["id"] not in cached]
-    if todo:
-        search = BeamSearch(RNNT.from_checkpoint(torch.load(args.weights, weights_only=False)), beam=args.beam)
-        vad, logmel = SileroVAD(), LogMel()
-        with path.open("a") as f:
-            for r in tqdm(todo, desc=f"VAD + decoding {args.split}"):
-                x = extend(load(corpus / r["audio"]), r["speech_end"], args.extend_s)
-                probs = speech_probs(x, vad)
-                frames = logmel.frames(x)
-                first = round(r["wake_end"] / 0.01)
-                st = search.start()
-                ends, lasts, texts = [], [], []
-                for k in range(first, len(frames), CHUNK_FRAMES):
-                    chunk = frames[k : k + CHUNK_FRAMES]
-                    search.accept(st, chunk)
-                    best = st.beam[0] if st.beam else None
-                    ends.append((k + len(chunk) - 1) * 160 + 400)
-                    lasts.append(search.frame_end_tick(best.times[-1], first) if best and best.times else -1)
-                    texts.append(search.best_text(st))
-                d = {"id": r["id"], "probs": [round(float(p), 4) for p in probs], "ends": ends, "lasts": lasts}
-                d["texts"] = texts
-                f.write(json.dumps(d) + "\n")
-                f.flush()
-                cached[r["id"]] = d
-    out = []
-    for r in rows:
-        d = cached[r["id"]]
-        out.append(
-            Utterance(
-                id=r["id"],
-                start=round(r["wake_end"] * TICK),
-                speech_end=r["speech_end"],
-                duration=r["duration_s"],
-                pauses=r["pauses"],
-                text=r["text"],
-                condition=r["condition"]["label"],
-                probs=np.asarray(d["probs"], np.float32),
-                sig_end=np.asarray(d["ends"], np.int64),
-                sig_last=np.asarray(d["lasts"], np.int64),
-                sig_text=d["texts"],
-            )
-        )
-    return out
-
-
 # -- evaluating the rule, vectorised over a grid -------------------------------------------------------
-
-
-@dataclass
-class Steps:
-    """What the rule looks at, at each window end t of one utterance (see nodes/endpointer.py)."""
-
-    t: np.ndarray
-    speech_end: dict[float, np.ndarray]  # per VAD threshold; -1 before any speech
-    blank: np.ndarray
-    complete: np.ndarray
-    words: np.ndarray
-    k0: int  # index of t[0]'s VAD window
-    eoq: np.ndarray | None = None  # the end-of-query model's probability at each t
-
-
-def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
-    from nodes.endpointer import is_complete
-
-    k0 = max(0, -(-(u.start + WINDOW // 2) // WINDOW) - 1)
-    t = (np.arange(k0, len(u.probs)) + 1) * WINDOW
-    ends = {}
-    for th in thresholds:
-        speech = u.probs[k0:] >= th
-        ends[th] = np.maximum.accumulate(np.where(speech, t, -1))
-    j = np.minimum(np.searchsorted(u.sig_end, t, side="left"), len(u.sig_end) - 1)
-    has_text = np.array([bool(s) for s in u.sig_text])[j]
-    last = np.where(has_text & (u.sig_last[j] >= 0), u.sig_last[j], u.start)
-    blank = t - np.maximum(last, u.start)
-    complete = np.array([is_complete(s) for s in u.sig_text])[j]
-    words = np.array([len(s.split()) for s in u.sig_text])[j]
-    return Steps(t, ends, blank, complete, words, k0)
-
-
-def eoq_inputs(s: Steps, u: Utterance) -> np.ndarray:
-    """The end-of-query model's features at every t of `s` (rows where no speech was heard yet included)."""
-    from models.eoq import HISTORY, SPEECH, STRICT, features
-
-    padded = np.concatenate([np.zeros(HISTORY - 1, np.float32), u.probs])
-    k = np.arange(s.k0, s.k0 + len(s.t))
-    recent = np.stack([padded[k + i] for i in range(HISTORY)], axis=1)  # window k is padded[k + HISTORY - 1]
-    end = s.speech_end[SPEECH]
-    silence = np.where(end >= 0, s.t - end, s.t - u.start) / TICK
-    strict_end = s.speech_end[STRICT]
-    strict = np.where(strict_end >= 0, s.t - strict_end, s.t - u.start) / TICK
-    return features(recent, silence, s.blank / TICK, s.complete, s.words, (s.t - u.start) / TICK, strict)
 
 
 def eoq_fires(s: Steps, u: Utterance, prob: np.ndarray, thresholds: np.ndarray, base: Any) -> np.ndarray:
@@ -233,8 +75,10 @@ def eoq_fires(s: Steps, u: Utterance, prob: np.ndarray, thresholds: np.ndarray, 
     seen = s.speech_end[SPEECH] >= 0
     fired = _first(s.t, seen[:, None] & (prob[:, None] >= thresholds[None, :]))
     t = s.t
-    other = (~seen & (t - u.start >= base.no_speech_s * TICK - 0.5)) | (t - u.start >= base.max_length_s * TICK - 0.5)
-    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * TICK)
+    other = (~seen & (t - u.start >= base.no_speech_s * SAMPLE_RATE - 0.5)) | (
+        t - u.start >= base.max_length_s * SAMPLE_RATE - 0.5
+    )
+    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * SAMPLE_RATE)
     return np.minimum(fired, fallback)
 
 
@@ -250,7 +94,7 @@ def first_fire(s: Steps, u: Utterance, p: Any) -> tuple[int, str]:
     """(tick, reason) of the first end-point under parameters `p` (an EndpointParams), as the node decides."""
     from models.eoq import STRICT
 
-    t, tick = s.t, TICK
+    t, tick = s.t, SAMPLE_RATE
     end = s.speech_end[p.threshold]
     seen = end >= 0
     silence = t - np.where(seen, end, u.start)
@@ -285,10 +129,10 @@ def grid_fires(s: Steps, u: Utterance, th: float, base: Any) -> np.ndarray:
     The rules are alternatives checked at every t, so the first time any fires is
     the earliest of each rule's own first time: each is computed on its own axes.
     """
-    sc = np.array(GRID["complete_silence_s"]) * TICK - 0.5
-    si = np.array(GRID["silence_s"]) * TICK - 0.5
-    bl = np.array(GRID["blank_s"]) * TICK - 0.5
-    cb = np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]) * TICK - 0.5
+    sc = np.array(GRID["complete_silence_s"]) * SAMPLE_RATE - 0.5
+    si = np.array(GRID["silence_s"]) * SAMPLE_RATE - 0.5
+    bl = np.array(GRID["blank_s"]) * SAMPLE_RATE - 0.5
+    cb = np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]) * SAMPLE_RATE - 0.5
     t = s.t
     end = s.speech_end[th]
     seen = end >= 0
@@ -298,18 +142,20 @@ def grid_fires(s: Steps, u: Utterance, th: float, base: Any) -> np.ndarray:
     blank_ok = s.blank[:, None] >= bl[None, :]  # K x c
     by_silence = _first(t, silence_ok[..., None] & blank_ok[:, None, None, :])  # a x b x c
     by_decoder = _first(t, s.complete[:, None] & (s.blank[:, None] >= cb[None, :]))  # d
-    other = (~seen & (t - u.start >= base.no_speech_s * TICK - 0.5)) | (t - u.start >= base.max_length_s * TICK - 0.5)
-    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * TICK)
+    other = (~seen & (t - u.start >= base.no_speech_s * SAMPLE_RATE - 0.5)) | (
+        t - u.start >= base.max_length_s * SAMPLE_RATE - 0.5
+    )
+    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * SAMPLE_RATE)
     return np.minimum(np.minimum(by_silence[..., None], by_decoder), fallback)
 
 
 def summarise(
     name: str, params: Any, ticks: list[int], utts: list[Utterance], reasons: list[str] | None = None
 ) -> dict:
-    lat = np.array([tk / TICK - u.speech_end for tk, u in zip(ticks, utts)]) * 1000
-    premature = np.array([tk / TICK < u.speech_end for tk, u in zip(ticks, utts)])
+    lat = np.array([tk / SAMPLE_RATE - u.speech_end for tk, u in zip(ticks, utts)]) * 1000
+    premature = np.array([tk / SAMPLE_RATE < u.speech_end for tk, u in zip(ticks, utts)])
     paused = np.array([bool(u.pauses) for u in utts])
-    beyond = np.array([tk / TICK > u.duration for tk, u in zip(ticks, utts)])
+    beyond = np.array([tk / SAMPLE_RATE > u.duration for tk, u in zip(ticks, utts)])
     row = {
         "name": name,
         "n": len(utts),
@@ -347,7 +193,7 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     for th in GRID["threshold"]:
         for sil in BASELINE_GRID:
             p = replace(FINAL, use_decoder=False, threshold=th, silence_s=sil, complete_blank_s=None)
-            lat = np.array([first_fire(st, u, p)[0] for st, u in zip(all_steps, utts)]) / TICK - se
+            lat = np.array([first_fire(st, u, p)[0] for st, u in zip(all_steps, utts)]) / SAMPLE_RATE - se
             cost = np.percentile(lat, 50) + np.percentile(lat, 90)
             if (lat < 0).mean() <= max_premature and cost < best_cost:
                 best_cost, chosen["vad_only"] = cost, p
@@ -367,7 +213,7 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     fires_at: dict[float, np.ndarray] = {}
     for th in GRID["threshold"]:
         fires = fires_at[th] = np.stack([grid_fires(st, u, th, FINAL) for st, u in zip(all_steps, utts)])
-        lat = fires / TICK - se.reshape(-1, 1, 1, 1, 1)
+        lat = fires / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
         cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
         valid = ((lat < 0).mean(0) <= max_premature) & (a <= b)
         for name, mask in (("final", valid), ("vad_blank", valid & (a == b) & np.isinf(d))):
@@ -395,7 +241,7 @@ def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, p
     """
     a, b, c, d = grid
     n = len(se)
-    lat = fires / TICK - se.reshape(-1, 1, 1, 1, 1)
+    lat = fires / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
     premature = (lat < 0).mean(0)
     cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
     valid = (premature <= max_premature) & (a <= b)
@@ -404,11 +250,11 @@ def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, p
     for flat in order:
         i = np.unravel_index(flat, a.shape)
         f = fires[(slice(None), *i)].reshape(n, 1, 1, 1, 1)
-        lead = np.median((f - fires) / TICK, axis=0)
+        lead = np.median((f - fires) / SAMPLE_RATE, axis=0)
         ok = (a <= a[i]) & (b <= b[i]) & (c <= c[i]) & (d <= d[i]) & (a <= b) & (lead >= 0.15) & (lead <= 0.25)
         if not ok.any():
             continue
-        effective = np.where(lat >= 0, lat, f / TICK - se.reshape(-1, 1, 1, 1, 1))
+        effective = np.where(lat >= 0, lat, f / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1))
         eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
         j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), a.shape)
         if best is None or eff_cost[j] < best[0]:
@@ -432,17 +278,19 @@ def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float)
         strict_end = s.speech_end[STRICT]
         strict = s.t - np.where(strict_end >= 0, strict_end, u.start)
         by_model = eoq_fires(s, u, s.eoq, probs, base)  # with the length limits
-        by_silence = _first(s.t, (strict_end >= 0)[:, None] & (strict[:, None] >= silences[None, :] * TICK - 0.5))
+        by_silence = _first(
+            s.t, (strict_end >= 0)[:, None] & (strict[:, None] >= silences[None, :] * SAMPLE_RATE - 0.5)
+        )
         fires.append(np.minimum(by_model[:, None], by_silence[None, :]))
     fires = np.stack(fires)  # n x probs x silences
-    lat = fires / TICK - se[:, None, None]
+    lat = fires / SAMPLE_RATE - se[:, None, None]
     cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
     valid = (lat < 0).mean(0) <= max_premature
     if not valid.any():
         return None
     f = np.unravel_index(np.argmin(np.where(valid, cost, np.inf)), cost.shape)
     final_fires = fires[(slice(None), *f)][:, None, None]
-    lead = np.median((final_fires - fires) / TICK, axis=0)
+    lead = np.median((final_fires - fires) / SAMPLE_RATE, axis=0)
     effective = np.where(lat >= 0, lat, lat[(slice(None), *f)][:, None, None])
     eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
     p, sil = np.meshgrid(probs, silences, indexing="ij")
@@ -465,8 +313,10 @@ def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple
 
     node = EndPointer(kind=kind, **{k: v for k, v in asdict(params).items()})
     st = node.new_state(u.id)
-    msgs: list = [Event.make("wake", stream=u.id, start=u.start, end=u.start + 1600, utterance=1, end_s=u.start / TICK)]
-    first = u.start - u.start % 160
+    msgs: list = [
+        Event.make("wake", stream=u.id, start=u.start, end=u.start + 1600, utterance=1, end_s=u.start / SAMPLE_RATE)
+    ]
+    first = u.start - u.start % frame_start(1)
     prev = first
     for end, last, text in zip(u.sig_end, u.sig_last, u.sig_text):
         msgs.append(
@@ -476,7 +326,7 @@ def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple
                 end=int(end),
                 utterance=1,
                 text=text,
-                last_token_s=(int(last) if last >= 0 else prev) / TICK,
+                last_token_s=(int(last) if last >= 0 else prev) / SAMPLE_RATE,
             )
         )
         prev = int(end)
@@ -492,7 +342,7 @@ def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple
     assert len(ends) == 1, ends
     reason = ends[0].data["reason"]
     if reason == "end_of_stream":
-        return u.start + round(params.max_length_s * TICK), "max_length"
+        return u.start + round(params.max_length_s * SAMPLE_RATE), "max_length"
     return ends[0].end, reason
 
 
@@ -558,7 +408,7 @@ def report(args: argparse.Namespace) -> dict:
     for prefix, kind in (("fitted", ""), ("fitted", "eoq_"), ("shipped", ""), ("shipped", "eoq_")):
         f, s = ticks.get(f"{prefix}: {kind}final"), ticks.get(f"{prefix}: {kind}speculative")
         if f is not None and s is not None:
-            f, s = np.array(f) / TICK, np.array(s) / TICK
+            f, s = np.array(f) / SAMPLE_RATE, np.array(s) / SAMPLE_RATE
             se = np.array([u.speech_end for u in utts])
             effective = np.where(s >= se, s, f) - se  # the speculative result stands unless it cut the speaker off
             row = rows[[r["name"] for r in rows].index(f"{prefix}: {kind}speculative")]

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audio import SAMPLE_RATE
 from nodes.features import LogMelFeatures
-from nodes.messages import SAMPLE_RATE, AudioChunk, FeatureFrames
+from nodes.messages import AudioChunk, FeatureFrames
 from pipeline import Event, Node
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -29,7 +30,7 @@ DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 
 def speech_without_wake_word(seconds: float) -> np.ndarray:
     """The demo recordings backwards, end to end, repeated to at least `seconds` (plus a spare second)."""
-    from nodes.audio_file import load
+    from audio.files import load
 
     demo = sorted(p for p in DEMO.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
     rng = np.random.default_rng(0)
@@ -88,9 +89,9 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16], help="stream counts to measure")
     ap.add_argument("--seconds", type=float, default=10.0, help="audio per stream")
-    ap.add_argument("--chunk-ms", type=int, default=10)
+    ap.add_argument("--chunk-ms", type=int, default=10, help="audio per chunk in ms (default 10)")
     ap.add_argument("--unbatched", action="store_true", help="call on_message one by one (Node.on_batch's default)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per row; the least CPU is reported (a busy machine)")
     ap.add_argument("--json", help="write the rows to this file")

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audio import SAMPLE_RATE
 from nodes.file_source import FileSource
-from nodes.messages import SAMPLE_RATE, AudioChunk
+from nodes.messages import AudioChunk
 from pipeline import Graph, Message, Node, make_runtime
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -55,7 +56,7 @@ def audio_file(seconds: float, folder: str) -> str:
     """A recording of `seconds`, cut from the shipped demo speech (or noise if it is absent)."""
     demo = sorted(DEMO.glob("*.wav"))
     if demo:
-        from nodes.audio_file import load
+        from audio.files import load
 
         speech = np.concatenate([load(p) for p in demo])
         reps = int(np.ceil(seconds * SAMPLE_RATE / len(speech)))
@@ -134,6 +135,8 @@ def main(args: argparse.Namespace) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from speechgraph.cli import main as cli
+    from bench.options import hop_arguments
 
-    raise SystemExit(cli(["bench", "hop", *__import__("sys").argv[1:]]))
+    parser = argparse.ArgumentParser(prog="python3 -m bench.hop", description=__doc__)
+    hop_arguments(parser)
+    main(parser.parse_args())

@@ -4,7 +4,7 @@ Replays the same recordings of a split, paced at real time, several times:
 once per runtime (in-process, the floor; Ray with one actor per node; Ray with
 nodes fused by placement), once with the speculative end-pointer off, and with
 a simulated device->cloud network delay, with and without speculation. Reports
-per utterance and as p50/p90/p99 the latencies of ../shared/DESIGN.md (wake
+per utterance and as p50/p90/p99 the latencies of docs/architecture.md (wake
 detection, speculative and final end-point, user-perceived latency), the time
 each node adds on the result's path (from the per-node trace stamps), each
 node's CPU per audio second, and the speculation saving. Writes a Markdown
@@ -37,7 +37,7 @@ RUNTIMES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
-    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
     p.add_argument("--limit", type=int, default=16, help="recordings replayed in every run (default 16)")
     p.add_argument(
         "--concurrency", type=int, default=1, help="recordings playing at once, back to back per lane (default 1)"
@@ -90,7 +90,7 @@ def replay_run(args: argparse.Namespace, rows: list[dict], runtime: str, specula
 
 
 def per_utterance(row: dict, events: list[dict]) -> dict[str, Any]:
-    """The DESIGN.md latencies of one recording, and the time each node added on its result's path."""
+    """The latencies of docs/architecture.md of one recording, and the time each node added on its result's path."""
     eos = row["speech_end"] * 1000
 
     def last(name: str, kind: str | None = None) -> dict | None:
@@ -299,7 +299,7 @@ def report(runs: dict[str, Run], savings: dict[float, dict], args: argparse.Name
         f"`speechgraph bench latency --split {args.split} --limit {args.limit} --concurrency {args.concurrency}`: "
         f"{runs['local'].summary['utterances']} recordings with the wake word, replayed at real time "
         f"({args.concurrency} at a time) in every run; {minutes:.1f} min in all. Latencies in ms, as "
-        "../shared/DESIGN.md defines them (wall time minus the wall time the ground-truth audio moment was "
+        "docs/architecture.md defines them (wall time minus the wall time the ground-truth audio moment was "
         "captured).",
         "",
         "## Runtimes (speculation on, no network delay)",

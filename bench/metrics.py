@@ -1,8 +1,8 @@
-"""Metrics from event logs and manifests, as ../shared/DESIGN.md defines them.
+"""Metrics from event logs and manifests, as docs/architecture.md defines them.
 
 Inputs are plain dicts: manifest rows (corpus JSON lines) and events (the JSON
 lines of `speechgraph replay`). An event belongs to the utterance whose id is
-the stem of its stream's path. Latencies follow the DESIGN definitions and so
+the stem of its stream's path. Latencies follow the definitions of docs/architecture.md and so
 need a replay paced at real time: wall time of the event minus the wall time at
 which the ground-truth audio time was captured (t0 + t).
 """
@@ -140,7 +140,7 @@ def wake(rows: list[dict], events: dict[str, list[dict]], negative_hours: float,
 
 
 def endpointing(rows: list[dict], events: dict[str, list[dict]]) -> dict:
-    """End-point latencies, premature cut rate and user-perceived latency (DESIGN.md definitions)."""
+    """End-point latencies, premature cut rate and user-perceived latency (docs/architecture.md definitions)."""
     spec, final, upl = [], [], []
     premature = judged = 0
     for r in rows:

@@ -27,7 +27,7 @@ from nodes.nlu.parser import NONE, is_complete, normalise, parse
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="a built corpus folder (speechgraph corpus)")
-    p.add_argument("--split", default="test", choices=("train", "dev", "test"))
+    p.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split to measure (default test)")
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
     p.add_argument("--show", type=int, default=0, help="print this many parse errors")
     p.add_argument("--json", default=None, help="also write the figures here")

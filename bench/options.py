@@ -8,13 +8,23 @@ from nodes.decoder.context import BONUS, ENCODER_BIAS, MAX_BONUS
 from nodes.decoder.respell import MAX_DISTANCE
 
 
+def hop_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hops", type=int, default=4, help="relay nodes in the chain (default 4)")
+    p.add_argument("--seconds", type=float, default=3.0, help="audio per stream in the latency run (default 3)")
+    p.add_argument("--streams", type=int, default=16, help="concurrent streams in the throughput run (default 16)")
+    p.add_argument("--chunks", default="10,40,160", help="chunk sizes in ms (default 10,40,160)")
+    p.add_argument("--runtimes", default="local,ray,ray-unbatched,ray-fused", help="which runtimes to compare")
+    p.add_argument("--json", type=argparse.FileType("w"), default=None, help="also write the rows as JSON")
+    p.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
+
+
 def asr_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out")
-    p.add_argument("--split", default="test", choices=("dev", "test"))
-    p.add_argument("--weights", default="weights/asr_rnnt.pt")
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
+    p.add_argument("--weights", default="weights/asr_rnnt.pt", help="the recogniser (default: the shipped one)")
     p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
     p.add_argument("--limit", type=int, default=200, help="utterances to decode (0: all)")
-    p.add_argument("--beam", type=int, default=8)
+    p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
     p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (tuned on dev)")
     p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (tuned on dev)")
     p.add_argument(
@@ -44,13 +54,13 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         "--biased-only", action="store_true", help="decode with the context only (half the time: for tuning on dev)"
     )
     p.add_argument("--int8", action="store_true", help="also decode with int8 dynamic quantisation (WER, speed-up)")
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, help="also write the figures here as JSON")
     p.add_argument("--hyps", default=None, help="write every utterance's reference and hypotheses here (JSON lines)")
 
 
 def wakeword_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out")
-    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
     p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
     p.add_argument(
         "--tune", action="store_true", help="(dev) choose the operating thresholds, write weights/wakeword.json"

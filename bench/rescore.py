@@ -50,9 +50,9 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out")
-    p.add_argument("--tune-split", default="dev", choices=("dev", "test"))
-    p.add_argument("--test-split", default="test", choices=("dev", "test"))
+    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--tune-split", default="dev", choices=("dev", "test"), help="split the settings are chosen on")
+    p.add_argument("--test-split", default="test", choices=("dev", "test"), help="split they are measured on")
     p.add_argument("--limit", type=int, default=200, help="wake-word utterances per split (0: all)")
     p.add_argument("--tune-limit", type=int, default=None, help="utterances of the tuning split (default --limit)")
     p.add_argument(
@@ -61,11 +61,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
         default=MIN_GAIN,
         help="relative dev WER gain a setting needs to replace the first pass (smaller gains are noise)",
     )
-    p.add_argument("--asr-weights", default=str(ROOT / "weights" / "asr_rnnt.pt"))
+    p.add_argument("--asr-weights", default=str(ROOT / "weights" / "asr_rnnt.pt"), help="the recogniser")
     p.add_argument("--lm", default=str(ROOT / "weights" / "lm.pt"), help="the rescorer's language model")
     p.add_argument("--features", default="runs/asr/features", help="feature cache folder (shared with bench asr)")
     p.add_argument("--lattices", default="runs/rescore", help="lattice cache folder")
-    p.add_argument("--beam", type=int, default=8)
+    p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
     p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (as the decoder)")
     p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (as decoder)")
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
-    p.add_argument("--split", default="test", choices=("dev", "test"))
+    p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
     p.add_argument("--streams", default="1,2,4,8,16,32", help="loads to try, in order (default 1,2,4,8,16,32)")
     p.add_argument("--runtime", default="local", choices=tuple(RUNTIMES), help="runtime (default local)")
     p.add_argument("--address", default=None, help="Ray: join the cluster at this address")

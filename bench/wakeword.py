@@ -29,9 +29,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.wakeword import Stage1, Stage2
-from nodes.audio_file import load
-from nodes.wake_gate import WEIGHTS, gate_settings, proposals, stage1_scores, stage2_window
+from audio import SAMPLE_RATE, seconds
+from audio.files import load
+from audio.logmel import frame_end, frame_start
+from models.wakeword import Stage1, Stage2, proposals, stage1_scores, stage2_window
+from nodes.wake_gate import WEIGHTS, gate_settings
 from training.features import FeatureCache
 from training.wakeword import negative_streams
 
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> dict:
         r, sc = rows[i], scored_pos[i]
         end = _hit(sc.props, sc.score2, t2, int(r["wake_start"] / FRAME_S), int((r["wake_end"] + LATE_S) / FRAME_S))
         if end is not None:
-            decided = ((end + settings["verify_delay_frames"]) * 160 + 400) / 16000
+            decided = seconds(frame_end(end + settings["verify_delay_frames"]))
             latencies.append(decided - r["wake_end"])
     compute = measure_compute(s1, s2, negs[0] if negs else fc.utterance(pos[0]), settings)
 
@@ -212,7 +214,7 @@ def measure_compute(s1: Stage1, s2: Stage2, frames: np.ndarray, settings: dict) 
     t = time.process_time()
     for f in range(n):
         gate.on_message(
-            FeatureFrames(stream="cpu", start=f * 160, end=f * 160 + 400, frames=x[f : f + 1], first_frame=f), st
+            FeatureFrames(stream="cpu", start=frame_start(f), end=frame_end(f), frames=x[f : f + 1], first_frame=f), st
         )
     stage1_cpu = (time.process_time() - t) / (n * FRAME_S)
     window = torch.from_numpy(stage2_window(x, 0, 100, 200)[None])
@@ -240,7 +242,7 @@ def openwakeword_baseline(corpus: Path, rows: list[dict], pos: list[int], split:
         oww.reset()
         feats.reset()
         pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-        warm = np.zeros(16000, "<i2").tobytes()  # the first chunk after a reset is slow and empty
+        warm = np.zeros(SAMPLE_RATE, "<i2").tobytes()  # the first chunk after a reset is slow and empty
         for f in feats.process_streaming(warm):
             list(oww.process_streaming(f))
         probs, times = [], []
@@ -248,7 +250,7 @@ def openwakeword_baseline(corpus: Path, rows: list[dict], pos: list[int], split:
             for f in feats.process_streaming(pcm[k : k + 1280].tobytes()):
                 for p in oww.process_streaming(f):
                     probs.append(p)
-                    times.append((k + 1280) / 16000)
+                    times.append(seconds(k + 1280))
         return np.asarray(probs), np.asarray(times)
 
     def detections(probs, times, t) -> list[float]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import fftconvolve
 
-from nodes.messages import SAMPLE_RATE
+from audio import SAMPLE_RATE
 
 NOISE_KINDS = ("white", "pink", "brown", "babble", "music")
 

@@ -23,12 +23,12 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from audio import SAMPLE_RATE
 from corpus import augment, grammar, lexicon
 from corpus.grammar import NamePool
 from corpus.pseudonames import drill_pool
 from corpus.splits import SPLITS, Split, make_splits
 from corpus.tts import Prosody, Voice, all_voices, piper_provenance, synthesize
-from nodes.messages import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,10 @@ speculative end-pointer may cut in and the reset protocol has to repair it.
 The voices come from the test split, never trained on. `transcripts.json`
 holds what each recording says; `contacts.txt` is the demo user's context.
 
-    python3 -m corpus.demo            # rewrites data/demo/
+`data/requests/` holds requests without the wake word, for the graphs that have
+no wake gate (`--graph asr`): the rare name in them shows what biasing does.
+
+    python3 -m corpus.demo            # rewrites data/demo/ and data/requests/
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
-from nodes.messages import SAMPLE_RATE
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+REQUESTS_DIR = DEMO.parent / "requests"
 CONTACTS = ["meg bauer", "meg jones", "kitchen lights", "living room lamp", "tobias lindqvist"]
 
 # (file, rate, channels, voice, pieces: text or a pause in seconds)
@@ -51,6 +55,9 @@ RECORDINGS = [
         ["alexa", 0.3, "call", 0.7, "meg bauer"],
     ),
 ]
+REQUESTS = [
+    ("call_tobias_lindqvist.wav", 16000, 1, Voice("espeak", "en-us", "edward2"), ["call tobias lindqvist"]),
+]
 
 
 def render(pieces: list, voice: Voice) -> tuple[np.ndarray, dict]:
@@ -77,12 +84,20 @@ def render(pieces: list, voice: Voice) -> tuple[np.ndarray, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(DEMO))
+    p.add_argument("--out", default=str(DEMO), help="folder for the recordings with the wake word")
+    p.add_argument("--requests-out", default=str(REQUESTS_DIR), help="folder for the requests without it")
     args = p.parse_args(argv)
-    out = Path(args.out)
+    write(Path(args.out), RECORDINGS)
+    (Path(args.out) / "contacts.txt").write_text("\n".join(CONTACTS) + "\n")
+    write(Path(args.requests_out), REQUESTS)
+    return 0
+
+
+def write(out: Path, recordings: list) -> None:
+    """The recordings in their rates and channel counts, and `transcripts.json`."""
     out.mkdir(parents=True, exist_ok=True)
     transcripts = {}
-    for name, rate, channels, voice, pieces in RECORDINGS:
+    for name, rate, channels, voice, pieces in recordings:
         x, truth = render(pieces, voice)
         y = soxr.resample(x, SAMPLE_RATE, rate).astype(np.float32) if rate != SAMPLE_RATE else x
         if channels == 2:
@@ -92,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "voice": voice.id
         }
     (out / "transcripts.json").write_text(json.dumps(transcripts, indent=1) + "\n")
-    (out / "contacts.txt").write_text("\n".join(CONTACTS) + "\n")
-    print(f"wrote {len(RECORDINGS)} recordings to {out}")
-    return 0
+    print(f"wrote {len(recordings)} recordings to {out}")
 
 
 if __name__ == "__main__":

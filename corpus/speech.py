@@ -36,11 +36,11 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
+from audio import SAMPLE_RATE
 from corpus import augment, grammar, lexicon, phrasings, wordlists
 from corpus.augment import Condition
 from corpus.grammar import NamePool, number_words
 from corpus.tts import ESPEAK_ACCENTS, FLITE_VOICES, Prosody, Voice, espeak_variants, synthesize
-from nodes.messages import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

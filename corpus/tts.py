@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nodes.messages import SAMPLE_RATE
+from audio import SAMPLE_RATE
 
 ESPEAK_ACCENTS = (
     "en-us",

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nodes.features import LOG_FLOOR
+from audio.logmel import LOG_FLOOR
 
 STAGE2_FRAMES = 195
 PREROLL_FRAMES = 50
@@ -202,3 +202,48 @@ class Stage2(nn.Module):
         m = cls(Stage2Config(**ckpt["config"]))
         m.load_state_dict(ckpt["state"])
         return m
+
+
+def proposes(score: float, frame: int, last: int, threshold: float, refractory: int) -> bool:
+    """Stage 1's rule, the one the gate streams and the recipes and benchmarks replay: propose a wake
+    word ending at `frame` when the smoothed score reaches `threshold` more than `refractory` frames
+    after the previous proposal (at `last`)."""
+    return score >= threshold and frame - last > refractory
+
+
+@torch.no_grad()
+def stage1_scores(model: Stage1, frames: np.ndarray, smooth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1 over a whole recording (causal, so the same as streaming it): the score averaged over
+    the last `smooth` frames, as the gate smooths it, and the estimated frames since the start."""
+    logits, starts = model(torch.from_numpy(np.asarray(frames, dtype=np.float32))[None])
+    p = torch.sigmoid(logits[0]).numpy().astype(np.float64)
+    c = np.concatenate([[0.0], np.cumsum(p)])
+    idx = np.arange(len(p))
+    lo = np.maximum(0, idx + 1 - smooth)
+    return (c[idx + 1] - c[lo]) / (idx + 1 - lo), starts[0].numpy()
+
+
+def proposals(
+    smoothed: np.ndarray, starts: np.ndarray, threshold: float, refractory: int
+) -> list[tuple[int, int, float]]:
+    """(end frame, estimated start frame, score) of each stage-1 proposal: the smoothed score
+    reaches `threshold` more than `refractory` frames after the previous proposal."""
+    out: list[tuple[int, int, float]] = []
+    last = -(10**9)
+    for f in np.flatnonzero(smoothed >= threshold):
+        if proposes(float(smoothed[f]), int(f), last, threshold, refractory):
+            out.append((int(f), round(f - float(starts[f])), float(smoothed[f])))
+            last = f
+    return out
+
+
+def stage2_window(frames: np.ndarray, first: int, start: int, heard_to: int) -> np.ndarray:
+    """Stage 2's input for a wake word estimated to start at frame `start`: 195 frames from 0.5 s
+    before it, `PAD` where there is no audio (before the stream, or from frame `heard_to` on: not
+    heard yet when the gate verifies). `frames[0]` is frame `first` of the stream."""
+    lo = start - PREROLL_FRAMES
+    window = np.full((STAGE2_FRAMES, frames.shape[1]), PAD, np.float32)
+    a, b = max(lo, first), min(first + len(frames), lo + STAGE2_FRAMES, heard_to)
+    if b > a:
+        window[a - lo : b - lo] = frames[a - first : b - first]
+    return window

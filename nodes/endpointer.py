@@ -42,10 +42,10 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from audio import SAMPLE_RATE
 from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery, features
 from nodes.messages import DecoderSignal, VoiceActivity
 from pipeline import EndOfStream, Error, Event, Message, Node
-from pipeline.messages import TICKS_PER_SECOND
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class EndPointer(Node):
         if isinstance(msg, Event) and msg.name == "wake":
             data = msg.data
             utt = data.get("utterance")
-            start = round(float(data["end_s"]) * TICKS_PER_SECOND) if "end_s" in data else msg.end
+            start = round(float(data["end_s"]) * SAMPLE_RATE) if "end_s" in data else msg.end
             if utt is not None and utt not in st.done and (st.utt is None or st.utt.id != utt):
                 out.extend(self._open(msg.stream, st, int(utt), start))
             elif st.utt is not None and st.utt.id == utt and start > st.utt.start:
@@ -300,7 +300,7 @@ class EndPointer(Node):
 
     def _rule(self, u: _Utterance, t: int, sig: DecoderSignal | None, recent: list[float]) -> Decision | None:
         p = self.params
-        tick = TICKS_PER_SECOND
+        tick = SAMPLE_RATE
         silence = t - (u.speech_end if u.speech_end is not None else u.start)
         blank = complete = text = None
         if p.use_decoder:
@@ -334,7 +334,7 @@ class EndPointer(Node):
         probs = np.zeros((1, HISTORY), np.float32)
         if recent:
             probs[0, -len(recent) :] = recent
-        tick = TICKS_PER_SECOND
+        tick = SAMPLE_RATE
         x = features(
             probs, np.array([silence / tick]), np.array([blank / tick]), np.array([complete]),
             np.array([len(text.split())]), np.array([elapsed / tick]), np.array([strict / tick]),
@@ -349,7 +349,7 @@ class EndPointer(Node):
             return Decision(t, reason, silence, None, None, None)
         sig = u.last_signal
         text = sig.text if sig is not None else ""
-        last = round(sig.last_token_s * TICKS_PER_SECOND) if sig is not None and text else u.start
+        last = round(sig.last_token_s * SAMPLE_RATE) if sig is not None and text else u.start
         return Decision(t, reason, silence, t - max(last, u.start), self.complete(text), text)
 
     def _fire(self, stream: str, st: _Stream, d: Decision) -> Event:
@@ -357,7 +357,7 @@ class EndPointer(Node):
         assert u is not None
         st.done.add(u.id)
         st.utt = None
-        tick = TICKS_PER_SECOND
+        tick = SAMPLE_RATE
         log.debug("%s: stream %s utterance %d ends at %.3f s (%s)", self.name, stream, u.id, d.t / tick, d.reason)
         return Event.make(
             "endpoint",
@@ -376,7 +376,7 @@ class EndPointer(Node):
 
     def _prune(self, st: _Stream) -> None:
         """Drop VAD windows no decision can need again."""
-        keep_from = st.horizon - round(KEEP_S * TICKS_PER_SECOND)
+        keep_from = st.horizon - round(KEEP_S * SAMPLE_RATE)
         drop = 0
         while drop < len(st.ends) and st.ends[drop] < keep_from:
             drop += 1

@@ -1,8 +1,4 @@
-"""Log-mel filterbank energies (LFBE), computed chunk by chunk.
-
-Frames are not centred: frame i uses samples [i*hop, i*hop + window), so the
-frames of a stream do not depend on how its audio was cut into chunks, and a
-frame is ready as soon as its last sample has arrived.
+"""The features node: log-mel filterbank energies (`audio.logmel`), computed chunk by chunk.
 
 `ChunkCheck` guards every node that keeps audio state (this one and the VAD):
 a stream's chunks must follow each other and hold finite samples in [-1, 1].
@@ -17,78 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nodes.messages import SAMPLE_RATE, AudioChunk, FeatureFrames
+from audio.clock import SAMPLE_RATE
+from audio.logmel import LogMel, LogMelConfig, frame_end, frame_start
+from nodes.messages import AudioChunk, FeatureFrames
 from pipeline import Error, Message, Node
 
-LOG_FLOOR = 1e-10
 MAX_FILL = SAMPLE_RATE
 """Ticks of missing audio (a gap, a chunk whose samples do not fit its span) replaced by silence;
 beyond that a stream that jumps ahead restarts where it landed."""
 MAX_REPORTS = 10
 """Bad chunks reported per stream and node; later ones are repaired without a report."""
-
-
-def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float, fmax: float) -> np.ndarray:
-    """Triangular filters on the HTK mel scale, shape (n_fft // 2 + 1, n_mels)."""
-    bins_hz = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins_hz - lower) / (centre - lower)
-    falling = (upper - bins_hz) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).T
-
-
-@dataclass(frozen=True)
-class LogMelConfig:
-    n_mels: int = 64
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    n_fft: int = 512
-    fmin: float = 20.0
-    fmax: float = 7600.0
-
-    @property
-    def win(self) -> int:
-        return round(SAMPLE_RATE * self.win_ms / 1000)
-
-    @property
-    def hop(self) -> int:
-        return round(SAMPLE_RATE * self.hop_ms / 1000)
-
-
-class LogMel:
-    """The computation itself, shared by the node and by training code."""
-
-    def __init__(self, config: LogMelConfig | None = None) -> None:
-        self.config = c = config or LogMelConfig()
-        if c.win > c.n_fft:
-            raise ValueError(f"window ({c.win} samples) is longer than n_fft ({c.n_fft})")
-        self.window = np.hanning(c.win + 1)[:-1]  # periodic Hann
-        self.filters = mel_filterbank(c.n_mels, c.n_fft, SAMPLE_RATE, c.fmin, c.fmax)
-
-    def n_frames(self, n_samples: int) -> int:
-        c = self.config
-        return 0 if n_samples < c.win else (n_samples - c.win) // c.hop + 1
-
-    def frames(self, samples: np.ndarray) -> np.ndarray:
-        """Log-mel frames of a whole signal: shape (n_frames, n_mels), float32."""
-        c = self.config
-        n = self.n_frames(len(samples))
-        if n == 0:
-            return np.zeros((0, c.n_mels), np.float32)
-        x = np.asarray(samples, dtype=np.float64)
-        idx = np.arange(c.win)[None, :] + c.hop * np.arange(n)[:, None]
-        spectrum = np.fft.rfft(x[idx] * self.window, n=c.n_fft)
-        power = spectrum.real**2 + spectrum.imag**2
-        return np.log(np.maximum(power @ self.filters, LOG_FLOOR)).astype(np.float32)
 
 
 @dataclass
@@ -208,10 +142,6 @@ class LogMelFeatures(Node):
             return out
         first = state.next_frame
         state.next_frame += n
-        start = first * c.hop
-        out.append(
-            FeatureFrames(
-                stream=msg.stream, start=start, end=(first + n - 1) * c.hop + c.win, frames=frames, first_frame=first
-            )
-        )
+        start, end = frame_start(first, c), frame_end(first + n - 1, c)
+        out.append(FeatureFrames(stream=msg.stream, start=start, end=end, frames=frames, first_frame=first))
         return out

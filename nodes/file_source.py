@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from nodes.audio_file import AudioFileError, ReadReport, probe, read_blocks
-from nodes.messages import SAMPLE_RATE, AudioChunk
+from audio import SAMPLE_RATE
+from audio.files import AudioFileError, ReadReport, probe, read_blocks
+from nodes.messages import AudioChunk
 from pipeline import EndOfStream, Error, Event, Message, Source
 from pipeline.pacing import interleave
 

@@ -1,4 +1,7 @@
-"""Data messages of the speech graph."""
+"""Data messages of the speech graph.
+
+Spans are in audio ticks: samples of 16 kHz mono audio (`audio.SAMPLE_RATE`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.messages import Message, UtteranceMessage
-
-SAMPLE_RATE = 16_000
-"""Every node works on 16 kHz mono audio; one audio-time tick is one sample."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +64,7 @@ class DecoderSignal(UtteranceMessage):
     """What the decoder knows after each chunk of an utterance, for the end-pointers.
 
     `end` is how far it has decoded; `last_token_s` is the audio time (seconds) of the
-    best hypothesis's last non-blank output, so `end/16000 - last_token_s` is the
+    best hypothesis's last non-blank output, so `seconds(end) - last_token_s` is the
     trailing-blank time.
     """
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import soxr
 
-from nodes.messages import SAMPLE_RATE, AudioChunk
+from audio import SAMPLE_RATE
+from nodes.messages import AudioChunk
 from pipeline import EndOfStream, Error, Message, Source, now_ns
 
 log = logging.getLogger(__name__)

@@ -34,17 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2
+from audio import seconds
+from audio.logmel import frame_end, frame_start
+from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
 from nodes.messages import FeatureFrames, UtteranceFeatures
-from pipeline import Error, Event, Message, Node, Watermark
-from pipeline.host import MAX_ERRORS_PER_STREAM, one_line
+from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SETTINGS = WEIGHTS / "wakeword.json"
 """Operating thresholds chosen on dev by `speechgraph bench wakeword --split dev --tune`."""
-HOP, WIN = 160, 400
 HISTORY = 600  # frames kept: stage 1's context plus the stage-2 window and the hold
 
 
@@ -272,7 +272,7 @@ class WakeWordGate(Node):
             f = step.start_new + k
             st.scores = ([*st.scores, p])[-self.smooth :]
             score = sum(st.scores) / len(st.scores)
-            if st.proposal is None and score >= self.t1 and f - st.last_detection > self.refractory:
+            if st.proposal is None and proposes(score, f, st.last_detection, self.t1, self.refractory):
                 st.proposal = _Proposal(start=round(f - step.starts[k]), end=f, score1=score)
                 st.last_detection = f
         prop = st.proposal
@@ -290,8 +290,8 @@ class WakeWordGate(Node):
         flag = torch.tensor([float(st.device_playing)])
         score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None], flag))[0])
         fields = dict(
-            start_s=round(_tick(prop.start) / 16000, 3),
-            end_s=round(_end_tick(prop.end) / 16000, 3),
+            start_s=round(seconds(frame_start(prop.start)), 3),
+            end_s=round(seconds(frame_end(prop.end)), 3),
             stage1=round(prop.score1, 4),
             stage2=round(score2, 4),
         )
@@ -304,7 +304,7 @@ class WakeWordGate(Node):
             Event.make(
                 "wake",
                 stream=msg.stream,
-                start=_tick(prop.start),
+                start=frame_start(prop.start),
                 end=msg.end,
                 utterance=st.utterance,
                 **fields,
@@ -321,8 +321,8 @@ class WakeWordGate(Node):
             out.append(
                 UtteranceFeatures(
                     stream=msg.stream,
-                    start=_tick(first),
-                    end=_end_tick(st.next_frame - 1),
+                    start=frame_start(first),
+                    end=frame_end(st.next_frame - 1),
                     utterance=st.utterance,
                     revision=0,
                     frames=frames.copy(),
@@ -355,49 +355,3 @@ def gate_settings() -> dict:
     if SETTINGS.exists():
         out |= json.loads(SETTINGS.read_text())
     return out
-
-
-@torch.no_grad()
-def stage1_scores(model: Stage1, frames: np.ndarray, smooth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stage 1 over a whole recording (causal, so the same as streaming it): the score averaged over
-    the last `smooth` frames, as the gate smooths it, and the estimated frames since the start."""
-    logits, starts = model(torch.from_numpy(np.asarray(frames, dtype=np.float32))[None])
-    p = torch.sigmoid(logits[0]).numpy().astype(np.float64)
-    c = np.concatenate([[0.0], np.cumsum(p)])
-    idx = np.arange(len(p))
-    lo = np.maximum(0, idx + 1 - smooth)
-    return (c[idx + 1] - c[lo]) / (idx + 1 - lo), starts[0].numpy()
-
-
-def proposals(
-    smoothed: np.ndarray, starts: np.ndarray, threshold: float, refractory: int
-) -> list[tuple[int, int, float]]:
-    """(end frame, estimated start frame, score) of each stage-1 proposal: the smoothed score
-    reaches `threshold` more than `refractory` frames after the previous proposal."""
-    out: list[tuple[int, int, float]] = []
-    last = -(10**9)
-    for f in np.flatnonzero(smoothed >= threshold):
-        if f - last > refractory:
-            out.append((int(f), round(f - float(starts[f])), float(smoothed[f])))
-            last = f
-    return out
-
-
-def stage2_window(frames: np.ndarray, first: int, start: int, heard_to: int) -> np.ndarray:
-    """Stage 2's input for a wake word estimated to start at frame `start`: 195 frames from 0.5 s
-    before it, `PAD` where there is no audio (before the stream, or from frame `heard_to` on: not
-    heard yet when the gate verifies). `frames[0]` is frame `first` of the stream."""
-    lo = start - PREROLL_FRAMES
-    window = np.full((STAGE2_FRAMES, frames.shape[1]), PAD, np.float32)
-    a, b = max(lo, first), min(first + len(frames), lo + STAGE2_FRAMES, heard_to)
-    if b > a:
-        window[a - lo : b - lo] = frames[a - first : b - first]
-    return window
-
-
-def _tick(frame: int) -> int:
-    return frame * HOP
-
-
-def _end_tick(frame: int) -> int:
-    return frame * HOP + WIN

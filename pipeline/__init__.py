@@ -7,7 +7,6 @@ and is imported only when used, so in-process runs never start Ray.
 from pipeline.graph import Edge, Graph, GraphError, NodeSpec
 from pipeline.local import LocalRuntime
 from pipeline.messages import (
-    TICKS_PER_SECOND,
     Control,
     EndOfStream,
     Error,
@@ -18,11 +17,11 @@ from pipeline.messages import (
     Watermark,
     now_ns,
 )
-from pipeline.node import Node, Source
+from pipeline.node import MAX_ERRORS_PER_STREAM, Node, Source, one_line
 from pipeline.runtime import Runtime
 
 __all__ = [
-    "TICKS_PER_SECOND",
+    "MAX_ERRORS_PER_STREAM",
     "Control",
     "Edge",
     "EndOfStream",
@@ -41,6 +40,7 @@ __all__ = [
     "Watermark",
     "make_runtime",
     "now_ns",
+    "one_line",
 ]
 
 

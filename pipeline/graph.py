@@ -56,6 +56,15 @@ class Edge:
     watermarks: bool = True
     """Whether watermarks travel on this edge; a receiver with a single input has no use for them."""
 
+    def carries(self) -> str:
+        """What travels on this edge, in words (empty: everything)."""
+        parts = [", ".join(t.__name__ for t in self.only)] if self.only else []
+        if self.events is not None:
+            parts.append(f"events: {', '.join(sorted(self.events)) or 'none'}")
+        if self.feedback and self.events is None:
+            parts.append("events")
+        return "; ".join(parts)
+
     def select(self, msgs: list[Message]) -> list[Message]:
         """What of `msgs` travels on this edge. Feedback edges carry events only."""
         if not self.only and self.events is None and not self.feedback and self.watermarks:
@@ -188,9 +197,15 @@ class Graph:
         return order
 
     def describe(self) -> str:
+        """The nodes (name, class, placement) and the edges (what each carries), in aligned columns."""
         lines = [f"graph {self.name}"]
+        width = max(map(len, self.nodes), default=0)
+        cls = max((len(spec.factory.__name__) for spec in self.nodes.values()), default=0)
         for name, spec in self.nodes.items():
-            lines.append(f"  {name:<14} {spec.factory.__name__:<22} [{spec.placement}]")
+            lines.append(f"  {name:<{width}}  {spec.factory.__name__:<{cls}}  [{spec.placement}]")
+        src = max((len(e.src) for e in self.edges), default=0)
+        dst = max((len(e.dst) for e in self.edges), default=0)
         for e in self.edges:
-            lines.append(f"  {e.src} {'~~>' if e.feedback else '-->'} {e.dst}")
+            arrow = "~~>" if e.feedback else "-->"
+            lines.append(f"  {e.src:<{src}} {arrow} {e.dst:<{dst}}  {e.carries()}".rstrip())
         return "\n".join(lines)

@@ -22,12 +22,9 @@ from typing import Any
 
 from pipeline.graph import Edge
 from pipeline.messages import PASS_THROUGH, EndOfStream, Error, Message, Watermark, now_ns
-from pipeline.node import Node
+from pipeline.node import MAX_ERRORS_PER_STREAM, Node, one_line
 
 log = logging.getLogger(__name__)
-
-MAX_ERRORS_PER_STREAM = 10
-"""After this many failures a stream is dropped at the node (its EndOfStream still passes)."""
 
 
 @dataclass
@@ -38,11 +35,6 @@ class _Stream:
     queues: dict[int, deque[Message]] = field(default_factory=dict)
     errors: int = 0
     dead: bool = False
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line of text: users read errors in a terminal, one per line."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 class NodeHost:

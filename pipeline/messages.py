@@ -2,7 +2,7 @@
 
 Every message is an immutable dataclass that names its stream and the span of
 audio time it speaks for. Audio time is counted in ticks; one tick is one sample
-at 16 kHz (`TICKS_PER_SECOND`), so spans stay exact integers on every node.
+at `audio.SAMPLE_RATE`, so spans stay exact integers on every node.
 
 Data messages are defined by the nodes that produce them (subclass `Message`).
 Control messages (`EndOfStream`, `Reset`, `Error`, `Watermark`) and `Event`
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-TICKS_PER_SECOND = 16_000
+from audio.clock import SAMPLE_RATE
 
 Stamp = tuple[str, int, int]
 """(node name, monotonic ns when the node took the input, ns when it emitted)."""
@@ -44,7 +44,7 @@ class Message:
 
     @property
     def audio_s(self) -> float:
-        return self.end / TICKS_PER_SECOND
+        return self.end / SAMPLE_RATE
 
     def replace(self: M, **changes: Any) -> M:
         return dataclasses.replace(self, **changes)
@@ -127,7 +127,7 @@ class Event(Message):
         return {
             "event": self.name,
             "stream": self.stream,
-            "audio_s": round(self.end / TICKS_PER_SECOND, 4),
+            "audio_s": round(self.end / SAMPLE_RATE, 4),
             "wall_ms": round((emitted - t0_ns) / 1e6, 3),
             **self.data,
         }

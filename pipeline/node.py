@@ -13,6 +13,15 @@ from typing import Any
 
 from pipeline.messages import EndOfStream, Message
 
+MAX_ERRORS_PER_STREAM = 10
+"""After this many failures a stream is dropped at the node (its EndOfStream still passes). A node
+that isolates failures per stream inside `on_batch` follows the same rule."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of text: users read errors in a terminal, one per line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
 
 class Node:
     """Base class of every processing node.
@@ -54,7 +63,8 @@ class Node:
         """Data messages of several streams that arrived together.
 
         The default processes them one by one. Overriding it lets a node batch
-        across streams; an exception then fails every stream in the batch.
+        across streams; an exception then fails every stream in the batch (a node
+        that fails one stream alone emits its `Error` with `one_line`).
         """
         out: list[Message] = []
         for msg, state in items:

@@ -13,11 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 
-from pipeline.messages import TICKS_PER_SECOND, Message, now_ns
+from audio.clock import SAMPLE_RATE
+from pipeline.messages import Message, now_ns
 
 
 def due_ns(t0_ns: int, ticks: int) -> int:
-    return t0_ns + ticks * 1_000_000_000 // TICKS_PER_SECOND
+    return t0_ns + ticks * 1_000_000_000 // SAMPLE_RATE
 
 
 def interleave(

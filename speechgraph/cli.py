@@ -39,8 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, RuntimeError, OSError) as exc:
-        print(f"speechgraph: error: {exc}", file=sys.stderr)
+        print(f"speechgraph: error: {error_line(exc)}", file=sys.stderr)
         return 1
+
+
+def error_line(exc: BaseException) -> str:
+    """What went wrong, in one line a user can act on (no errno, no traceback)."""
+    if isinstance(exc, OSError) and exc.filename:
+        if isinstance(exc, FileNotFoundError) and str(exc.filename).endswith(".jsonl"):
+            return (
+                f"no corpus manifest at {exc.filename}: build a corpus first "
+                "(`speechgraph corpus --out DIR`) and pass `--corpus DIR`"
+            )
+        return f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
+    return " ".join(str(exc).split())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=cmd_replay)
 
-    graphs = sub.add_parser("graphs", help="list the graphs and show their nodes and edges")
+    graphs = sub.add_parser(
+        "graphs",
+        help="list the graphs and show their nodes and edges",
+        description="Prints each graph's nodes (name, class, placement) and edges (what each carries), "
+        "and what the arrows mean.",
+    )
     graphs.set_defaults(func=cmd_graphs)
 
     live = sub.add_parser(
@@ -194,13 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measures a chain of relay nodes with real audio chunks of 10, 40 and 160 ms: per-hop "
         "latency (p50, p99) at a real-time pace, and the highest message rate each runtime sustains.",
     )
-    hop.add_argument("--hops", type=int, default=4, help="relay nodes in the chain (default 4)")
-    hop.add_argument("--seconds", type=float, default=3.0, help="audio per stream in the latency run (default 3)")
-    hop.add_argument("--streams", type=int, default=16, help="concurrent streams in the throughput run (default 16)")
-    hop.add_argument("--chunks", default="10,40,160", help="chunk sizes in ms (default 10,40,160)")
-    hop.add_argument("--runtimes", default="local,ray,ray-unbatched,ray-fused", help="which runtimes to compare")
-    hop.add_argument("--json", type=argparse.FileType("w"), default=None, help="also write the rows as JSON")
-    hop.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
+    from bench.options import hop_arguments
+
+    hop_arguments(hop)
     hop.set_defaults(func=cmd_bench_hop)
     asr_bench = bench_sub.add_parser(
         "asr",
@@ -362,12 +375,20 @@ def cmd_train_wakeword(args: argparse.Namespace) -> int:
     return 0
 
 
+GRAPHS_LEGEND = """\
+a --> b   data edge: b gets a's messages (those named after it, if any) in order, with control messages
+a ~~> b   feedback edge: control events only, carried upstream (b never waits for it)
+[device]  runs next to the microphone; [cloud] runs on the cloud side (a Ray custom resource)
+default graph: assistant; run one with `speechgraph replay PATH --graph NAME`"""
+
+
 def cmd_graphs(args: argparse.Namespace) -> int:
     import graphs
     from nodes.file_source import FileSource
 
     for name in sorted(graphs.GRAPHS):
-        print(graphs.build(name, FileSource, {"paths": []}).describe())
+        print(graphs.build(name, FileSource, {"paths": []}).describe() + "\n")
+    print(GRAPHS_LEGEND)
     return 0
 
 

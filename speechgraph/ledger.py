@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audio import ticks
 from pipeline import EndOfStream, Error, Event, Message
-from pipeline.messages import TICKS_PER_SECOND, now_ns
+from pipeline.messages import now_ns
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Ledger:
         if st.closed:
             return
         st.closed = True
-        at = round(st.audio_s * TICKS_PER_SECOND)
+        at = ticks(st.audio_s)
         for u in sorted(st.opened - st.committed - st.lost):
             self._record(st, self._error(stream, at, "runtime", f"utterance {u} got no result: lost in a crash", u))
             st.lost.add(u)

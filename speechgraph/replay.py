@@ -30,7 +30,7 @@ def source_options(
 ) -> dict[str, Any]:
     """FileSource options for files and folders, and/or the rows of a corpus manifest (each with
     its own context: the contacts and devices of its speaker, plus distractors)."""
-    from nodes.audio_file import expand
+    from audio.files import expand
 
     source: dict[str, Any] = {"realtime": realtime, "chunk_ms": chunk_ms, "concurrency": concurrency}
     if manifest:

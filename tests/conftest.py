@@ -56,7 +56,7 @@ def multi_request(tmp_path_factory) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from nodes.audio_file import load
+    from audio.files import load
 
     gap = np.zeros(16_000, np.float32)
     audio = np.concatenate([part for name in MULTI_REQUEST for part in (load(DEMO / name), gap)])

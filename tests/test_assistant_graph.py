@@ -7,6 +7,7 @@ from collections import Counter
 
 from graphs import build
 from nodes.file_source import FileSource
+from nodes.nlu import parse
 from pipeline import Event, make_runtime
 from speechgraph.cli import main
 from tests.conftest import DEMO, MULTI_REQUEST
@@ -41,11 +42,18 @@ def check_life_cycle(events: list[dict], streams: list[str]) -> None:
             assert {"text", "first_pass_text", "nbest", "intent", "slots", "rescored"} <= set(r)
 
 
-def test_demo_recordings_through_the_whole_graph(runtime_kind, demo_files):
-    events = run(runtime_kind, demo_files)
+def test_demo_recordings_through_the_whole_graph_give_their_transcripts_and_intents(runtime_kind, demo_files):
+    contacts = [c for c in (DEMO / "contacts.txt").read_text().split("\n") if c]
+    events = run(runtime_kind, demo_files, context=contacts)
     check_life_cycle(events, demo_files)
-    assert any(e["event"] == "wake" for e in events), "no wake word detected in any demo recording"
     assert all(e["event"] != "error" for e in events), [e for e in events if e["event"] == "error"]
+    truth = json.loads((DEMO / "transcripts.json").read_text())
+    for path in demo_files:
+        results = [e for e in events if e["event"] == "result" and e["stream"] == path]
+        said = truth[path.rsplit("/", 1)[-1]]["text"]
+        assert [r["text"] for r in results] == [said], (path, results)
+        expected = parse(said, contacts)
+        assert (results[0]["intent"], results[0]["slots"]) == (expected.intent, dict(expected.slots)), path
 
 
 def test_a_stream_of_several_requests_commits_each_once_and_never_revisits_one(runtime_kind, multi_request):

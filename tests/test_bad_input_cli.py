@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio import SAMPLE_RATE
 from speechgraph.cli import main
 from tests.conftest import DEMO
 
 GOOD = str(DEMO / "alexa_call_meg_bauer.wav")
-SR = 16_000
 
 
 def noise(rate: int, seconds: float, channels: int = 1, level: float = 0.05, seed: int = 0) -> np.ndarray:
@@ -29,19 +29,19 @@ def make_files(tmp: Path) -> tuple[dict[str, dict], dict[str, str]]:
     sf.write(tmp / "phone_8k.wav", noise(8000, 1.0), 8000, subtype="PCM_16")
     sf.write(tmp / "studio_48k.ogg", noise(48000, 1.0), 48000)
     sf.write(tmp / "stereo_44k.flac", noise(44100, 1.0, channels=2), 44100)
-    t = np.arange(SR) / SR
-    sf.write(tmp / "saturated.wav", np.clip(3 * np.sin(2 * np.pi * 300 * t), -1, 1), SR, subtype="PCM_16")
-    sf.write(tmp / "too_loud.wav", (3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), SR, subtype="FLOAT")
-    nan = noise(SR, 1.0)
-    nan[SR // 2] = np.nan
-    sf.write(tmp / "nan.wav", nan, SR, subtype="FLOAT")
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    sf.write(tmp / "saturated.wav", np.clip(3 * np.sin(2 * np.pi * 300 * t), -1, 1), SAMPLE_RATE, subtype="PCM_16")
+    sf.write(tmp / "too_loud.wav", (3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
+    nan = noise(SAMPLE_RATE, 1.0)
+    nan[SAMPLE_RATE // 2] = np.nan
+    sf.write(tmp / "nan.wav", nan, SAMPLE_RATE, subtype="FLOAT")
     (tmp / "notes.wav").write_text("these are my notes, not a recording\n" * 40)
     (tmp / "empty.flac").write_bytes(b"")
-    sf.write(tmp / "whole.wav", noise(SR, 1.0), SR, subtype="PCM_16")
+    sf.write(tmp / "whole.wav", noise(SAMPLE_RATE, 1.0), SAMPLE_RATE, subtype="PCM_16")
     whole = (tmp / "whole.wav").read_bytes()
     (tmp / "truncated.wav").write_bytes(whole[: len(whole) // 3])
     (tmp / "whole.wav").unlink()
-    sf.write(tmp / "whole.flac", noise(SR, 1.0), SR)
+    sf.write(tmp / "whole.flac", noise(SAMPLE_RATE, 1.0), SAMPLE_RATE)
     whole = (tmp / "whole.flac").read_bytes()
     (tmp / "truncated.flac").write_bytes(whole[: len(whole) // 2])
     (tmp / "whole.flac").unlink()
@@ -56,8 +56,8 @@ def make_files(tmp: Path) -> tuple[dict[str, dict], dict[str, str]]:
         "phone_8k.wav": {"sample_rate": 8000, "channels": 1, "format": "WAV"},
         "studio_48k.ogg": {"sample_rate": 48000, "channels": 1, "format": "OGG"},
         "stereo_44k.flac": {"sample_rate": 44100, "channels": 2, "format": "FLAC"},
-        "saturated.wav": {"sample_rate": SR, "channels": 1, "format": "WAV"},
-        "too_loud.wav": {"sample_rate": SR, "channels": 1, "format": "WAV"},
+        "saturated.wav": {"sample_rate": SAMPLE_RATE, "channels": 1, "format": "WAV"},
+        "too_loud.wav": {"sample_rate": SAMPLE_RATE, "channels": 1, "format": "WAV"},
     }
     bad = {
         "nan.wav": "holds NaN or infinite samples (first at 0.50 s)",
@@ -134,12 +134,12 @@ def test_live_with_a_missing_microphone_says_so_in_one_line(device, capfd):
 def test_nan_in_the_middle_of_a_request_loses_that_request_and_nothing_follows_the_end(tmp_path, capsys):
     """The file is cut where the NaN is: the open utterance is named by the error and gets no result (half a
     request is not committed), and the stream's `end` is its last event."""
-    from nodes.audio_file import load
+    from audio.files import load
 
     audio = load(GOOD).copy()
-    audio[int(2.5 * SR)] = np.nan  # after the wake word, in "call meg bauer"
+    audio[int(2.5 * SAMPLE_RATE)] = np.nan  # after the wake word, in "call meg bauer"
     path = str(tmp_path / "nan_mid_request.wav")
-    sf.write(path, audio, SR, subtype="FLOAT")
+    sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
     out = tmp_path / "events.jsonl"
     assert main(["replay", path, GOOD, "--out", str(out)]) == 1
     err = capsys.readouterr().err

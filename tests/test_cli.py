@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -85,8 +86,37 @@ def test_help_is_there(args):
 def test_graphs_lists_nodes_and_edges(capsys):
     assert main(["graphs"]) == 0
     out = capsys.readouterr().out
-    assert "graph frontend" in out and "source --> features" in out
+    assert "graph frontend" in out and re.search(r"\n  source +--> features\n", out)
     assert "graph assistant" in out and "rescorer" in out
+    assert re.search(r"\n  sink +~~> gate +events: result\n", out)
+    assert "a ~~> b   feedback edge" in out
+
+
+def test_every_command_line_option_has_help():
+    """Every `add_argument` of the commands and recipes says what it does (read with `ast`, so the
+    options of delegated commands and of `python3 -m` entry points count too)."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    missing = []
+    for folder in ("speechgraph", "bench", "training", "corpus"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.relative_to(ROOT).as_posix() == "training/options.py":
+                continue  # the recogniser's recipe options: being reworked with the recipe itself
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+                    if not any(k.arg == "help" for k in node.keywords) and "argv" not in ast.unparse(node):
+                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("command", [["bench", "scale"], ["bench", "endpoint"], ["train", "eoq"]])
+def test_a_command_without_a_corpus_says_so_in_one_line(command, tmp_path, capsys):
+    assert main([*command, "--corpus", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Errno" not in err
+    assert err.startswith("speechgraph: error: no corpus manifest at") and "speechgraph corpus" in err
 
 
 @pytest.mark.parametrize("runtime", ["local", pytest.param("ray", marks=pytest.mark.ray)])

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audio import SAMPLE_RATE
 from corpus import augment, grammar
 from corpus.build import build
 from corpus.splits import make_splits, split_of
 from corpus.tts import Prosody, Voice, all_voices, speech_bounds, synthesize
-from nodes.messages import SAMPLE_RATE
 
 
 def rows(out: Path, split: str) -> list[dict]:

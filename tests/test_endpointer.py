@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
+from audio import SAMPLE_RATE
 from nodes.endpointer import DEFAULTS, LEARNED, EndPointer
 from nodes.messages import DecoderSignal, VoiceActivity
-from pipeline import EndOfStream, Event
+from pipeline import Event
+from pipeline.testing import run_node
 
-RATE = 16_000
 W = 512
 COMPLETE = {"call meg bauer", "what time is it"}
 
@@ -33,8 +33,8 @@ def scenario(
     stream: str = "s",
 ) -> tuple[list, list]:
     """(VAD messages, decoder-edge messages): speech in `speech`; `words` = (time, hypothesis so far)."""
-    n = int(total_s * RATE) // W
-    centres = (np.arange(n) + 0.5) * W / RATE
+    n = int(total_s * SAMPLE_RATE) // W
+    centres = (np.arange(n) + 0.5) * W / SAMPLE_RATE
     probs = np.where([any(a <= c < b for a, b in speech) for c in centres], 0.9, 0.05).astype(np.float32)
     vad = [
         VoiceActivity(
@@ -43,31 +43,24 @@ def scenario(
         for i in range(0, n, vad_chunk)
     ]
     dec: list = [
-        Event.make("wake", stream=stream, start=0, end=round(wake_end * RATE), utterance=utterance, end_s=wake_end)
+        Event.make(
+            "wake", stream=stream, start=0, end=round(wake_end * SAMPLE_RATE), utterance=utterance, end_s=wake_end
+        )
     ]
-    prev = round(wake_end * RATE)
+    prev = round(wake_end * SAMPLE_RATE)
     for t in np.arange(wake_end + 0.04, total_s + 1e-9, 0.04):
         heard = [(w_t, text) for w_t, text in words if w_t <= t]
-        text, last = (heard[-1][1], heard[-1][0]) if heard else ("", prev / RATE)
-        end = round(t * RATE)
+        text, last = (heard[-1][1], heard[-1][0]) if heard else ("", prev / SAMPLE_RATE)
+        end = round(t * SAMPLE_RATE)
         dec.append(DecoderSignal(stream=stream, start=prev, end=end, utterance=utterance, text=text, last_token_s=last))
         prev = end
     return vad, dec
 
 
-def run(ep: EndPointer, *edges: list, seed: int | None = None, stream: str = "s") -> list[Event]:
-    """Feed the edges' messages (each edge's order kept), merged in turn or at random; then end the stream."""
-    st = ep.new_state(stream)
-    queues = [list(e) for e in edges]
-    rng = random.Random(seed)
-    out = []
-    while any(queues):
-        live = [q for q in queues if q]
-        q = rng.choice(live) if seed is not None else live[0]
-        m = q.pop(0)
-        out.extend(ep.on_control(m, st) if isinstance(m, Event) else ep.on_message(m, st))
-    end = max(m.end for e in edges for m in e)
-    out.extend(ep.on_end_of_stream(EndOfStream(stream=stream, start=end, end=end), st))
+def run(ep: EndPointer, vad: list, dec: list, seed: int | None = None) -> list[Event]:
+    """The node's end-points for its two inputs, delivered by the node host (merged by audio time, or at
+    random with `seed`), then the end of the stream."""
+    out = run_node(ep, {"vad": vad, "decoder": dec}, seed=seed)
     return [e for e in out if isinstance(e, Event) and e.name == "endpoint"]
 
 
@@ -79,8 +72,8 @@ def test_fires_after_a_complete_request_once_silence_is_long_enough():
     (ep,) = run(node(**RULE), vad, dec)
     d = ep.data
     assert d["reason"] == "silence" and d["complete"] is True and d["kind"] == "final" and d["utterance"] == 1
-    assert 2.0 + 0.4 <= d["at_s"] <= 2.0 + 0.4 + W / RATE + 0.02  # the first window end with 0.4 s of silence
-    assert ep.start == ep.end == round(d["at_s"] * RATE)
+    assert 2.0 + 0.4 <= d["at_s"] <= 2.0 + 0.4 + W / SAMPLE_RATE + 0.02  # the first window end with 0.4 s of silence
+    assert ep.start == ep.end == round(d["at_s"] * SAMPLE_RATE)
     assert d["trailing_silence_s"] >= 0.4 and d["trailing_blank_s"] >= 0.2
 
 
@@ -105,29 +98,33 @@ def test_no_speech_after_the_wake_word_times_out():
     vad, dec = scenario([], [], 6.0)
     (ep,) = run(node(**RULE), vad, dec)
     assert ep.data["reason"] == "no_speech"
-    assert 0.5 + 3.0 <= ep.data["at_s"] <= 0.5 + 3.0 + W / RATE
+    assert 0.5 + 3.0 <= ep.data["at_s"] <= 0.5 + 3.0 + W / SAMPLE_RATE
 
 
 def test_endless_speech_stops_at_the_maximum_length():
     vad, dec = scenario([(0.6, 20.0)], [(1.0, "what")], 10.0)
     (ep,) = run(node(**RULE), vad, dec)
     assert ep.data["reason"] == "max_length"
-    assert 0.5 + 6.0 <= ep.data["at_s"] <= 0.5 + 6.0 + W / RATE
+    assert 0.5 + 6.0 <= ep.data["at_s"] <= 0.5 + 6.0 + W / SAMPLE_RATE
 
 
 def test_a_stream_that_ends_mid_utterance_is_flushed():
     vad, dec = scenario([(0.8, 3.0)], [(1.0, "call")], 2.5)
     (ep,) = run(node(**RULE), vad, dec)
     assert ep.data["reason"] == "end_of_stream"
-    assert ep.data["at_s"] >= vad[-1].end / RATE
+    assert ep.data["at_s"] >= vad[-1].end / SAMPLE_RATE
 
 
 def test_after_the_gate_closes_the_vad_alone_decides():
     vad, dec = scenario([(0.8, 4.0)], [(1.95, "call meg")], 7.0)
-    dec = [m for m in dec if m.end <= 3.0 * RATE]  # the decoder stops with the gate
-    dec.append(Event.make("gate_closed", stream="s", start=3 * RATE, end=3 * RATE, utterance=1, reason="max_utterance"))
+    dec = [m for m in dec if m.end <= 3.0 * SAMPLE_RATE]  # the decoder stops with the gate
+    dec.append(
+        Event.make(
+            "gate_closed", stream="s", start=3 * SAMPLE_RATE, end=3 * SAMPLE_RATE, utterance=1, reason="max_utterance"
+        )
+    )
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["reason"] == "silence" and 4.0 + 1.0 <= ep.data["at_s"] <= 4.0 + 1.0 + W / RATE
+    assert ep.data["reason"] == "silence" and 4.0 + 1.0 <= ep.data["at_s"] <= 4.0 + 1.0 + W / SAMPLE_RATE
 
 
 def test_exactly_one_end_point_per_utterance():
@@ -148,7 +145,7 @@ def test_no_decision_before_the_decoder_covers_the_audio():
     vad, dec = scenario([(0.8, 2.0)], [(1.95, "call meg bauer")], 5.0)
     ep, st = node(**RULE), None
     st = ep.new_state("s")
-    head = [m for m in dec if m.end <= 2.2 * RATE]
+    head = [m for m in dec if m.end <= 2.2 * SAMPLE_RATE]
     out = [e for m in vad for e in ep.on_message(m, st)]
     for m in head:
         out.extend(ep.on_control(m, st) if isinstance(m, Event) else ep.on_message(m, st))
@@ -217,19 +214,19 @@ def test_options_are_checked():
 @pytest.fixture(scope="module")
 def recording():
     """Synthetic "alexa, call meg bauer" with 1.7 s of faint noise after it, its messages and its truth."""
+    from audio.logmel import LogMel, frame_end, frame_start
     from corpus.tts import Prosody, Voice, synthesize
     from nodes.decoder.node import RNNTDecoder
-    from nodes.features import LogMel
     from nodes.messages import AudioChunk, UtteranceFeatures
     from nodes.vad import VoiceActivityDetector
 
     voice, prosody = Voice("espeak", "en-us"), Prosody(rate_wpm=165)
     wake, request = synthesize("alexa", voice, prosody), synthesize("call meg bauer", voice, prosody)
-    gap = np.zeros(round(0.3 * RATE), np.float32)
-    x = np.concatenate([gap, wake, gap, request, np.zeros(round(1.7 * RATE), np.float32)])
+    gap = np.zeros(round(0.3 * SAMPLE_RATE), np.float32)
+    x = np.concatenate([gap, wake, gap, request, np.zeros(round(1.7 * SAMPLE_RATE), np.float32)])
     x += np.random.default_rng(0).normal(0, 1e-3, len(x)).astype(np.float32)
-    wake_end = (len(gap) + len(wake)) / RATE
-    speech_end = (2 * len(gap) + len(wake) + len(request)) / RATE
+    wake_end = (len(gap) + len(wake)) / SAMPLE_RATE
+    speech_end = (2 * len(gap) + len(wake) + len(request)) / SAMPLE_RATE
 
     vad_node = VoiceActivityDetector()
     st = vad_node.new_state("r")
@@ -246,7 +243,7 @@ def recording():
             "wake",
             stream="r",
             start=0,
-            end=round(wake_end * RATE) + 1600,
+            end=round(wake_end * SAMPLE_RATE) + 1600,
             utterance=1,
             start_s=0.3,
             end_s=round(wake_end, 3),
@@ -255,22 +252,21 @@ def recording():
     for k in range(round(wake_end * 100) + 1, len(frames), 4):
         f = frames[k : k + 4]
         msg = UtteranceFeatures(
-            stream="r", start=k * 160, end=(k + len(f) - 1) * 160 + 400, utterance=1, frames=f, first_frame=k
+            stream="r", start=frame_start(k), end=frame_end(k + len(f) - 1), utterance=1, frames=f, first_frame=k
         )
         dec.extend(m for m in decoder.on_message(msg, dst) if isinstance(m, DecoderSignal))
     return vad, dec, speech_end
 
 
-@pytest.mark.parametrize("order", ["vad_first", "decoder_first", "mixed"])
+@pytest.mark.parametrize("order", ["by_audio_time", "mixed", "mixed_again"])
 def test_real_recording_end_points_after_the_speech(recording, order):
     vad, dec, speech_end = recording
     assert len(dec) > 20 and any(isinstance(m, DecoderSignal) for m in dec)
-    seed = {"vad_first": None, "mixed": 7}.get(order)
-    edges = (dec, vad) if order == "decoder_first" else (vad, dec)
+    seed = {"by_audio_time": None, "mixed": 7, "mixed_again": 3}[order]
     got = {}
     for kind in ("speculative", "final"):
         ep = EndPointer(kind=kind)  # the real grammar check on the real hypotheses
-        eps = run(ep, *edges, seed=seed, stream="r")
+        eps = run(ep, vad, dec, seed=seed)
         assert len(eps) == 1
         got[kind] = eps[0].data
     assert got["final"]["reason"] == "silence"

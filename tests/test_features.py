@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodes.features import LogMel, LogMelConfig, LogMelFeatures
-from nodes.messages import SAMPLE_RATE, AudioChunk, FeatureFrames
+from audio import SAMPLE_RATE
+from audio.logmel import LogMel, LogMelConfig
+from nodes.features import LogMelFeatures
+from nodes.messages import AudioChunk, FeatureFrames
 
 TOLERANCE = 1e-3
 """Max absolute difference in log energy against librosa (float32 output, float64 maths)."""

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nodes.audio_file import AudioFileError, expand, load, probe
+from audio import SAMPLE_RATE
+from audio.files import AudioFileError, expand, load, probe
 from nodes.file_source import FileSource
-from nodes.messages import SAMPLE_RATE, AudioChunk
+from nodes.messages import AudioChunk
 from pipeline import EndOfStream, Error, Event, Graph, LocalRuntime
 from tests.graph_nodes import Relay
 

@@ -24,9 +24,10 @@ import soundfile as sf
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from audio import SAMPLE_RATE
 from nodes.features import MAX_REPORTS, LogMelFeatures
 from nodes.file_source import FileSource
-from nodes.messages import SAMPLE_RATE, AudioChunk, FeatureFrames, UtteranceFeatures, VoiceActivity
+from nodes.messages import AudioChunk, FeatureFrames, UtteranceFeatures, VoiceActivity
 from nodes.vad import VoiceActivityDetector
 from nodes.wake_gate import WakeWordGate
 from pipeline import EndOfStream, Error, Event, Graph, LocalRuntime, Message, Source, Watermark
@@ -258,7 +259,7 @@ def chunked(x: np.ndarray, stream: str, size: int) -> list[Message]:
 @pytest.fixture(scope="module")
 def good_stream() -> Reference:
     """The first 1.2 s of a demo recording ("alexa, ..."), in 20 ms chunks, and what the front end makes of it alone."""
-    from nodes.audio_file import load
+    from audio.files import load
 
     msgs = chunked(load(DEMO / "alexa_call_meg_bauer.wav")[: SAMPLE_RATE * 6 // 5], "good", 320)
     return Reference(msgs, digest(front({"good": msgs}), "good"))

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nodes.audio_file import load
-from nodes.messages import SAMPLE_RATE, AudioChunk
+from audio import SAMPLE_RATE
+from audio.files import load
+from nodes.messages import AudioChunk
 from nodes.mic_source import MicrophoneSource
 from pipeline import Error, Graph, LocalRuntime
 from tests.graph_nodes import Relay

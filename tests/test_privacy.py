@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio import SAMPLE_RATE
+from audio.files import load
 from graphs import build
-from nodes.audio_file import load
 from nodes.file_source import FileSource
-from nodes.messages import SAMPLE_RATE
 from pipeline import Event, LocalRuntime
 from tests.conftest import DEMO
 from tests.graph_nodes import Tap

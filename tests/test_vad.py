@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
 from nodes.messages import AudioChunk, VoiceActivity
 from nodes.vad import WINDOW, VoiceActivityDetector, speech_probs
 from pipeline import Event
+from pipeline.testing import run_node
 
-RATE = 16_000
 LEAD_S, TAIL_S = 1.0, 1.2
 
 
@@ -19,9 +20,11 @@ def recording() -> tuple[np.ndarray, float, float]:
     """(samples, speech start s, speech end s): a request between stretches of faint noise."""
     speech = synthesize("turn on the kitchen lights", Voice("espeak", "en-us"), Prosody(rate_wpm=160))
     rng = np.random.default_rng(0)
-    x = np.concatenate([np.zeros(round(LEAD_S * RATE)), speech, np.zeros(round(TAIL_S * RATE))]).astype(np.float32)
+    x = np.concatenate([np.zeros(round(LEAD_S * SAMPLE_RATE)), speech, np.zeros(round(TAIL_S * SAMPLE_RATE))]).astype(
+        np.float32
+    )
     x += rng.normal(0, 1e-3, len(x)).astype(np.float32)
-    return x, LEAD_S, LEAD_S + len(speech) / RATE
+    return x, LEAD_S, LEAD_S + len(speech) / SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
@@ -30,22 +33,23 @@ def vad() -> VoiceActivityDetector:
 
 
 def feed(node: VoiceActivityDetector, x: np.ndarray, sizes: list[int], stream: str = "s") -> list[VoiceActivity]:
-    st = node.new_state(stream)
-    out, pos, i = [], 0, 0
+    """The node's output for `x` cut into chunks of `sizes` (in turn), through the node host."""
+    chunks, pos, i = [], 0, 0
     while pos < len(x):
         n = sizes[i % len(sizes)]
-        chunk = AudioChunk(stream=stream, start=pos, end=pos + len(x[pos : pos + n]), samples=x[pos : pos + n].copy())
-        out.extend(node.on_message(chunk, st))
+        chunks.append(
+            AudioChunk(stream=stream, start=pos, end=pos + len(x[pos : pos + n]), samples=x[pos : pos + n].copy())
+        )
         pos += n
         i += 1
-    return out
+    return [m for m in run_node(node, chunks) if isinstance(m, VoiceActivity)]
 
 
 def test_probabilities_are_high_in_speech_and_low_in_silence(vad, recording):
     x, start, end = recording
     msgs = feed(vad, x, [160])
     probs = np.concatenate([m.probs for m in msgs])
-    centres = (np.arange(len(probs)) + 0.5) * WINDOW / RATE
+    centres = (np.arange(len(probs)) + 0.5) * WINDOW / SAMPLE_RATE
     before = probs[centres < start - 0.1]
     inside = probs[(centres > start + 0.1) & (centres < end - 0.1)]
     after = probs[centres > end + 0.3]

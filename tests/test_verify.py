@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from audio import SAMPLE_RATE
+from audio.files import load
+from audio.logmel import LogMel
 from models.rnnt import RNNT, RNNTConfig
 from models.rnnt_loss import rnnt_loss
 from models.tokens import encode
-from nodes.audio_file import load
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.verify import MAX_FRAMES, PhraseVerifier, candidates, phrase_letters, swaps
-from nodes.features import LogMel
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
@@ -97,7 +98,7 @@ def demo_frames(name: str) -> np.ndarray:
     """Log-mel frames of a demo recording after its wake word, as the gate hands them on."""
     meta = json.loads((DEMO / "transcripts.json").read_text())[name]
     audio = load(DEMO / name)
-    return LogMel().frames(audio[int(meta["wake_end"] * 16000) :])
+    return LogMel().frames(audio[int(meta["wake_end"] * SAMPLE_RATE) :])
 
 
 def test_the_second_pass_turns_a_near_miss_into_the_contact_that_was_said():

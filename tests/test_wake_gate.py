@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from audio import SAMPLE_RATE, seconds, ticks
+from audio.logmel import frame_end, frame_start
 from models.wakeword import Stage1, Stage2
 from nodes.messages import FeatureFrames, UtteranceFeatures
 from nodes.wake_gate import WakeWordGate
-from pipeline import Event, Watermark
+from pipeline import EndOfStream, Event, Watermark
+from pipeline.testing import run_node
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +25,8 @@ def weights(tmp_path_factory):
 
 
 def feed(gate: WakeWordGate, n_frames: int, chunk: int = 10) -> list:
-    st = gate.new_state("s")
     frames = np.random.default_rng(0).normal(-8, 2, size=(n_frames, 64)).astype(np.float32)
-    out = []
-    for i in range(0, n_frames, chunk):
-        f = frames[i : i + chunk]
-        msg = FeatureFrames(stream="s", start=i * 160, end=(i + len(f) - 1) * 160 + 400, frames=f, first_frame=i)
-        out.extend(gate.on_message(msg, st))
-    return out
+    return stream_through(gate, frames, chunk)
 
 
 def test_closed_gate_passes_nothing_but_watermarks(weights):
@@ -56,7 +53,7 @@ def test_acceptance_opens_an_utterance_that_starts_after_the_wake_word(weights):
     first = wakes[0]
     utt = [m for m in out if isinstance(m, UtteranceFeatures) and m.utterance == 0]
     assert utt, "frames flow once the gate is open"
-    end_frame = round((first.data["end_s"] * 16000 - 400) / 160)
+    end_frame = round((ticks(first.data["end_s"]) - frame_end(0)) / frame_start(1))
     assert utt[0].first_frame == end_frame + 1  # held frames after the wake word come first
     frames = [f for m in utt for f in range(m.first_frame, m.first_frame + len(m.frames))]
     assert frames == list(range(frames[0], frames[0] + len(frames)))  # nothing lost or repeated
@@ -70,20 +67,20 @@ def test_acceptance_opens_an_utterance_that_starts_after_the_wake_word(weights):
 
 
 def stream_through(gate: WakeWordGate, frames: np.ndarray, chunk: int = 10) -> list:
-    st = gate.new_state("s")
-    out = []
-    for i in range(0, len(frames), chunk):
-        f = frames[i : i + chunk]
-        msg = FeatureFrames(stream="s", start=i * 160, end=(i + len(f) - 1) * 160 + 400, frames=f, first_frame=i)
-        out.extend(gate.on_message(msg, st))
-    return out
+    """What the gate emits for `frames` sent in chunks, through the node host (the stream ends after)."""
+    msgs = [
+        FeatureFrames(stream="s", start=frame_start(i), end=frame_end(i + len(f) - 1), frames=f, first_frame=i)
+        for i in range(0, len(frames), chunk)
+        for f in [frames[i : i + chunk]]
+    ]
+    return [m for m in run_node(gate, msgs) if not isinstance(m, EndOfStream)]
 
 
 def test_shipped_gate_wakes_once_on_each_demo_recording_near_the_wake_word():
     import json
 
-    from nodes.audio_file import load
-    from nodes.features import LogMel
+    from audio.files import load
+    from audio.logmel import LogMel
     from tests.conftest import DEMO
 
     truth = json.loads((DEMO / "transcripts.json").read_text())
@@ -101,9 +98,10 @@ def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
     """The benchmark scores the gate with `stage1_scores` + `proposals`; the streaming node must agree."""
     import json
 
-    from nodes.audio_file import load
-    from nodes.features import LogMel
-    from nodes.wake_gate import gate_settings, proposals, stage1_scores
+    from audio.files import load
+    from audio.logmel import LogMel
+    from models.wakeword import proposals, stage1_scores
+    from nodes.wake_gate import gate_settings
 
     row = json.loads((tiny / "negatives.jsonl").read_text().splitlines()[0])
     frames = LogMel().frames(load(tiny / row["audio"]))
@@ -111,7 +109,7 @@ def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
     rejected = [m.data["end_s"] for m in stream_through(gate, frames, chunk=7) if isinstance(m, Event)]
     s = gate_settings()
     smoothed, starts = stage1_scores(gate.stage1, frames, s["smooth"])
-    offline = [round((e * 160 + 400) / 16000, 3) for e, _, _ in proposals(smoothed, starts, 0.3, 100)]
+    offline = [round(seconds(frame_end(e)), 3) for e, _, _ in proposals(smoothed, starts, 0.3, 100)]
     assert rejected == offline
 
 
@@ -122,9 +120,9 @@ def test_streaming_stage1_equals_the_model_over_the_whole_recording():
     """The gate's stage 1 keeps a cache per stream; it must give what the model gives over the recording."""
     import copy
 
+    from audio.files import load
+    from audio.logmel import LogMel
     from models.wakeword import Stage1Stream
-    from nodes.audio_file import load
-    from nodes.features import LogMel
     from tests.conftest import DEMO
 
     gate = WakeWordGate()
@@ -197,9 +195,9 @@ def test_streams_replayed_together_decide_exactly_as_each_alone(demo_files, tmp_
 
     rng = np.random.default_rng(7)
     noise = []
-    for i, (seconds, level) in enumerate([(3.0, 0.02), (5.5, 0.3), (1.2, 0.001)]):
+    for i, (length_s, level) in enumerate([(3.0, 0.02), (5.5, 0.3), (1.2, 0.001)]):
         p = tmp_path / f"noise{i}.wav"
-        sf.write(p, rng.normal(0, level, int(16000 * seconds)).clip(-1, 1).astype(np.float32), 16000)
+        sf.write(p, rng.normal(0, level, int(SAMPLE_RATE * length_s)).clip(-1, 1).astype(np.float32), SAMPLE_RATE)
         noise.append(str(p))
     paths = [*demo_files, *noise]
     together = gate_outputs(replay_gate(paths, **options))
@@ -217,7 +215,7 @@ def test_streams_replayed_together_decide_exactly_as_each_alone(demo_files, tmp_
 def frames_msg(stream: str, frames: np.ndarray, first: int) -> FeatureFrames:
     n = len(frames)
     return FeatureFrames(
-        stream=stream, start=first * 160, end=(first + n - 1) * 160 + 400, frames=frames, first_frame=first
+        stream=stream, start=frame_start(first), end=frame_end(first + n - 1), frames=frames, first_frame=first
     )
 
 
@@ -248,4 +246,4 @@ def test_a_bad_stream_fails_alone_and_a_stream_may_come_twice_in_a_batch(weights
     kinds = [type(o).__name__ if not isinstance(o, Event) else o.name for o in got["c"]]
     assert kinds.count("Error") == 1 and "64 bands" in got["c"][kinds.index("Error")].error
     assert "wake_rejected" in kinds[kinds.index("Error") :]  # it starts afresh and listens on
-    assert got["c"][-1] == Watermark(stream="c", start=140 * 160, end=149 * 160 + 400)
+    assert got["c"][-1] == Watermark(stream="c", start=frame_start(140), end=frame_end(149))

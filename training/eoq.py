@@ -1,6 +1,6 @@
 """`speechgraph train eoq`: the end-pointer's learned end-of-query model (`models.eoq`).
 
-Inputs come from the end-pointer benchmark's collection (bench/endpoint.py):
+Inputs come from `training.endpoint_signals` (shared with the end-pointer benchmark):
 silero-vad and the shipped recogniser run over train recordings extended past
 the end of speech, so the model sees what the EndPointer node sees. Each 32 ms
 window after the first speech is one example, labelled by whether the speech
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audio import ticks
+
 log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "endpointer_eoq.json"
@@ -29,16 +31,16 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dev-limit", type=int, default=200, help="dev recordings for the reported loss")
     p.add_argument("--asr-weights", default="weights/asr_rnnt.pt", help="the recogniser whose signals the model reads")
     p.add_argument("--cache", default="runs/endpoint", help="cached VAD and decoder signals (shared with the bench)")
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=32, help="units of the hidden layer (default 32)")
+    p.add_argument("--steps", type=int, default=2000, help="full-batch training steps (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--weights", default=str(WEIGHTS), help="where the model goes")
 
 
 def examples(corpus: str, split: str, limit: int, asr_weights: str, cache: str) -> tuple[np.ndarray, np.ndarray]:
     """(features, labels) of every window after the first speech, over `limit` recordings of `split`."""
-    from bench.endpoint import TICK, collect, eoq_inputs, steps
     from models.eoq import SPEECH, STRICT
+    from training.endpoint_signals import collect, eoq_inputs, steps
 
     ns = argparse.Namespace(
         corpus=corpus, split=split, limit=limit, weights=asr_weights, beam=8, cache=cache, extend_s=3.0
@@ -48,7 +50,7 @@ def examples(corpus: str, split: str, limit: int, asr_weights: str, cache: str) 
         s = steps(u, (SPEECH, STRICT))
         seen = s.speech_end[SPEECH] >= 0
         xs.append(eoq_inputs(s, u)[seen])
-        ys.append((s.t[seen] >= round(u.speech_end * TICK)).astype(np.float32))
+        ys.append((s.t[seen] >= ticks(u.speech_end)).astype(np.float32))
     return np.concatenate(xs), np.concatenate(ys)
 
 

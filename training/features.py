@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from nodes.audio_file import load
-from nodes.features import LogMel
+from audio.files import load
+from audio.logmel import LogMel
 
 HOP_S = 0.01
 

@@ -29,10 +29,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
-from nodes.audio_file import load
-from nodes.features import LogMel
-from nodes.wake_gate import proposals, stage1_scores, stage2_window
+from audio.files import load
+from audio.logmel import LogMel
+from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import start_run
 

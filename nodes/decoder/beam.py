@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from audio import seconds
+from audio.logmel import frame_end
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT
 from models.tokens import BLANK, CHARS, SPACE
@@ -39,9 +41,6 @@ from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
 from nodes.decoder.verify import MAX_FRAMES, TRIM_MARGIN, PhraseVerifier
-
-HOP_TICKS = 160
-WIN_TICKS = 400
 
 
 @dataclass
@@ -131,7 +130,7 @@ class BeamSearch:
     def frame_end_tick(self, enc_frame: int, first_feature: int = 0) -> int:
         """Audio tick where encoder frame `enc_frame`'s input ends."""
         last_feature = first_feature + enc_frame * self.stack + self.stack - 1
-        return last_feature * HOP_TICKS + WIN_TICKS
+        return frame_end(last_feature)
 
     @torch.no_grad()
     def accept(self, st: DecoderState, frames: np.ndarray, context: ContextGraph = EMPTY) -> None:
@@ -310,7 +309,7 @@ class BeamSearch:
                     h.bias - h.word_bias if keep == len(h.tokens) else 0.0,
                 )
             lat.add_final(tuple(words), h.score + context.finish(h.ctx))
-        to_s = lambda f: self.frame_end_tick(f, first_feature) / 16_000  # noqa: E731
+        to_s = lambda f: seconds(self.frame_end_tick(f, first_feature))  # noqa: E731
         lat = lat.with_times(to_s)
         if self.respell > 0 and len(context) and self.model.words:  # without its words, every span would do
             lat = self._respeller(context).respell(lat)

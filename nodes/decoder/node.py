@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from audio import seconds
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
@@ -43,7 +44,6 @@ from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, Utteran
 from pipeline import EndOfStream, Error, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
-TICKS = 16_000
 MAX_PHRASES = 1000
 """Context phrases the device decodes with at most. On one core of the 2-core machine, the work at the
 end-point grows by about 0.1-0.15 ms per phrase (1000: +110-180 ms) and the process by 0.16 MB."""
@@ -173,7 +173,7 @@ class RNNTDecoder(Node):
                 utterance=u.id,
                 revision=0,
                 text=text,
-                last_token_s=round(last_token / TICKS, 3),
+                last_token_s=round(seconds(last_token), 3),
             )
         )
         if text != u.last_partial:
@@ -229,7 +229,7 @@ class RNNTDecoder(Node):
         if u.speculative_text is None:
             return [self._message(stream, u, lattice, 0, kind, t, final=True)]
         if lattice.best() == u.speculative_text:
-            return [Event.make("confirm", stream=stream, start=t, end=t, utterance=u.id, revision=0, at_s=t / TICKS)]
+            return [Event.make("confirm", stream=stream, start=t, end=t, utterance=u.id, revision=0, at_s=seconds(t))]
         return [
             Reset(stream=stream, start=t, end=t, utterance=u.id, revision=1),
             self._message(stream, u, lattice, 1, kind, t, final=True),
@@ -251,7 +251,7 @@ class RNNTDecoder(Node):
         if kept is not None:
             return self.search.lattice(kept, u.context, first_feature=u.first_frame)
         cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
-        return cut.cut(t / TICKS)
+        return cut.cut(seconds(t))
 
     def _message(self, stream: str, u: _Utterance, lattice: Lattice, revision: int, kind: str, t: int, final: bool):
         return LatticeMessage(
@@ -265,7 +265,7 @@ class RNNTDecoder(Node):
             nbest=tuple(lattice.nbest(self.nbest)),
             context=u.phrases,
             endpoint=kind,
-            endpoint_s=round(t / TICKS, 3),
+            endpoint_s=round(seconds(t), 3),
             final=final,
         )
 

@@ -2,7 +2,7 @@
 
 Resets travel in band ahead of the newer revision's data, so remembering the
 highest revision each utterance was reset to is enough to drop a stale
-transcript that is still on its way (DESIGN: every node downstream drops what
+transcript that is still on its way (docs/architecture.md: every node downstream drops what
 it holds for older revisions).
 """
 

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nodes.messages import SAMPLE_RATE
+from audio.clock import SAMPLE_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 _BLOCK = 16_384

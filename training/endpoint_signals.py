@@ -1,0 +1,178 @@
+"""The end-pointers' view of recordings: silero-vad's probabilities and the decoder's signals, cached.
+
+`collect` runs the VAD and the shipped recogniser over a split's recordings
+(extended past the end of speech) once and caches what the EndPointer node
+would hear; `steps` lays that out at every VAD window. The end-pointer
+benchmark fits and measures the rule on it and `speechgraph train eoq` trains
+the learned end-of-query model on it, so both see what the node sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audio import SAMPLE_RATE
+from audio.files import load
+from audio.logmel import LogMel, frame_end
+
+WINDOW = 512
+"""Samples per silero-vad window."""
+CHUNK_FRAMES = 4  # one encoder step of the recogniser: 40 ms
+
+
+@dataclass
+class Utterance:
+    id: str
+    start: int  # tick of the wake word's end
+    speech_end: float  # seconds
+    duration: float  # seconds of the original recording
+    pauses: list
+    text: str
+    condition: str
+    probs: np.ndarray  # one per 512-sample window from tick 0
+    sig_end: np.ndarray  # ticks
+    sig_last: np.ndarray  # tick of the best hypothesis's last token (-1: none)
+    sig_text: list[str]
+
+
+def extend(x: np.ndarray, speech_end: float, extend_s: float) -> np.ndarray:
+    """`x` lengthened to `speech_end + extend_s` with mirrored copies of its post-speech audio."""
+    target = round((speech_end + extend_s) * SAMPLE_RATE)
+    if len(x) >= target:
+        return x[:target]
+    tail = x[min(len(x) - SAMPLE_RATE // 4, round((speech_end + 0.5) * SAMPLE_RATE)) :]
+    parts, n, forward = [x], len(x), False
+    while n < target:
+        piece = tail if forward else tail[::-1]
+        parts.append(piece)
+        n += len(piece)
+        forward = not forward
+    return np.concatenate(parts)[:target].astype(np.float32)
+
+
+def _cache_path(args: argparse.Namespace) -> Path:
+    digest = hashlib.sha1(Path(args.weights).read_bytes()).hexdigest()[:10]
+    return Path(args.cache) / f"{args.split}-{digest}-beam{args.beam}-ext{args.extend_s:g}.jsonl"
+
+
+def _pick(rows: list[dict], limit: int) -> list[dict]:
+    rows = [r for r in rows if r["wake_word"]]
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    return [rows[i] for i in sorted(order[:limit] if limit else order)]
+
+
+def collect(args: argparse.Namespace) -> list[Utterance]:
+    import torch
+    from tqdm import tqdm
+
+    from models.rnnt import RNNT
+    from nodes.decoder.beam import BeamSearch
+    from nodes.vad import SileroVAD, speech_probs
+
+    torch.set_num_threads(1)
+    corpus = Path(args.corpus)
+    rows = _pick([json.loads(line) for line in (corpus / f"{args.split}.jsonl").read_text().splitlines()], args.limit)
+    path = _cache_path(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cached = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                d = json.loads(line)
+                cached[d["id"]] = d
+    todo = [r for r in rows if r["id"] not in cached]
+    if todo:
+        search = BeamSearch(RNNT.from_checkpoint(torch.load(args.weights, weights_only=False)), beam=args.beam)
+        vad, logmel = SileroVAD(), LogMel()
+        with path.open("a") as f:
+            for r in tqdm(todo, desc=f"VAD + decoding {args.split}"):
+                x = extend(load(corpus / r["audio"]), r["speech_end"], args.extend_s)
+                probs = speech_probs(x, vad)
+                frames = logmel.frames(x)
+                first = round(r["wake_end"] / 0.01)
+                st = search.start()
+                ends, lasts, texts = [], [], []
+                for k in range(first, len(frames), CHUNK_FRAMES):
+                    chunk = frames[k : k + CHUNK_FRAMES]
+                    search.accept(st, chunk)
+                    best = st.beam[0] if st.beam else None
+                    ends.append(frame_end(k + len(chunk) - 1))
+                    lasts.append(search.frame_end_tick(best.times[-1], first) if best and best.times else -1)
+                    texts.append(search.best_text(st))
+                d = {"id": r["id"], "probs": [round(float(p), 4) for p in probs], "ends": ends, "lasts": lasts}
+                d["texts"] = texts
+                f.write(json.dumps(d) + "\n")
+                f.flush()
+                cached[r["id"]] = d
+    out = []
+    for r in rows:
+        d = cached[r["id"]]
+        out.append(
+            Utterance(
+                id=r["id"],
+                start=round(r["wake_end"] * SAMPLE_RATE),
+                speech_end=r["speech_end"],
+                duration=r["duration_s"],
+                pauses=r["pauses"],
+                text=r["text"],
+                condition=r["condition"]["label"],
+                probs=np.asarray(d["probs"], np.float32),
+                sig_end=np.asarray(d["ends"], np.int64),
+                sig_last=np.asarray(d["lasts"], np.int64),
+                sig_text=d["texts"],
+            )
+        )
+    return out
+
+
+@dataclass
+class Steps:
+    """What the rule looks at, at each window end t of one utterance (see nodes/endpointer.py)."""
+
+    t: np.ndarray
+    speech_end: dict[float, np.ndarray]  # per VAD threshold; -1 before any speech
+    blank: np.ndarray
+    complete: np.ndarray
+    words: np.ndarray
+    k0: int  # index of t[0]'s VAD window
+    eoq: np.ndarray | None = None  # the end-of-query model's probability at each t
+
+
+def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
+    from nodes.endpointer import is_complete
+
+    k0 = max(0, -(-(u.start + WINDOW // 2) // WINDOW) - 1)
+    t = (np.arange(k0, len(u.probs)) + 1) * WINDOW
+    ends = {}
+    for th in thresholds:
+        speech = u.probs[k0:] >= th
+        ends[th] = np.maximum.accumulate(np.where(speech, t, -1))
+    j = np.minimum(np.searchsorted(u.sig_end, t, side="left"), len(u.sig_end) - 1)
+    has_text = np.array([bool(s) for s in u.sig_text])[j]
+    last = np.where(has_text & (u.sig_last[j] >= 0), u.sig_last[j], u.start)
+    blank = t - np.maximum(last, u.start)
+    complete = np.array([is_complete(s) for s in u.sig_text])[j]
+    words = np.array([len(s.split()) for s in u.sig_text])[j]
+    return Steps(t, ends, blank, complete, words, k0)
+
+
+def eoq_inputs(s: Steps, u: Utterance) -> np.ndarray:
+    """The end-of-query model's features at every t of `s` (rows where no speech was heard yet included)."""
+    from models.eoq import HISTORY, SPEECH, STRICT, features
+
+    padded = np.concatenate([np.zeros(HISTORY - 1, np.float32), u.probs])
+    k = np.arange(s.k0, s.k0 + len(s.t))
+    recent = np.stack([padded[k + i] for i in range(HISTORY)], axis=1)  # window k is padded[k + HISTORY - 1]
+    end = s.speech_end[SPEECH]
+    silence = np.where(end >= 0, s.t - end, s.t - u.start) / SAMPLE_RATE
+    strict_end = s.speech_end[STRICT]
+    strict = np.where(strict_end >= 0, s.t - strict_end, s.t - u.start) / SAMPLE_RATE
+    return features(recent, silence, s.blank / SAMPLE_RATE, s.complete, s.words, (s.t - u.start) / SAMPLE_RATE, strict)
