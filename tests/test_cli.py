@@ -88,7 +88,7 @@ def test_graphs_lists_nodes_and_edges(capsys):
     out = capsys.readouterr().out
     assert "graph frontend" in out and re.search(r"\n  source +--> features\n", out)
     assert "graph assistant" in out and "rescorer" in out
-    assert re.search(r"\n  sink +~~> gate +events: result\n", out)
+    assert re.search(r"\n  sink +~~> gate +events: error, result\n", out)
     assert "a ~~> b   feedback edge" in out
 
 
@@ -102,8 +102,6 @@ def test_every_command_line_option_has_help():
     missing = []
     for folder in ("speechgraph", "bench", "training", "corpus"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            if path.relative_to(ROOT).as_posix() == "training/options.py":
-                continue  # the recogniser's recipe options: being reworked with the recipe itself
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
                     if not any(k.arg == "help" for k in node.keywords) and "argv" not in ast.unparse(node):
@@ -144,4 +142,4 @@ def test_sigterm_drains_the_graph_like_ctrl_c(tmp_path, demo_files, runtime):
     opened = {e["stream"] for e in events if e["event"] == "stream"}
     assert opened and {e["stream"] for e in events if e["event"] == "end"} == opened
     ends = [e for e in events if e["event"] == "end"]
-    assert all(e["audio_s"] < 3.0 for e in ends), ends  # stopped early, not played to the end (3.8-4.5 s)
+    assert all(e["audio_s"] < 3.6 for e in ends), ends  # stopped early, not played to the end (3.8-4.9 s)

@@ -11,7 +11,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
     p.add_argument("--run", default="runs/asr", help="checkpoints, feature cache and logs (default runs/asr)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="epochs to train in all (default 30)")
     p.add_argument(
         "--max-minutes",
         type=float,
@@ -19,10 +19,10 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         help="stop (resumably) this many minutes after the start, feature caching included; 0: no limit",
     )
     p.add_argument("--max-frames", type=int, default=12000, help="padded frames per batch (default 12000)")
-    p.add_argument("--lr", type=float, default=1.5e-3)
-    p.add_argument("--warmup", type=int, default=400)
+    p.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate of AdamW")
+    p.add_argument("--warmup", type=int, default=400, help="steps of linear learning-rate warm-up")
     p.add_argument("--decay", type=float, default=0.93, help="learning-rate decay per epoch")
-    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between resumable checkpoints")
     p.add_argument("--dev-limit", type=int, default=300, help="dev utterances decoded after each epoch")
     p.add_argument("--ctc-weight", type=float, default=0.3, help="weight of the auxiliary CTC loss on the encoder")
     p.add_argument(
@@ -44,7 +44,7 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         "--pred-context", type=int, default=4, help="characters the stateless prediction network sees (0: an LSTM)"
     )
     p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis warped by 1±this")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of batching, augmentation and initialisation")
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
     p.add_argument(
         "--init",
@@ -57,10 +57,10 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
     p.add_argument("--run", default="runs/wakeword", help="checkpoints and logs (default runs/wakeword)")
     p.add_argument("--features", default="runs/asr/features", help="feature cache (shared with the ASR recipe)")
-    p.add_argument("--stage1-steps", type=int, default=3000)
-    p.add_argument("--stage2-steps", type=int, default=4000)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--stage1-steps", type=int, default=3000, help="training steps of the streaming detector")
+    p.add_argument("--stage2-steps", type=int, default=4000, help="training steps of the verifier")
+    p.add_argument("--batch", type=int, default=32, help="windows per batch")
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads and feature workers")
+    p.add_argument("--seed", type=int, default=0, help="seed of batching, augmentation and initialisation")
     p.add_argument("--weights-dir", default=str(WEIGHTS), help="where the trained stages go")
