@@ -36,6 +36,8 @@ def options(tiny, tmp_path, epochs: int) -> argparse.Namespace:
             "2",
             "--checkpoint-every",
             "1",
+            "--threads",
+            "1",  # one torch thread: two spin against the Ray workers the suite leaves running
         ]
     )
 

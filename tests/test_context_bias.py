@@ -66,7 +66,7 @@ def test_learned_biasing_added_to_a_trained_model_changes_nothing_until_trained(
 def test_the_recipe_trains_learned_biasing_on_top_of_a_trained_model(tiny, tmp_path):
     p = argparse.ArgumentParser()
     asr_arguments(p)
-    common = ["--corpus", str(tiny), "--epochs", "1", "--max-frames", "2500", "--dev-limit", "2"]
+    common = ["--corpus", str(tiny), "--epochs", "1", "--max-frames", "2500", "--dev-limit", "2", "--threads", "1"]
     plain = p.parse_args([*common, "--run", str(tmp_path / "a"), "--weights", str(tmp_path / "a.pt")])
     train(plain)
     on_top = ["--init", str(tmp_path / "a.pt"), "--context-dim", "16"]
