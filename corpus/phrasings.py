@@ -16,8 +16,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from corpus.grammar import number_words
-
 TEMPLATES: dict[str, list[str]] = {
     "call": [
         "call {contact}",
@@ -332,7 +330,6 @@ class Filled:
     skeleton: str
     """The text with every slot value replaced by its slot name: the phrasing, whatever the names."""
     slots: dict[str, str] = field(default_factory=dict)
-    names: list[str] = field(default_factory=list)
 
 
 SlotFn = Callable[[random.Random], str]
@@ -352,7 +349,3 @@ def fill(template: str, intent: str, slots: dict[str, SlotFn], rng: random.Rando
     text = " ".join(re.sub(r"[^a-z' ]", " ", text).split())
     skeleton = _skeleton(expanded)
     return Filled(text, intent, template, skeleton, values)
-
-
-def spoken_number(n: int) -> str:
-    return number_words(n)

@@ -154,9 +154,9 @@ TASK_VERBS = (
 ).split("|")
 
 
-def _slots(lists: Lists, rng_pick: Callable[[random.Random, tuple[str, ...]], str]) -> dict:
+def _slots(lists: Lists) -> dict[str, Callable[[random.Random], str]]:
     """Slot name -> a function that draws a value from this split's lists."""
-    pick = rng_pick
+    pick = _pick
 
     def contact(r: random.Random) -> str:
         return pick(r, lists.first) + (f" {pick(r, lists.last)}" if r.random() < 0.6 else "")
@@ -223,8 +223,6 @@ def _slots(lists: Lists, rng_pick: Callable[[random.Random, tuple[str, ...]], st
     }
 
 
-NAME_SLOTS = {"contact", "device", "target", "last", "first"}
-"""Slots whose values are names a user's context would hold (what name recall is measured on)."""
 INTENT_WEIGHTS = {
     "call": 3.0, "send_message": 2.0, "device_power": 2.5, "device_level": 1.0, "set_temperature": 0.6,
     "play_music": 1.8, "music_control": 0.6, "set_timer": 1.0, "set_alarm": 0.8, "set_reminder": 1.4,
@@ -238,7 +236,7 @@ def _pick(r: random.Random, items: tuple[str, ...]) -> str:
 
 def phrased_request(rng: random.Random, split: str, lists: Lists, seed: int) -> dict[str, Any]:
     """A request in one of `split`'s templates, with `split`'s word lists."""
-    slots = _slots(lists, _pick)
+    slots = _slots(lists)
     intents = list(INTENT_WEIGHTS)
     intent = rng.choices(intents, [INTENT_WEIGHTS[i] for i in intents])[0]
     own = [t for t, s in phrasings.template_split(intent, seed).items() if s == split]
