@@ -59,11 +59,23 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def wakeword_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--corpus", default="corpus_wake", help="wake set folder (default corpus_wake)")
     p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
-    p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
+    p.add_argument("--cache", default="runs/wakeword/features", help="feature cache folder")
+    p.add_argument(
+        "--negatives-from",
+        default="corpus_speech",
+        help="a speech set whose rows of the same split are heard as more negatives (default corpus_speech; '' none)",
+    )
     p.add_argument(
         "--tune", action="store_true", help="(dev) choose the operating thresholds, write weights/wakeword.json"
     )
     p.add_argument("--no-openwakeword", action="store_true", help="skip the openWakeWord baseline")
+    p.add_argument("--no-porcupine", action="store_true", help="skip the Porcupine baseline (pvporcupine 1.9.5)")
+    p.add_argument(
+        "--baseline-hours",
+        type=float,
+        default=1.0,
+        help="hours of the negatives the baselines hear, every k-th utterance (default 1.0; 0: all)",
+    )
     p.add_argument("--out", default="bench_out", help="folder for the DET curve PNG and the JSON summary")

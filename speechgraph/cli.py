@@ -144,19 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     corpus.add_argument(
         "--set",
-        choices=("assistant", "speech"),
+        choices=("assistant", "speech", "wake"),
         default="assistant",
-        help="assistant: wake words, requests and negative streams (default; the wake word and end-pointers train "
-        "on it); speech: the recogniser's broad speech set with held-out phrasings, text and engines (corpus.speech)",
+        help="assistant: wake words, requests and negative streams (default; the end-pointers train on it); "
+        "speech: the recogniser's broad speech set with held-out phrasings, text and engines (corpus.speech); "
+        "wake: the wake word's set in the speech set's voices, with a held-out engine (corpus.wake)",
     )
     corpus.add_argument(
         "--size",
         choices=("tiny", "small", "default"),
         default="default",
-        help="default: default (speech: tiny, default)",
+        help="default: default (speech and wake: tiny, default)",
     )
     corpus.add_argument(
-        "--out", default=None, help="output folder (default corpus_out, or corpus_speech with --set speech)"
+        "--out", default=None, help="output folder (default corpus_out, corpus_speech or corpus_wake, by --set)"
     )
     corpus.add_argument("--seed", type=int, default=0, help="seed for text, voices, splits and noise (default 0)")
     corpus.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes (default 2)")
@@ -334,13 +335,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
-    if args.set == "speech":
-        from corpus import speech
+    if args.set in ("speech", "wake"):
+        from corpus import speech, wake
 
-        if args.size not in speech.SIZES:
-            print(f"speechgraph corpus: --set speech has sizes {', '.join(speech.SIZES)}", file=sys.stderr)
+        module = speech if args.set == "speech" else wake
+        if args.size not in module.SIZES:
+            print(f"speechgraph corpus: --set {args.set} has sizes {', '.join(module.SIZES)}", file=sys.stderr)
             return 2
-        summary = speech.build(args.out or "corpus_speech", size=args.size, seed=args.seed, jobs=args.jobs)
+        out = args.out or f"corpus_{args.set}"
+        summary = module.build(out, size=args.size, seed=args.seed, jobs=args.jobs)
     else:
         from corpus.build import build
 

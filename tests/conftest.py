@@ -73,3 +73,23 @@ def tiny(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     build(out, size="tiny", seed=3, jobs=2, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_speech(tmp_path_factory) -> Path:
+    """A tiny speech set (`corpus.speech`), built once per test session."""
+    from corpus import speech
+
+    out = tmp_path_factory.mktemp("speech")
+    speech.build(out, size="tiny", seed=0, jobs=2, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_wake(tmp_path_factory) -> Path:
+    """A tiny wake set (`corpus.wake`), built once per test session."""
+    from corpus import wake
+
+    out = tmp_path_factory.mktemp("wake")
+    wake.build(out, size="tiny", seed=0, jobs=2, progress=False)
+    return out

@@ -20,10 +20,8 @@ def full_plan() -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_set(tmp_path_factory):
-    out = tmp_path_factory.mktemp("speech")
-    speech.build(out, size="tiny", seed=0, jobs=2, progress=False)
-    return out
+def tiny_set(tiny_speech):
+    return tiny_speech
 
 
 def test_no_dev_or_test_phrasing_can_be_made_by_a_train_template(full_plan):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -10,6 +11,8 @@ import torch
 from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
 from training.options import wakeword_arguments
 from training.wakeword import train, window
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 
 def test_stage1_is_causal():
@@ -39,13 +42,19 @@ def test_stage2_window_has_half_a_second_of_preroll():
         assert model(torch.from_numpy(w)[None], torch.tensor([1.0])).shape == (1,)
 
 
-def test_recipe_runs_and_resumes_on_the_tiny_corpus(tiny, tmp_path):
+def test_recipe_runs_and_resumes_on_the_tiny_sets(tiny_wake, tiny_speech, tmp_path):
     p = argparse.ArgumentParser()
     wakeword_arguments(p)
     args = p.parse_args(
         [
             "--corpus",
-            str(tiny),
+            str(tiny_wake),
+            "--negative-corpus",
+            str(tiny_speech),
+            "--negative-features",
+            str(tmp_path / "speech_features"),
+            "--init-dir",
+            str(WEIGHTS),
             "--run",
             str(tmp_path / "run"),
             "--features",
@@ -65,3 +74,6 @@ def test_recipe_runs_and_resumes_on_the_tiny_corpus(tiny, tmp_path):
     args.stage1_steps, args.stage2_steps = 5, 5  # resumes from step 3 of each stage
     train(args)
     assert torch.load(tmp_path / "run" / "stage2.ckpt", weights_only=False)["step"] == 5
+    shipped = Stage1.from_checkpoint(torch.load(WEIGHTS / "wakeword_stage1.pt", weights_only=False))
+    tuned = Stage1.from_checkpoint(torch.load(tmp_path / "w" / "wakeword_stage1.pt", weights_only=False))
+    assert torch.equal(shipped.feat_mean, tuned.feat_mean)  # a warm start keeps the input normalisation

@@ -54,9 +54,21 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def wakeword_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--corpus", default="corpus_wake", help="wake set folder (default corpus_wake)")
     p.add_argument("--run", default="runs/wakeword", help="checkpoints and logs (default runs/wakeword)")
-    p.add_argument("--features", default="runs/asr/features", help="feature cache (shared with the ASR recipe)")
+    p.add_argument("--features", default="runs/wakeword/features", help="feature cache of the wake set")
+    p.add_argument(
+        "--negative-corpus",
+        default="corpus_speech",
+        help="speech set whose train split is heard as negative streams (default corpus_speech; '' for none)",
+    )
+    p.add_argument(
+        "--negative-features",
+        default="runs/asr_speech/features",
+        help="its feature cache, shared with the recogniser's recipe (default runs/asr_speech/features)",
+    )
+    p.add_argument("--mine-hours", type=float, default=6.0, help="hours of negative streams mined for stage 2")
+    p.add_argument("--init-dir", default=None, help="start both stages from the weights in this folder")
     p.add_argument("--stage1-steps", type=int, default=3000, help="training steps of the streaming detector")
     p.add_argument("--stage2-steps", type=int, default=4000, help="training steps of the verifier")
     p.add_argument("--batch", type=int, default=32, help="windows per batch")

@@ -12,6 +12,11 @@ padding: look-alikes, requests without the wake
 word, other parts of positive utterances, the negative streams, and stage 1's
 own false accepts on them (hard negatives mined after stage 1 is trained).
 
+Data: the wake set (`speechgraph corpus --set wake`), plus the speech set's
+train split (29 h in the same voices, none of it with the wake word) as negative
+streams, read from the recogniser's feature cache (built here if missing).
+`--init-dir` starts both stages from trained weights instead of from scratch.
+
 Resumable: each stage checkpoints its model, optimiser and step; a finished
 stage is skipped. Weights go to `weights/wakeword_stage1.pt` and `_stage2.pt`.
 """
@@ -46,8 +51,15 @@ def end_frame(t_s: float) -> int:
     return max(0, math.ceil((t_s - WIN_S) / FRAME_S))
 
 
+MINE_CHUNK = 6000
+"""Frames of a negative stream stage 1 scores at once while mining (one minute)."""
+
+
 def negative_streams(corpus: Path, split: str, cache: Path) -> list[np.ndarray]:
-    out = []
+    """The corpus's long recordings without the wake word (none in a set that has no `negatives.jsonl`)."""
+    out: list[np.ndarray] = []
+    if not (corpus / "negatives.jsonl").exists():
+        return out
     rows = [json.loads(line) for line in (corpus / "negatives.jsonl").read_text().splitlines()]
     for r in rows:
         if r["split"] != split:
@@ -112,12 +124,32 @@ def _save(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: 
     tmp.replace(path)
 
 
+def speech_negatives(corpus: str | None, cache: str, jobs: int) -> list[np.ndarray]:
+    """The speech set's train split as one negative stream: its utterances back to back."""
+    if not corpus:
+        return []
+    fc = FeatureCache.build(corpus, "train", cache, jobs=jobs)
+    log.info("negative stream: %s train, %.1f h", corpus, len(fc.frames) * FRAME_S / 3600)
+    return [fc.frames]
+
+
+def _initial(model: torch.nn.Module, init_dir: str | None, name: str) -> bool:
+    """Load `init_dir/name` into `model` if given: a warm start keeps its input normalisation."""
+    if not init_dir:
+        return False
+    ckpt = torch.load(Path(init_dir) / name, weights_only=False, map_location="cpu")
+    model.load_state_dict(type(model).from_checkpoint(ckpt).state_dict())
+    log.info("stage weights from %s", Path(init_dir) / name)
+    return True
+
+
 def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path) -> Stage1:
     torch.manual_seed(args.seed)
     model = Stage1()
-    mean, std = fc.stats()
-    model.feat_mean.copy_(mean)
-    model.feat_std.copy_(std)
+    if not _initial(model, args.init_dir, "wakeword_stage1.pt"):
+        mean, std = fc.stats()
+        model.feat_mean.copy_(mean)
+        model.feat_std.copy_(std)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     ckpt = run / "stage1.ckpt"
     first = _resume(ckpt, model, opt)
@@ -158,10 +190,15 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
     if mined.exists():
         hard = list(np.load(mined))
     else:
-        for stream in tqdm(negatives, desc="mining hard negatives"):
-            for end, s in stage1_detections(stage1, stream, args.mine_threshold):
+        budget = int(args.mine_hours * 3600 / FRAME_S)
+        chunks = [(k, a) for k, n in enumerate(negatives) for a in range(0, len(n) - PREROLL_FRAMES, MINE_CHUNK)]
+        order = np.random.default_rng(args.seed).permutation(len(chunks))[: max(1, budget // MINE_CHUNK)]
+        for c in tqdm(order, desc="mining hard negatives"):
+            k, a = chunks[c]
+            x = np.asarray(negatives[k][a : a + MINE_CHUNK], dtype=np.float32)
+            for end, s in stage1_detections(stage1, x, args.mine_threshold):
                 keep = end - s + PREROLL_FRAMES + int(rng.integers(0, 31))
-                hard.append(window(np.asarray(stream, dtype=np.float32), s, keep))
+                hard.append(window(x, s, keep))
         for i, r in enumerate(tqdm(fc.rows, desc="mining utterances")):
             if not r["wake_word"] and len(hard) < 20000:
                 x = np.asarray(fc.utterance(i), dtype=np.float32)
@@ -208,8 +245,9 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
 
     torch.manual_seed(args.seed)
     model = Stage2()
-    model.feat_mean.copy_(stage1.feat_mean)
-    model.feat_std.copy_(stage1.feat_std)
+    if not _initial(model, args.init_dir, "wakeword_stage2.pt"):
+        model.feat_mean.copy_(stage1.feat_mean)
+        model.feat_std.copy_(stage1.feat_std)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     ckpt = run / "stage2.ckpt"
     first = _resume(ckpt, model, opt)
@@ -236,6 +274,7 @@ def train(args: argparse.Namespace) -> dict:
     corpus = Path(args.corpus)
     fc = FeatureCache.build(corpus, "train", Path(args.features), jobs=args.threads)
     negatives = negative_streams(corpus, "train", Path(args.features))
+    negatives += speech_negatives(args.negative_corpus, args.negative_features, args.threads)
     stage1 = train_stage1(args, fc, negatives, run)
     out = Path(args.weights_dir)
     out.mkdir(parents=True, exist_ok=True)
