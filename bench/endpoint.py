@@ -308,13 +308,16 @@ def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float)
 def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple[int, str]:
     """Run the EndPointer node on the cached inputs (VAD and decoder interleaved by audio time)."""
     from nodes.endpointer import EndPointer
-    from nodes.messages import DecoderSignal, VoiceActivity
-    from pipeline import EndOfStream, Event
+    from nodes.messages import DecoderSignal, EndPoint, VoiceActivity, Wake
+    from pipeline import EndOfStream
 
     node = EndPointer(kind=kind, **{k: v for k, v in asdict(params).items()})
     st = node.new_state(u.id)
+    end_s = u.start / SAMPLE_RATE
     msgs: list = [
-        Event.make("wake", stream=u.id, start=u.start, end=u.start + 1600, utterance=1, end_s=u.start / SAMPLE_RATE)
+        Wake(
+            stream=u.id, start=u.start, end=u.start + 1600, utterance=1, start_s=end_s, end_s=end_s, stage1=1, stage2=1
+        )
     ]
     first = u.start - u.start % frame_start(1)
     prev = first
@@ -336,11 +339,11 @@ def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple
     msgs.sort(key=lambda m: (m.end, isinstance(m, VoiceActivity)))
     out = []
     for m in msgs:
-        out.extend(node.on_control(m, st) if isinstance(m, Event) else node.on_message(m, st))
+        out.extend(node.on_control(m, st) if isinstance(m, Wake) else node.on_message(m, st))
     out.extend(node.on_end_of_stream(EndOfStream(stream=u.id, end=len(u.probs) * WINDOW), st))
-    ends = [e for e in out if e.name == "endpoint"]
+    ends = [e for e in out if isinstance(e, EndPoint)]
     assert len(ends) == 1, ends
-    reason = ends[0].data["reason"]
+    reason = ends[0].reason
     if reason == "end_of_stream":
         return u.start + round(params.max_length_s * SAMPLE_RATE), "max_length"
     return ends[0].end, reason

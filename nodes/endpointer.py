@@ -22,7 +22,7 @@ The rule, checked at the end of every 32 ms VAD window t of the open utterance:
 - `max_length`: the utterance has lasted `max_length_s` (below the gate's own limit);
 - `end_of_stream`: the stream ended with the utterance still open.
 
-When the gate closes the utterance (`gate_closed`), the decoder stops; the rule
+When the gate closes the utterance (`GateClosed`), the decoder stops; the rule
 then goes on with the VAD and the decoder's last word on it.
 
 VAD and decoder signals arrive on two edges, at different times (on Ray in any
@@ -44,14 +44,14 @@ import numpy as np
 
 from audio import SAMPLE_RATE
 from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery, features
-from nodes.messages import DecoderSignal, VoiceActivity
-from pipeline import EndOfStream, Error, Event, Message, Node
+from nodes.messages import DecoderSignal, EndPoint, GateClosed, VoiceActivity, Wake
+from pipeline import EndOfStream, Error, Message, Node
 
 log = logging.getLogger(__name__)
 
 KINDS = ("speculative", "final")
 KEEP_S = 10.0
-"""VAD history kept behind the decoder's progress while no utterance is open (a wake event looks back)."""
+"""VAD history kept behind the decoder's progress while no utterance is open (a `Wake` looks back)."""
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,13 @@ class Decision:
 
 
 class EndPointer(Node):
-    """VoiceActivity and DecoderSignal in; one `endpoint` event per utterance out.
+    """VoiceActivity, DecoderSignal and `Wake` in; one `EndPoint` per utterance out (users see it as
+    an `endpoint` event).
 
     Options: `kind` ("final" or "speculative": picks the defaults and tags the
-    events) and any `EndpointParams` field to override a default. Incoming events
-    are consumed, not forwarded (they reach the results by other paths), except
-    Errors when `forward_errors` is set (so a failing VAD is reported once).
+    end-points) and any `EndpointParams` field to override a default. Incoming notices
+    and events are consumed, not forwarded (they reach the results by other paths),
+    except Errors when `forward_errors` is set (so a failing VAD is reported once).
     """
 
     def __init__(self, *, kind: str = "final", forward_errors: bool = False, **overrides: float | bool | None) -> None:
@@ -174,15 +175,13 @@ class EndPointer(Node):
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
         st.horizon = max(st.horizon, msg.end)
         out: list[Message] = []
-        if isinstance(msg, Event) and msg.name == "wake":
-            data = msg.data
-            utt = data.get("utterance")
-            start = round(float(data["end_s"]) * SAMPLE_RATE) if "end_s" in data else msg.end
-            if utt is not None and utt not in st.done and (st.utt is None or st.utt.id != utt):
-                out.extend(self._open(msg.stream, st, int(utt), start))
-            elif st.utt is not None and st.utt.id == utt and start > st.utt.start:
+        if isinstance(msg, Wake):
+            start = round(msg.end_s * SAMPLE_RATE)
+            if msg.utterance not in st.done and (st.utt is None or st.utt.id != msg.utterance):
+                out.extend(self._open(msg.stream, st, msg.utterance, start))
+            elif st.utt is not None and st.utt.id == msg.utterance and start > st.utt.start:
                 self._reanchor(st, start)
-        elif isinstance(msg, Event) and msg.name == "gate_closed" and st.utt and msg.data.get("utterance") == st.utt.id:
+        elif isinstance(msg, GateClosed) and st.utt and msg.utterance == st.utt.id:
             st.utt.decoder_done = True
         elif isinstance(msg, Error) and self.forward_errors:
             out.append(msg)
@@ -229,8 +228,8 @@ class EndPointer(Node):
         return out
 
     def _reanchor(self, st: _Stream, start: int) -> None:
-        """The decoder's first signal opened the utterance at the first audio the gate forwarded; its wake
-        event, arriving later, says where the wake word ended (a few ms on). The wake word's end is the
+        """The decoder's first signal opened the utterance at the first audio the gate forwarded; its `Wake`,
+        arriving later, says where the wake word ended (a few ms on). The wake word's end is the
         start either way round, so windows already walked that straddle the wake word stop counting."""
         u = st.utt
         assert u is not None
@@ -352,21 +351,19 @@ class EndPointer(Node):
         last = round(sig.last_token_s * SAMPLE_RATE) if sig is not None and text else u.start
         return Decision(t, reason, silence, t - max(last, u.start), self.complete(text), text)
 
-    def _fire(self, stream: str, st: _Stream, d: Decision) -> Event:
+    def _fire(self, stream: str, st: _Stream, d: Decision) -> EndPoint:
         u = st.utt
         assert u is not None
         st.done.add(u.id)
         st.utt = None
         tick = SAMPLE_RATE
         log.debug("%s: stream %s utterance %d ends at %.3f s (%s)", self.name, stream, u.id, d.t / tick, d.reason)
-        return Event.make(
-            "endpoint",
+        return EndPoint(
             stream=stream,
             start=d.t,
             end=d.t,
             utterance=u.id,
             kind=self.kind,
-            at_s=round(d.t / tick, 3),
             reason=d.reason,
             trailing_silence_s=round(d.silence / tick, 3),
             trailing_blank_s=None if d.blank is None else round(d.blank / tick, 3),

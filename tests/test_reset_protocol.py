@@ -9,11 +9,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio import seconds
 from audio.files import load
 from audio.logmel import LogMel, frame_end, frame_start
 from nodes.decoder.node import RNNTDecoder
-from nodes.messages import LatticeMessage, Transcript, UtteranceFeatures
+from nodes.messages import (
+    Confirm,
+    Context,
+    EndPoint,
+    LatticeMessage,
+    Lost,
+    Transcript,
+    UtteranceFeatures,
+    Wake,
+)
 from nodes.sink import EventSink
 from pipeline import EndOfStream, Error, Event, Reset
 from tests.conftest import DEMO
@@ -45,8 +53,10 @@ def feed(dec: RNNTDecoder, st, frames: np.ndarray, utterance: int = 0, begin: in
     return out
 
 
-def endpoint(kind: str, t: int, utterance: int = 0) -> Event:
-    return Event.make("endpoint", stream="s", start=t, end=t, utterance=utterance, kind=kind, at_s=seconds(t))
+def endpoint(kind: str, t: int, utterance: int = 0) -> EndPoint:
+    return EndPoint(
+        stream="s", start=t, end=t, utterance=utterance, kind=kind, reason="silence", trailing_silence_s=0.0
+    )
 
 
 def test_speculative_then_agreeing_final_confirms_revision_0(decoder, frames):
@@ -57,8 +67,8 @@ def test_speculative_then_agreeing_final_confirms_revision_0(decoder, frames):
     assert len(spec) == 1 and isinstance(spec[0], LatticeMessage)
     assert spec[0].revision == 0 and not spec[0].final and spec[0].endpoint == "speculative"
     final = list(decoder.on_control(endpoint("final", t), st))
-    assert [type(m) for m in final] == [Event] and final[0].name == "confirm"
-    assert final[0].data["revision"] == 0
+    assert [type(m) for m in final] == [Confirm]
+    assert (final[0].utterance, final[0].revision) == (0, 0)
     assert list(decoder.on_end_of_stream(EndOfStream(stream="s", start=t, end=t), st)) == []
 
 
@@ -80,7 +90,7 @@ def test_early_speculative_then_final_resets_to_revision_1(decoder, frames):
 def test_a_new_utterance_restarts_the_search_and_context_events_apply_to_the_next_one(decoder, frames):
     st = decoder.new_state("s")
     feed(decoder, st, frames, utterance=0)
-    decoder.on_control(Event.make("context", stream="s", phrases=["meg bauer"]), st)
+    decoder.on_control(Context(stream="s", phrases=("meg bauer",)), st)
     assert st.utt.phrases == ()
     out = feed(decoder, st, frames, utterance=1)
     first_pass = [m for m in out if isinstance(m, LatticeMessage)]
@@ -110,7 +120,7 @@ def test_sink_commits_a_speculative_revision_on_confirm_exactly_once():
     sink = EventSink()
     st = sink.new_state("s")
     assert results(sink.on_message(transcript(0, final=False), st)) == []
-    confirm = Event.make("confirm", stream="s", utterance=0, revision=0)
+    confirm = Confirm(stream="s", utterance=0, revision=0)
     assert [r["revision"] for r in results(sink.on_control(confirm, st))] == [0]
     assert results(sink.on_control(confirm, st)) == []
     assert results(sink.on_message(transcript(0, final=True), st)) == []
@@ -147,7 +157,7 @@ def test_a_restarted_decoder_does_not_take_up_an_utterance_half_way(decoder, fra
     assert not [m for m in out if isinstance(m, Event | LatticeMessage)]
     t = (len(frames) - 1) * 160 + 400
     assert list(decoder.on_control(endpoint("final", t), st)) == []
-    wake = Event.make("wake", stream="s", start=0, end=16_000, utterance=1)
+    wake = Wake(stream="s", start=0, end=16_000, utterance=1, start_s=0.0, end_s=0.9, stage1=1.0, stage2=1.0)
     assert list(decoder.on_control(wake, st)) == [wake]
     feed(decoder, st, frames, utterance=1)
     (result,) = decoder.on_control(endpoint("final", t, utterance=1), st)
@@ -160,9 +170,10 @@ def test_the_sink_never_commits_an_utterance_an_error_named_even_before_its_wake
     sink.name = "sink"
     st = sink.new_state("s")
     lost = Error(stream="s", node="decoder", error="lost", utterances=(0,))
-    (event,) = sink.on_control(lost, st)
+    event, notice = sink.on_control(lost, st)
     assert event.name == "error" and event.data["utterances_in_flight"] == [0]
-    sink.on_control(Event.make("wake", stream="s", utterance=0), st)
+    assert isinstance(notice, Lost) and notice.utterances == (0,)  # the gate closes it too
+    sink.on_control(Wake(stream="s", utterance=0, start_s=0.0, end_s=0.9, stage1=1.0, stage2=1.0), st)
     lattice = LatticeMessage(stream="s", utterance=0, revision=0, lattice={}, text="call", nbest=(), final=True)
     assert list(sink.on_message(lattice, st)) == []
     names = [e.data for e in sink.on_end_of_stream(EndOfStream(stream="s"), st)]
