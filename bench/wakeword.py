@@ -4,7 +4,7 @@ Positives are the split's utterances that start with the wake word; negatives
 are its long negative streams (speech, look-alikes, music, noise: false accepts
 per hour) and its utterances without the wake word. For every recording the
 stage-1 score trace is computed once (the model is causal, so this equals
-streaming it) and the gate's proposal rule (`nodes.wake_gate.proposals`) and
+streaming it) and the gate's proposal rule (`models.wakeword.proposals`) and
 stage-2 window (`stage2_window`) are applied to it, which lets one run sweep
 both thresholds for the DET curve. A positive counts as detected when an
 accepted proposal ends between the wake word's start and 0.5 s after its end.

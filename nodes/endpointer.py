@@ -4,23 +4,10 @@ Two instances run side by side: the speculative one fires about 200 ms before th
 final one would, so rescoring and NLU can start early; the final one must almost
 never cut the speaker off (the decoder repairs a speculative cut with a Reset).
 
-The rule, checked at the end of every 32 ms VAD window t of the open utterance:
-
-- `silence`: speech was heard, the VAD's trailing silence is at least
-  `complete_silence_s` when the decoder's best hypothesis is a complete request
-  (`nodes.nlu.parser.is_complete`) or `silence_s` when it is not, and the decoder
-  has emitted nothing for at least `blank_s`;
-- `eoq` (instead of `silence`, when `eoq_threshold` is set): speech was heard and the
-  learned end-of-query model (`models.eoq`: voice activity, trailing blank,
-  completeness, words) puts the probability that the request is over at or above
-  `eoq_threshold`; `silence` then remains only as the fallback of a model that stays
-  unsure: `silence_s` of trailing silence at the model's strict VAD threshold;
-- `decoder`: the hypothesis is a complete request and the decoder has emitted
-  nothing for `complete_blank_s`, whatever the VAD says (it keeps hearing
-  background speech, babble or music, and would wait for the length limit);
-- `no_speech`: no speech `no_speech_s` after the wake word;
-- `max_length`: the utterance has lasted `max_length_s` (below the gate's own limit);
-- `end_of_stream`: the stream ended with the utterance still open.
+The rule, checked at the end of every 32 ms VAD window of the open utterance, is
+`nodes.endpoint_rule` (the benchmark that fits its thresholds runs the same code):
+`eoq`, `silence`, `decoder`, `no_speech` or `max_length` ends it. A stream that
+ends with the utterance still open ends it too (`end_of_stream`).
 
 When the gate closes the utterance (`GateClosed`), the decoder stops; the rule
 then goes on with the VAD and the decoder's last word on it.
@@ -43,7 +30,8 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from audio import SAMPLE_RATE
-from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery, features
+from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery
+from nodes.endpoint_rule import EndpointParams, Situation, decide, eoq_inputs
 from nodes.messages import DecoderSignal, EndPoint, GateClosed, VoiceActivity, Wake
 from pipeline import EndOfStream, Error, Message, Node
 
@@ -52,23 +40,6 @@ log = logging.getLogger(__name__)
 KINDS = ("speculative", "final")
 KEEP_S = 10.0
 """VAD history kept behind the decoder's progress while no utterance is open (a `Wake` looks back)."""
-
-
-@dataclass(frozen=True)
-class EndpointParams:
-    """The rule's thresholds (seconds, except `threshold`, the VAD probability counted as speech)."""
-
-    threshold: float = 0.5
-    silence_s: float = 1.0
-    complete_silence_s: float = 0.5
-    blank_s: float = 0.0
-    complete_blank_s: float | None = None
-    """None: the decoder alone never ends an utterance."""
-    use_decoder: bool = True
-    no_speech_s: float = 5.0
-    max_length_s: float = 8.0
-    eoq_threshold: float | None = None
-    """None: the silence rule; else the end-of-query model replaces it (its VAD threshold is `models.eoq.SPEECH`)."""
 
 
 FINAL = EndpointParams(threshold=0.5, complete_silence_s=0.15, silence_s=1.2, blank_s=0.2, complete_blank_s=None)
@@ -298,47 +269,29 @@ class EndPointer(Node):
         return u.last_signal if ended else None
 
     def _rule(self, u: _Utterance, t: int, sig: DecoderSignal | None, recent: list[float]) -> Decision | None:
-        p = self.params
-        tick = SAMPLE_RATE
-        silence = t - (u.speech_end if u.speech_end is not None else u.start)
-        blank = complete = text = None
-        if p.use_decoder:
+        """`nodes.endpoint_rule` at window end t, from what the node holds: its decision, or None."""
+        s = Situation(
+            elapsed=t - u.start,
+            heard=u.speech_end is not None,
+            silence=t - (u.speech_end if u.speech_end is not None else u.start),
+            strict_heard=u.strict_end is not None,
+            strict_silence=t - (u.strict_end if u.strict_end is not None else u.start),
+        )
+        text = None
+        if self.params.use_decoder:
             text = sig.text if sig is not None else ""
-            last = round(sig.last_token_s * tick) if sig is not None and text else u.start
-            blank = t - max(last, u.start)
-            complete = self.complete(text)
-        if u.speech_end is not None and self.eoq is not None:
-            strict = t - (u.strict_end if u.strict_end is not None else u.start)
-            if self._end_of_query(recent, silence, blank, complete, text, t - u.start, strict) >= p.eoq_threshold:
-                return Decision(t, "eoq", silence, blank, complete, text)
-            if u.strict_end is not None and strict >= p.silence_s * tick - 0.5:  # the model unsure for too long
-                return Decision(t, "silence", silence, blank, complete, text)
-        elif u.speech_end is not None:
-            need = p.complete_silence_s if complete else p.silence_s
-            if silence >= need * tick - 0.5 and (blank is None or blank >= p.blank_s * tick - 0.5):
-                return Decision(t, "silence", silence, blank, complete, text)
-        decoder_done = p.complete_blank_s is not None and blank is not None and blank >= p.complete_blank_s * tick - 0.5
-        if complete and decoder_done:
-            return Decision(t, "decoder", silence, blank, complete, text)
-        if u.speech_end is None and t - u.start >= p.no_speech_s * tick - 0.5:
-            return Decision(t, "no_speech", silence, blank, complete, text)
-        if t - u.start >= p.max_length_s * tick - 0.5:
-            return Decision(t, "max_length", silence, blank, complete, text)
-        return None
-
-    def _end_of_query(
-        self, recent: list[float], silence: int, blank: int, complete: bool, text: str, elapsed: int, strict: int
-    ) -> float:
-        assert self.eoq is not None
-        probs = np.zeros((1, HISTORY), np.float32)
-        if recent:
-            probs[0, -len(recent) :] = recent
-        tick = SAMPLE_RATE
-        x = features(
-            probs, np.array([silence / tick]), np.array([blank / tick]), np.array([complete]),
-            np.array([len(text.split())]), np.array([elapsed / tick]), np.array([strict / tick]),
-        )  # fmt: skip
-        return float(self.eoq.prob(x)[0])
+            last = round(sig.last_token_s * SAMPLE_RATE) if sig is not None and text else u.start
+            s = replace(s, blank=t - max(last, u.start), complete=self.complete(text))
+        if self.eoq is not None and s.heard:
+            probs = np.zeros(HISTORY, np.float32)
+            if recent:
+                probs[-len(recent) :] = recent
+            inputs = eoq_inputs(s, probs, len((text or "").split()))
+            s = replace(s, eoq=float(self.eoq.prob(inputs)[0]))
+        reason = decide(self.params, s)
+        if reason is None:
+            return None
+        return Decision(t, reason, int(s.silence), None if s.blank is None else int(s.blank), s.complete, text)
 
     def _decision(self, st: _Stream, t: int, reason: str) -> Decision:
         u = st.utt
