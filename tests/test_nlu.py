@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from corpus import lexicon
 from corpus.grammar import INTENTS, NamePool, Request, general_speech, lookalike, request
+from models import lexicon
 from nodes.messages import Transcript
 from nodes.nlu import is_complete, parse
 from nodes.nlu.node import IntentParser
