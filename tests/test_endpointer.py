@@ -138,16 +138,11 @@ def test_exactly_one_end_point_per_utterance():
 
 def test_no_decision_before_the_decoder_covers_the_audio():
     vad, dec = scenario([(0.8, 2.0)], [(1.95, "call meg bauer")], 5.0)
-    ep, st = node(**RULE), None
-    st = ep.new_state("s")
     head = [m for m in dec if m.end <= 2.2 * SAMPLE_RATE]
-    out = [e for m in vad for e in ep.on_message(m, st)]
-    for m in head:
-        out.extend(ep.on_control(m, st) if isinstance(m, Wake) else ep.on_message(m, st))
-    assert not out  # the VAD has seen 3 s of silence, the decoder only up to 2.2 s: wait
-    for m in dec[len(head) :]:
-        out.extend(ep.on_message(m, st))
-    assert len(out) == 1 and 2.4 <= out[0].at_s < 2.45
+    waiting = run_node(node(**RULE), {"vad": vad, "decoder": head}, end=False)
+    assert not [m for m in waiting if isinstance(m, EndPoint)]  # 3 s of silence heard, the decoder at 2.2 s: wait
+    (ep,) = run(node(**RULE), vad, dec)  # the decoder catches up
+    assert ep.reason == "silence" and 2.4 <= ep.at_s < 2.45
 
 
 def test_the_decision_does_not_depend_on_how_the_inputs_interleave():
@@ -223,16 +218,9 @@ def recording():
     wake_end = (len(gap) + len(wake)) / SAMPLE_RATE
     speech_end = (2 * len(gap) + len(wake) + len(request)) / SAMPLE_RATE
 
-    vad_node = VoiceActivityDetector()
-    st = vad_node.new_state("r")
-    vad = [
-        m
-        for p in range(0, len(x), 160)
-        for m in vad_node.on_message(AudioChunk(stream="r", start=p, end=p + 160, samples=x[p : p + 160]), st)
-    ]
+    chunks = [AudioChunk(stream="r", start=p, end=p + 160, samples=x[p : p + 160]) for p in range(0, len(x), 160)]
+    vad = [m for m in run_node(VoiceActivityDetector, chunks) if isinstance(m, VoiceActivity)]
     frames = LogMel().frames(x)
-    decoder = RNNTDecoder(beam=4)
-    dst = decoder.new_state("r")
     dec: list = [
         Wake(
             stream="r",
@@ -245,12 +233,14 @@ def recording():
             stage2=1.0,
         )
     ]
-    for k in range(round(wake_end * 100) + 1, len(frames), 4):
-        f = frames[k : k + 4]
-        msg = UtteranceFeatures(
+    utterance = [
+        UtteranceFeatures(
             stream="r", start=frame_start(k), end=frame_end(k + len(f) - 1), utterance=1, frames=f, first_frame=k
         )
-        dec.extend(m for m in decoder.on_message(msg, dst) if isinstance(m, DecoderSignal))
+        for k in range(round(wake_end * 100) + 1, len(frames), 4)
+        for f in [frames[k : k + 4]]
+    ]
+    dec.extend(m for m in run_node(RNNTDecoder, utterance, beam=4) if isinstance(m, DecoderSignal))
     return vad, dec, speech_end
 
 
