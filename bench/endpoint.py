@@ -17,8 +17,9 @@ after the end of speech (the same noise, music or device audio) up to
 `max_length_s`. Latency is end-point audio time minus the manifest's
 `speech_end`; a premature cut is an end-point before it.
 
-The rule's evaluation here is vectorised over the grid; the chosen parameters
-are checked against the `EndPointer` node itself on the same inputs.
+The rule is the node's own (`nodes.endpoint_rule`), applied to every window and
+every setting of a grid at once; `node_fire` runs the `EndPointer` node itself on
+the same inputs, and the report says on how many recordings the two agree.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import numpy as np
 
 from audio import SAMPLE_RATE
 from audio.logmel import frame_start
-from training.endpoint_signals import WINDOW, Steps, Utterance, collect, eoq_inputs, steps
+from nodes.endpoint_rule import NEVER, EndpointParams, first_fire, first_reason
+from training.endpoint_signals import WINDOW, Steps, Utterance, collect, eoq_inputs, situation, steps
 
 log = logging.getLogger(__name__)
 
@@ -65,88 +67,34 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="write the rows as JSON here")
 
 
-# -- evaluating the rule, vectorised over a grid -------------------------------------------------------
+# -- the rule over whole recordings and grids of settings ---------------------------------------------
 
 
-def eoq_fires(s: Steps, u: Utterance, prob: np.ndarray, thresholds: np.ndarray, base: Any) -> np.ndarray:
-    """First end-point tick for each end-of-query threshold (speech heard and P >= threshold), as the node decides."""
-    from models.eoq import SPEECH
+def fires(s: Steps, u: Utterance, p: EndpointParams) -> np.ndarray:
+    """The end-point tick for each setting of `p` (whose thresholds may be arrays: a grid), as the node decides.
 
-    seen = s.speech_end[SPEECH] >= 0
-    fired = _first(s.t, seen[:, None] & (prob[:, None] >= thresholds[None, :]))
-    t = s.t
-    other = (~seen & (t - u.start >= base.no_speech_s * SAMPLE_RATE - 0.5)) | (
-        t - u.start >= base.max_length_s * SAMPLE_RATE - 0.5
-    )
-    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * SAMPLE_RATE)
-    return np.minimum(fired, fallback)
-
-
-NEVER = np.iinfo(np.int64).max // 4
-
-
-def _first(t: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The first t where `mask` holds, along axis 0 (NEVER where it never does)."""
-    return np.where(mask.any(0), t[np.argmax(mask, axis=0)], NEVER)
-
-
-def first_fire(s: Steps, u: Utterance, p: Any) -> tuple[int, str]:
-    """(tick, reason) of the first end-point under parameters `p` (an EndpointParams), as the node decides."""
-    from models.eoq import STRICT
-
-    t, tick = s.t, SAMPLE_RATE
-    end = s.speech_end[p.threshold]
-    seen = end >= 0
-    silence = t - np.where(seen, end, u.start)
-    never = np.zeros(len(t), bool)
-    if not p.use_decoder:
-        rule, decoder = seen & (silence >= p.silence_s * tick - 0.5), never
-    else:
-        if p.eoq_threshold is not None:
-            assert s.eoq is not None, "end-of-query probabilities not computed"
-            strict_end = s.speech_end[STRICT]
-            unsure = (strict_end >= 0) & (t - np.where(strict_end >= 0, strict_end, 0) >= p.silence_s * tick - 0.5)
-            rule = seen & ((s.eoq >= p.eoq_threshold) | unsure)
-        else:
-            need = np.where(s.complete, p.complete_silence_s, p.silence_s) * tick - 0.5
-            rule = seen & (silence >= need) & (s.blank >= p.blank_s * tick - 0.5)
-        cb = p.complete_blank_s
-        decoder = never if cb is None else s.complete & (s.blank >= cb * tick - 0.5)
-    no_speech = ~seen & (t - u.start >= p.no_speech_s * tick - 0.5)
-    longest = t - u.start >= p.max_length_s * tick - 0.5
-    by_rule = "eoq" if p.use_decoder and p.eoq_threshold is not None else "silence"
-    masks = {by_rule: rule, "decoder": decoder, "no_speech": no_speech, "max_length": longest}
-    fired = rule | decoder | no_speech | longest
-    if not fired.any():  # beyond the extended audio: the length limit ends it
-        return u.start + round(p.max_length_s * tick), "max_length"
-    k = int(np.argmax(fired))
-    return int(t[k]), next(r for r, m in masks.items() if m[k])
-
-
-def grid_fires(s: Steps, u: Utterance, th: float, base: Any) -> np.ndarray:
-    """First end-point tick for every (complete_silence_s, silence_s, blank_s, complete_blank_s) of GRID.
-
-    The rules are alternatives checked at every t, so the first time any fires is
-    the earliest of each rule's own first time: each is computed on its own axes.
+    A setting that has not fired by the end of the extended audio is counted at the length limit.
     """
-    sc = np.array(GRID["complete_silence_s"]) * SAMPLE_RATE - 0.5
-    si = np.array(GRID["silence_s"]) * SAMPLE_RATE - 0.5
-    bl = np.array(GRID["blank_s"]) * SAMPLE_RATE - 0.5
-    cb = np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]) * SAMPLE_RATE - 0.5
-    t = s.t
-    end = s.speech_end[th]
-    seen = end >= 0
-    silence = t - np.where(seen, end, u.start)
-    need = np.where(s.complete[:, None, None], sc[None, :, None], si[None, None, :])  # K x a x b
-    silence_ok = seen[:, None, None] & (silence[:, None, None] >= need)
-    blank_ok = s.blank[:, None] >= bl[None, :]  # K x c
-    by_silence = _first(t, silence_ok[..., None] & blank_ok[:, None, None, :])  # a x b x c
-    by_decoder = _first(t, s.complete[:, None] & (s.blank[:, None] >= cb[None, :]))  # d
-    other = (~seen & (t - u.start >= base.no_speech_s * SAMPLE_RATE - 0.5)) | (
-        t - u.start >= base.max_length_s * SAMPLE_RATE - 0.5
-    )
-    fallback = int(t[np.argmax(other)]) if other.any() else u.start + round(base.max_length_s * SAMPLE_RATE)
-    return np.minimum(np.minimum(by_silence[..., None], by_decoder), fallback)
+    t = first_fire(p, situation(s, u, p.threshold), s.t)
+    return np.where(t == NEVER, u.start + np.round(np.asarray(p.max_length_s) * SAMPLE_RATE).astype(np.int64), t)
+
+
+def fire(s: Steps, u: Utterance, p: EndpointParams) -> tuple[int, str]:
+    """(tick, reason) of the end-point under one setting `p`, as the node decides."""
+    first = first_reason(p, situation(s, u, p.threshold))
+    if first is None:  # beyond the extended audio: the length limit ends it
+        return u.start + round(p.max_length_s * SAMPLE_RATE), "max_length"
+    k, reason = first
+    return int(s.t[k]), reason
+
+
+def grid(th: float, base: EndpointParams) -> EndpointParams:
+    """`base` with VAD threshold `th` and GRID's other thresholds as arrays on axes of their own (in
+    the order complete_silence_s, silence_s, blank_s, complete_blank_s; None as inf)."""
+    axes = [np.array(GRID[k], dtype=float) for k in ("complete_silence_s", "silence_s", "blank_s")]
+    axes.append(np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]))
+    a, b, c, d = (x.reshape([-1 if i == j else 1 for j in range(4)]) for i, x in enumerate(axes))
+    return replace(base, threshold=th, complete_silence_s=a, silence_s=b, blank_s=c, complete_blank_s=d)
 
 
 def summarise(
@@ -174,7 +122,7 @@ def summarise(
 
 
 def evaluate(utts: list[Utterance], params: Any, all_steps: list[Steps], name: str) -> tuple[dict, list[int]]:
-    fired = [first_fire(s, u, params) for s, u in zip(all_steps, utts)]
+    fired = [fire(s, u, params) for s, u in zip(all_steps, utts)]
     ticks = [f[0] for f in fired]
     return summarise(name, params, ticks, utts, [f[1] for f in fired]), ticks
 
@@ -193,13 +141,12 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     for th in GRID["threshold"]:
         for sil in BASELINE_GRID:
             p = replace(FINAL, use_decoder=False, threshold=th, silence_s=sil, complete_blank_s=None)
-            lat = np.array([first_fire(st, u, p)[0] for st, u in zip(all_steps, utts)]) / SAMPLE_RATE - se
+            lat = np.array([fire(st, u, p)[0] for st, u in zip(all_steps, utts)]) / SAMPLE_RATE - se
             cost = np.percentile(lat, 50) + np.percentile(lat, 90)
             if (lat < 0).mean() <= max_premature and cost < best_cost:
                 best_cost, chosen["vad_only"] = cost, p
-    axes = [np.array(GRID[k], dtype=float) for k in ("complete_silence_s", "silence_s", "blank_s")]
-    axes.append(np.array([np.inf if v is None else v for v in GRID["complete_blank_s"]]))
-    a, b, c, d = np.meshgrid(*axes, indexing="ij")
+    g = grid(GRID["threshold"][0], FINAL)
+    a, b, c, d = np.broadcast_arrays(g.complete_silence_s, g.silence_s, g.blank_s, g.complete_blank_s)
 
     def params(th: float, i: tuple) -> Any:
         cb = None if np.isinf(d[i]) else float(d[i])
@@ -212,8 +159,8 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     where: dict[str, tuple[float, tuple]] = {}
     fires_at: dict[float, np.ndarray] = {}
     for th in GRID["threshold"]:
-        fires = fires_at[th] = np.stack([grid_fires(st, u, th, FINAL) for st, u in zip(all_steps, utts)])
-        lat = fires / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
+        at = fires_at[th] = np.stack([fires(st, u, grid(th, FINAL)) for st, u in zip(all_steps, utts)])
+        lat = at / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
         cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
         valid = ((lat < 0).mean(0) <= max_premature) & (a <= b)
         for name, mask in (("final", valid), ("vad_blank", valid & (a == b) & np.isinf(d))):
@@ -230,7 +177,7 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     return chosen
 
 
-def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, params: Any, top: int = 20) -> tuple:
+def pair(at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, top: int = 20) -> tuple:
     """(final, speculative): the pair whose effective latency is lowest (p50 + p90).
 
     Effective latency is the speculative end-point's when it did not cut the
@@ -239,9 +186,9 @@ def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, p
     axis (so it never fires after it) and leads it by 150-250 ms (p50). Only the
     `top` lowest-latency finals are tried as partners.
     """
-    a, b, c, d = grid
+    a, b, c, d = axes
     n = len(se)
-    lat = fires / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
+    lat = at / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
     premature = (lat < 0).mean(0)
     cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
     valid = (premature <= max_premature) & (a <= b)
@@ -249,8 +196,8 @@ def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, p
     best = None
     for flat in order:
         i = np.unravel_index(flat, a.shape)
-        f = fires[(slice(None), *i)].reshape(n, 1, 1, 1, 1)
-        lead = np.median((f - fires) / SAMPLE_RATE, axis=0)
+        f = at[(slice(None), *i)].reshape(n, 1, 1, 1, 1)
+        lead = np.median((f - at) / SAMPLE_RATE, axis=0)
         ok = (a <= a[i]) & (b <= b[i]) & (c <= c[i]) & (d <= d[i]) & (a <= b) & (lead >= 0.15) & (lead <= 0.25)
         if not ok.any():
             continue
@@ -266,31 +213,23 @@ def pair(fires: np.ndarray, se: np.ndarray, grid: tuple, max_premature: float, p
 
 def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> tuple[Any, Any] | None:
     """(final, speculative) end-of-query settings (threshold, fallback silence), chosen like the rule's `pair`."""
-    from models.eoq import SPEECH, STRICT
+    from models.eoq import SPEECH
     from nodes.endpointer import FINAL
 
     base = replace(FINAL, threshold=SPEECH, complete_blank_s=None)
     probs = np.round(np.concatenate([np.arange(0.05, 0.95, 0.05), 1 - np.geomspace(0.05, 1e-4, 40)]), 6)
     silences = np.round(np.arange(0.5, 2.01, 0.1), 2)
     se = np.array([u.speech_end for u in utts])
-    fires = []
-    for s, u in zip(all_steps, utts):
-        strict_end = s.speech_end[STRICT]
-        strict = s.t - np.where(strict_end >= 0, strict_end, u.start)
-        by_model = eoq_fires(s, u, s.eoq, probs, base)  # with the length limits
-        by_silence = _first(
-            s.t, (strict_end >= 0)[:, None] & (strict[:, None] >= silences[None, :] * SAMPLE_RATE - 0.5)
-        )
-        fires.append(np.minimum(by_model[:, None], by_silence[None, :]))
-    fires = np.stack(fires)  # n x probs x silences
-    lat = fires / SAMPLE_RATE - se[:, None, None]
+    settings = replace(base, eoq_threshold=probs[:, None], silence_s=silences[None, :])
+    at = np.stack([fires(s, u, settings) for s, u in zip(all_steps, utts)])  # n x probs x silences
+    lat = at / SAMPLE_RATE - se[:, None, None]
     cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
     valid = (lat < 0).mean(0) <= max_premature
     if not valid.any():
         return None
     f = np.unravel_index(np.argmin(np.where(valid, cost, np.inf)), cost.shape)
-    final_fires = fires[(slice(None), *f)][:, None, None]
-    lead = np.median((final_fires - fires) / SAMPLE_RATE, axis=0)
+    final_fires = at[(slice(None), *f)][:, None, None]
+    lead = np.median((final_fires - at) / SAMPLE_RATE, axis=0)
     effective = np.where(lat >= 0, lat, lat[(slice(None), *f)][:, None, None])
     eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
     p, sil = np.meshgrid(probs, silences, indexing="ij")
@@ -305,45 +244,36 @@ def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float)
 # -- checking the node against the vectorised rule ------------------------------------------------------
 
 
-def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7) -> tuple[int, str]:
-    """Run the EndPointer node on the cached inputs (VAD and decoder interleaved by audio time)."""
+def node_fire(u: Utterance, kind: str, params: Any, vad_chunk: int = 7, seed: int | None = None) -> tuple[int, str]:
+    """(tick, reason) of the EndPointer node's end-point on the cached inputs, delivered as a graph delivers
+    them: the VAD and the decoder on two edges, merged by audio time (or at random with `seed`)."""
     from nodes.endpointer import EndPointer
-    from nodes.messages import DecoderSignal, VoiceActivity
-    from pipeline import EndOfStream, Event
+    from nodes.messages import DecoderSignal, EndPoint, VoiceActivity, Wake
+    from pipeline.testing import run_node
 
-    node = EndPointer(kind=kind, **{k: v for k, v in asdict(params).items()})
-    st = node.new_state(u.id)
-    msgs: list = [
-        Event.make("wake", stream=u.id, start=u.start, end=u.start + 1600, utterance=1, end_s=u.start / SAMPLE_RATE)
-    ]
-    first = u.start - u.start % frame_start(1)
-    prev = first
+    end_s = u.start / SAMPLE_RATE
+    decoder: list = [
+        Wake(stream=u.id, start=u.start, end=u.start + 1600, utterance=1, start_s=end_s, end_s=end_s, stage1=1.0,
+             stage2=1.0)
+    ]  # fmt: skip
+    prev = u.start - u.start % frame_start(1)
     for end, last, text in zip(u.sig_end, u.sig_last, u.sig_text):
-        msgs.append(
-            DecoderSignal(
-                stream=u.id,
-                start=int(prev),
-                end=int(end),
-                utterance=1,
-                text=text,
-                last_token_s=(int(last) if last >= 0 else prev) / SAMPLE_RATE,
-            )
+        last_s = (int(last) if last >= 0 else prev) / SAMPLE_RATE
+        decoder.append(
+            DecoderSignal(stream=u.id, start=prev, end=int(end), utterance=1, text=text, last_token_s=last_s)
         )
         prev = int(end)
-    for i in range(0, len(u.probs), vad_chunk):
-        p = u.probs[i : i + vad_chunk]
-        msgs.append(VoiceActivity(stream=u.id, start=i * WINDOW, end=(i + len(p)) * WINDOW, probs=p))
-    msgs.sort(key=lambda m: (m.end, isinstance(m, VoiceActivity)))
-    out = []
-    for m in msgs:
-        out.extend(node.on_control(m, st) if isinstance(m, Event) else node.on_message(m, st))
-    out.extend(node.on_end_of_stream(EndOfStream(stream=u.id, end=len(u.probs) * WINDOW), st))
-    ends = [e for e in out if e.name == "endpoint"]
+    vad = [
+        VoiceActivity(stream=u.id, start=i * WINDOW, end=(i + len(p)) * WINDOW, probs=p)
+        for i in range(0, len(u.probs), vad_chunk)
+        for p in [u.probs[i : i + vad_chunk]]
+    ]
+    out = run_node(EndPointer, {"vad": vad, "decoder": decoder}, seed=seed, kind=kind, **asdict(params))
+    ends = [e for e in out if isinstance(e, EndPoint)]
     assert len(ends) == 1, ends
-    reason = ends[0].data["reason"]
-    if reason == "end_of_stream":
+    if ends[0].reason == "end_of_stream":
         return u.start + round(params.max_length_s * SAMPLE_RATE), "max_length"
-    return ends[0].end, reason
+    return ends[0].end, ends[0].reason
 
 
 # -- main ----------------------------------------------------------------------------------------------

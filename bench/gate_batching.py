@@ -22,8 +22,8 @@ import torch
 
 from audio import SAMPLE_RATE
 from nodes.features import LogMelFeatures
-from nodes.messages import AudioChunk, FeatureFrames
-from pipeline import Event, Node
+from nodes.messages import AudioChunk, FeatureFrames, Wake
+from pipeline import Node
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 
@@ -74,7 +74,7 @@ def run(
         t2 = time.process_time()
         cpu_f += t1 - t0
         cpu_g += t2 - t1
-        wakes += sum(isinstance(m, Event) and m.name == "wake" for m in out)
+        wakes += sum(isinstance(m, Wake) for m in out)
     audio_s = streams * n_chunks * chunk / SAMPLE_RATE
     return {
         "streams": streams,

@@ -7,7 +7,7 @@ all the split's audio without it (look-alikes such as "a lexus" and "alexis",
 requests, sentences; plus long negative streams where the set has them), and
 false accepts are counted per hour of that audio. For every recording the
 stage-1 score trace is computed once (the model is causal, so this equals
-streaming it) and the gate's proposal rule (`nodes.wake_gate.proposals`) and
+streaming it) and the gate's proposal rule (`models.wakeword.proposals`) and
 stage-2 window (`stage2_window`) are applied to it, which lets one run sweep
 both thresholds for the DET curve. A positive counts as detected when an
 accepted proposal ends between the wake word's start and 0.5 s after its end.

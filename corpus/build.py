@@ -24,11 +24,12 @@ import soundfile as sf
 from tqdm import tqdm
 
 from audio import SAMPLE_RATE
-from corpus import augment, grammar, lexicon
+from corpus import augment, grammar
 from corpus.grammar import NamePool
 from corpus.pseudonames import drill_pool
 from corpus.splits import SPLITS, Split, make_splits
 from corpus.tts import Prosody, Voice, all_voices, piper_provenance, synthesize
+from models import lexicon
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from corpus import lexicon
-
-ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen \
-seventeen eighteen nineteen".split()
-TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+from models import lexicon
+from models.lexicon import ONES, TENS
 
 
 def number_words(n: int) -> str:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import random
 
-from corpus import lexicon
 from corpus.grammar import NamePool
+from models import lexicon
 
 ONSETS = (
     "b bl br c ch cl cr d dr f fl fr g gl gr h j k kl kr l m n p ph pl pr qu r s sc sch sh sk sl sm sn sp st "

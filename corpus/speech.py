@@ -37,10 +37,11 @@ import soxr
 from tqdm import tqdm
 
 from audio import SAMPLE_RATE
-from corpus import augment, grammar, lexicon, phrasings, wordlists
+from corpus import augment, grammar, phrasings, wordlists
 from corpus.augment import Condition
 from corpus.grammar import NamePool, number_words
 from corpus.tts import ESPEAK_ACCENTS, FLITE_VOICES, Prosody, Voice, espeak_variants, synthesize
+from models import lexicon
 
 log = logging.getLogger(__name__)
 

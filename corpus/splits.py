@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from corpus import lexicon
 from corpus.grammar import NamePool
 from corpus.tts import Voice
+from models import lexicon
 
 SPLITS = ("train", "dev", "test")
 SHARES = {"train": 0.75, "dev": 0.10, "test": 0.15}

@@ -15,8 +15,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from corpus import lexicon
 from corpus.grammar import number_words
+from models import lexicon
 
 WORDNET = Path("/usr/share/wordnet")
 LEXNAMES = {"noun.artifact": 6, "noun.animal": 5, "noun.food": 13, "noun.plant": 20, "noun.substance": 27}

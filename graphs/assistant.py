@@ -2,14 +2,16 @@
 
     source ─▶ features ─▶ gate ─▶ decoder ─▶ rescorer (cloud) ─▶ nlu ─▶ sink
        │                   ▲        │  ▲                                  │
-       └─▶ vad ─▶ endpointer_speculative / endpointer_final ┘  (endpoint events, feedback)
-                           └──────────────── result (feedback: close the utterance) ┘
+       └─▶ vad ─▶ endpointer_speculative / endpointer_final ┘  (EndPoint, feedback)
+                           └─────── Committed, Lost (feedback: close the utterance) ┘
 
 Edges carry only what the receiver needs: the end-pointers get the decoder's
-per-chunk signals, the cloud gets lattices and events (never audio), and the
-feedback edges carry one kind of event each. The on-device recogniser runs
-int8-quantised (on dev: same WER, 1.6x less CPU). `speculative=False` leaves the
-speculative end-pointer out (the baseline that speculation is measured against).
+per-chunk signals and its `Wake` notices, the cloud gets lattices, notices and
+events (never audio), and the feedback edges carry the notices their receiver
+acts on (`EndPoint` to the decoder; `Committed` and `Lost` to the gate). The
+on-device recogniser runs int8-quantised (on dev: same WER, 1.6x less CPU).
+`speculative=False` leaves the speculative end-pointer out (the baseline that
+speculation is measured against).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from nodes.decoder.node import RNNTDecoder
 from nodes.endpointer import EndPointer
 from nodes.features import LogMelFeatures
-from nodes.messages import DecoderSignal, LatticeMessage, Transcript, VoiceActivity
+from nodes.messages import Committed, DecoderSignal, EndPoint, LatticeMessage, Lost, Transcript, VoiceActivity, Wake
 from nodes.nlu.node import IntentParser
 from nodes.rescorer import LatticeRescorer
 from nodes.sink import EventSink
@@ -55,12 +57,12 @@ def build(
     g.connect("decoder", "rescorer", only=(LatticeMessage,), watermarks=False)
     g.connect("rescorer", "nlu", only=(Transcript,), watermarks=False)
     g.connect("nlu", "sink", only=(Transcript,), watermarks=False)
-    g.connect("sink", "gate", feedback=True, events=("result", "error"))
+    g.connect("sink", "gate", feedback=True, events=(Committed, Lost))
     kinds = ("speculative", "final") if speculative else ("final",)
     for kind in kinds:
         name = f"endpointer_{kind}"
         g.add(name, EndPointer, kind=kind)
         g.connect("vad", name, only=(VoiceActivity,), events=())
-        g.connect("decoder", name, only=(DecoderSignal,), events=("wake",))
-        g.connect(name, "decoder", feedback=True, events=("endpoint",))
+        g.connect("decoder", name, only=(DecoderSignal,), events=(Wake,))
+        g.connect(name, "decoder", feedback=True, events=(EndPoint,))
     return g.validate()

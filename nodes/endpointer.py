@@ -4,25 +4,12 @@ Two instances run side by side: the speculative one fires about 200 ms before th
 final one would, so rescoring and NLU can start early; the final one must almost
 never cut the speaker off (the decoder repairs a speculative cut with a Reset).
 
-The rule, checked at the end of every 32 ms VAD window t of the open utterance:
+The rule, checked at the end of every 32 ms VAD window of the open utterance, is
+`nodes.endpoint_rule` (the benchmark that fits its thresholds runs the same code):
+`eoq`, `silence`, `decoder`, `no_speech` or `max_length` ends it. A stream that
+ends with the utterance still open ends it too (`end_of_stream`).
 
-- `silence`: speech was heard, the VAD's trailing silence is at least
-  `complete_silence_s` when the decoder's best hypothesis is a complete request
-  (`nodes.nlu.parser.is_complete`) or `silence_s` when it is not, and the decoder
-  has emitted nothing for at least `blank_s`;
-- `eoq` (instead of `silence`, when `eoq_threshold` is set): speech was heard and the
-  learned end-of-query model (`models.eoq`: voice activity, trailing blank,
-  completeness, words) puts the probability that the request is over at or above
-  `eoq_threshold`; `silence` then remains only as the fallback of a model that stays
-  unsure: `silence_s` of trailing silence at the model's strict VAD threshold;
-- `decoder`: the hypothesis is a complete request and the decoder has emitted
-  nothing for `complete_blank_s`, whatever the VAD says (it keeps hearing
-  background speech, babble or music, and would wait for the length limit);
-- `no_speech`: no speech `no_speech_s` after the wake word;
-- `max_length`: the utterance has lasted `max_length_s` (below the gate's own limit);
-- `end_of_stream`: the stream ended with the utterance still open.
-
-When the gate closes the utterance (`gate_closed`), the decoder stops; the rule
+When the gate closes the utterance (`GateClosed`), the decoder stops; the rule
 then goes on with the VAD and the decoder's last word on it.
 
 VAD and decoder signals arrive on two edges, at different times (on Ray in any
@@ -43,32 +30,16 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from audio import SAMPLE_RATE
-from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery, features
-from nodes.messages import DecoderSignal, VoiceActivity
-from pipeline import EndOfStream, Error, Event, Message, Node
+from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery
+from nodes.endpoint_rule import EndpointParams, Situation, decide, eoq_inputs
+from nodes.messages import DecoderSignal, EndPoint, GateClosed, VoiceActivity, Wake
+from pipeline import EndOfStream, Error, Message, Node
 
 log = logging.getLogger(__name__)
 
 KINDS = ("speculative", "final")
 KEEP_S = 10.0
-"""VAD history kept behind the decoder's progress while no utterance is open (a wake event looks back)."""
-
-
-@dataclass(frozen=True)
-class EndpointParams:
-    """The rule's thresholds (seconds, except `threshold`, the VAD probability counted as speech)."""
-
-    threshold: float = 0.5
-    silence_s: float = 1.0
-    complete_silence_s: float = 0.5
-    blank_s: float = 0.0
-    complete_blank_s: float | None = None
-    """None: the decoder alone never ends an utterance."""
-    use_decoder: bool = True
-    no_speech_s: float = 5.0
-    max_length_s: float = 8.0
-    eoq_threshold: float | None = None
-    """None: the silence rule; else the end-of-query model replaces it (its VAD threshold is `models.eoq.SPEECH`)."""
+"""VAD history kept behind the decoder's progress while no utterance is open (a `Wake` looks back)."""
 
 
 FINAL = EndpointParams(threshold=0.5, complete_silence_s=0.15, silence_s=1.2, blank_s=0.2, complete_blank_s=None)
@@ -132,12 +103,13 @@ class Decision:
 
 
 class EndPointer(Node):
-    """VoiceActivity and DecoderSignal in; one `endpoint` event per utterance out.
+    """VoiceActivity, DecoderSignal and `Wake` in; one `EndPoint` per utterance out (users see it as
+    an `endpoint` event).
 
     Options: `kind` ("final" or "speculative": picks the defaults and tags the
-    events) and any `EndpointParams` field to override a default. Incoming events
-    are consumed, not forwarded (they reach the results by other paths), except
-    Errors when `forward_errors` is set (so a failing VAD is reported once).
+    end-points) and any `EndpointParams` field to override a default. Incoming notices
+    and events are consumed, not forwarded (they reach the results by other paths),
+    except Errors when `forward_errors` is set (so a failing VAD is reported once).
     """
 
     def __init__(self, *, kind: str = "final", forward_errors: bool = False, **overrides: float | bool | None) -> None:
@@ -174,15 +146,13 @@ class EndPointer(Node):
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
         st.horizon = max(st.horizon, msg.end)
         out: list[Message] = []
-        if isinstance(msg, Event) and msg.name == "wake":
-            data = msg.data
-            utt = data.get("utterance")
-            start = round(float(data["end_s"]) * SAMPLE_RATE) if "end_s" in data else msg.end
-            if utt is not None and utt not in st.done and (st.utt is None or st.utt.id != utt):
-                out.extend(self._open(msg.stream, st, int(utt), start))
-            elif st.utt is not None and st.utt.id == utt and start > st.utt.start:
+        if isinstance(msg, Wake):
+            start = round(msg.end_s * SAMPLE_RATE)
+            if msg.utterance not in st.done and (st.utt is None or st.utt.id != msg.utterance):
+                out.extend(self._open(msg.stream, st, msg.utterance, start))
+            elif st.utt is not None and st.utt.id == msg.utterance and start > st.utt.start:
                 self._reanchor(st, start)
-        elif isinstance(msg, Event) and msg.name == "gate_closed" and st.utt and msg.data.get("utterance") == st.utt.id:
+        elif isinstance(msg, GateClosed) and st.utt and msg.utterance == st.utt.id:
             st.utt.decoder_done = True
         elif isinstance(msg, Error) and self.forward_errors:
             out.append(msg)
@@ -229,8 +199,8 @@ class EndPointer(Node):
         return out
 
     def _reanchor(self, st: _Stream, start: int) -> None:
-        """The decoder's first signal opened the utterance at the first audio the gate forwarded; its wake
-        event, arriving later, says where the wake word ended (a few ms on). The wake word's end is the
+        """The decoder's first signal opened the utterance at the first audio the gate forwarded; its `Wake`,
+        arriving later, says where the wake word ended (a few ms on). The wake word's end is the
         start either way round, so windows already walked that straddle the wake word stop counting."""
         u = st.utt
         assert u is not None
@@ -299,47 +269,29 @@ class EndPointer(Node):
         return u.last_signal if ended else None
 
     def _rule(self, u: _Utterance, t: int, sig: DecoderSignal | None, recent: list[float]) -> Decision | None:
-        p = self.params
-        tick = SAMPLE_RATE
-        silence = t - (u.speech_end if u.speech_end is not None else u.start)
-        blank = complete = text = None
-        if p.use_decoder:
+        """`nodes.endpoint_rule` at window end t, from what the node holds: its decision, or None."""
+        s = Situation(
+            elapsed=t - u.start,
+            heard=u.speech_end is not None,
+            silence=t - (u.speech_end if u.speech_end is not None else u.start),
+            strict_heard=u.strict_end is not None,
+            strict_silence=t - (u.strict_end if u.strict_end is not None else u.start),
+        )
+        text = None
+        if self.params.use_decoder:
             text = sig.text if sig is not None else ""
-            last = round(sig.last_token_s * tick) if sig is not None and text else u.start
-            blank = t - max(last, u.start)
-            complete = self.complete(text)
-        if u.speech_end is not None and self.eoq is not None:
-            strict = t - (u.strict_end if u.strict_end is not None else u.start)
-            if self._end_of_query(recent, silence, blank, complete, text, t - u.start, strict) >= p.eoq_threshold:
-                return Decision(t, "eoq", silence, blank, complete, text)
-            if u.strict_end is not None and strict >= p.silence_s * tick - 0.5:  # the model unsure for too long
-                return Decision(t, "silence", silence, blank, complete, text)
-        elif u.speech_end is not None:
-            need = p.complete_silence_s if complete else p.silence_s
-            if silence >= need * tick - 0.5 and (blank is None or blank >= p.blank_s * tick - 0.5):
-                return Decision(t, "silence", silence, blank, complete, text)
-        decoder_done = p.complete_blank_s is not None and blank is not None and blank >= p.complete_blank_s * tick - 0.5
-        if complete and decoder_done:
-            return Decision(t, "decoder", silence, blank, complete, text)
-        if u.speech_end is None and t - u.start >= p.no_speech_s * tick - 0.5:
-            return Decision(t, "no_speech", silence, blank, complete, text)
-        if t - u.start >= p.max_length_s * tick - 0.5:
-            return Decision(t, "max_length", silence, blank, complete, text)
-        return None
-
-    def _end_of_query(
-        self, recent: list[float], silence: int, blank: int, complete: bool, text: str, elapsed: int, strict: int
-    ) -> float:
-        assert self.eoq is not None
-        probs = np.zeros((1, HISTORY), np.float32)
-        if recent:
-            probs[0, -len(recent) :] = recent
-        tick = SAMPLE_RATE
-        x = features(
-            probs, np.array([silence / tick]), np.array([blank / tick]), np.array([complete]),
-            np.array([len(text.split())]), np.array([elapsed / tick]), np.array([strict / tick]),
-        )  # fmt: skip
-        return float(self.eoq.prob(x)[0])
+            last = round(sig.last_token_s * SAMPLE_RATE) if sig is not None and text else u.start
+            s = replace(s, blank=t - max(last, u.start), complete=self.complete(text))
+        if self.eoq is not None and s.heard:
+            probs = np.zeros(HISTORY, np.float32)
+            if recent:
+                probs[-len(recent) :] = recent
+            inputs = eoq_inputs(s, probs, len((text or "").split()))
+            s = replace(s, eoq=float(self.eoq.prob(inputs)[0]))
+        reason = decide(self.params, s)
+        if reason is None:
+            return None
+        return Decision(t, reason, int(s.silence), None if s.blank is None else int(s.blank), s.complete, text)
 
     def _decision(self, st: _Stream, t: int, reason: str) -> Decision:
         u = st.utt
@@ -352,21 +304,19 @@ class EndPointer(Node):
         last = round(sig.last_token_s * SAMPLE_RATE) if sig is not None and text else u.start
         return Decision(t, reason, silence, t - max(last, u.start), self.complete(text), text)
 
-    def _fire(self, stream: str, st: _Stream, d: Decision) -> Event:
+    def _fire(self, stream: str, st: _Stream, d: Decision) -> EndPoint:
         u = st.utt
         assert u is not None
         st.done.add(u.id)
         st.utt = None
         tick = SAMPLE_RATE
         log.debug("%s: stream %s utterance %d ends at %.3f s (%s)", self.name, stream, u.id, d.t / tick, d.reason)
-        return Event.make(
-            "endpoint",
+        return EndPoint(
             stream=stream,
             start=d.t,
             end=d.t,
             utterance=u.id,
             kind=self.kind,
-            at_s=round(d.t / tick, 3),
             reason=d.reason,
             trailing_silence_s=round(d.silence / tick, 3),
             trailing_blank_s=None if d.blank is None else round(d.blank / tick, 3),

@@ -9,7 +9,7 @@ import numpy as np
 
 from audio import SAMPLE_RATE
 from audio.files import AudioFileError, ReadReport, probe, read_blocks
-from nodes.messages import AudioChunk
+from nodes.messages import AudioChunk, Context, DevicePlaying
 from pipeline import EndOfStream, Error, Event, Message, Source
 from pipeline.pacing import interleave
 
@@ -19,10 +19,10 @@ class FileSource(Source):
 
     A file that cannot be read gives one `Error` for its stream (and its
     EndOfStream); the other streams go on. `contexts` (one list of phrases per
-    path: the user's contacts and devices) opens each stream with a `context`
-    event, for the decoder's biasing and the rescorer; `device_playing` marks
-    recordings made while the device played audio itself (a flag the gate's
-    verifier takes). `errors` gives, per path, a reason found before the run why
+    path: the user's contacts and devices) opens each stream with a `Context`
+    notice, for the decoder's biasing and the rescorer; `device_playing` marks
+    recordings made while the device played audio itself (a `DevicePlaying`
+    notice: a flag the gate's verifier takes). `errors` gives, per path, a reason found before the run why
     it cannot be replayed (a bad manifest row): that stream is just the error.
     """
 
@@ -116,9 +116,9 @@ class FileSource(Source):
             if info.sample_rate < SAMPLE_RATE:
                 yield Event.make("warning", stream=stream, warning=narrowband(path, info.sample_rate))
             if context is not None:
-                yield Event.make("context", stream=stream, phrases=list(context))
+                yield Context(stream=stream, phrases=tuple(context))
             if playing:
-                yield Event.make("device_playing", stream=stream, playing=True)
+                yield DevicePlaying(stream=stream, playing=True)
             pending = np.zeros(0, np.float32)
             report = ReadReport()
             for block in read_blocks(info, report=report):

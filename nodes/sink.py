@@ -3,14 +3,15 @@
 An utterance's revisions arrive as `Transcript`s (rescored, interpreted) or, in
 graphs without a rescorer, as `LatticeMessage`s. A revision is committed when
 the final end-pointer stands behind it: at once if it is marked final, or when
-the decoder's `confirm` event for it arrives (after a speculative end-point).
+the decoder's `Confirm` for it arrives (after a speculative end-point).
 A `Reset` drops the revisions below the one it announces. The `result` event is
-the commit; it also travels back to the gate (a feedback edge) to close the
-utterance there. Every utterance a `wake` opened ends in a `result` or an
-`error` that names it, never both: an error that cost the stream its work in
-flight (`Error.lost`) names the utterances not yet committed, and whatever
-arrives for them later (a lattice decoded from half the audio) is dropped.
-The `error` event also travels back to the gate, which closes what it names.
+the commit, and a `Committed` notice goes with it back to the gate (a feedback
+edge) to close the utterance there. Every utterance a `Wake` opened ends in a
+`result` or an `error` that names it, never both: an error that cost the stream
+its work in flight (`Error.lost`) names the utterances not yet committed, and
+whatever arrives for them later (a lattice decoded from half the audio) is
+dropped. A `Lost` notice takes their ids back to the gate, which closes them.
+Other notices pass on: users see them as events where they leave the graph.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodes.messages import AudioChunk, FeatureFrames, LatticeMessage, Transcript
-from pipeline import EndOfStream, Error, Event, Message, Node, Reset
+from nodes.messages import AudioChunk, Committed, Confirm, FeatureFrames, LatticeMessage, Lost, Transcript, Wake
+from pipeline import EndOfStream, Error, Event, Message, Node, Notice, Reset
 from pipeline.messages import now_ns
 
 
@@ -83,15 +84,14 @@ class EventSink(Node):
                     dropped=dropped,
                 ),
             )
-        if isinstance(msg, Event) and msg.name == "confirm":
-            f = msg.data
-            u = state.utterances.setdefault(f["utterance"], _Utterance())
-            u.confirmed.add(f["revision"])
-            held = u.pending.get(f["revision"])
+        if isinstance(msg, Confirm):
+            u = state.utterances.setdefault(msg.utterance, _Utterance())
+            u.confirmed.add(msg.revision)
+            held = u.pending.get(msg.revision)
             return self._commit(held, u, state) if held is not None and not (u.committed or u.lost) else ()
-        if isinstance(msg, Event):
-            if msg.name == "wake" and "utterance" in msg.data:  # opened: it ends in a result or an error
-                state.utterances.setdefault(msg.data["utterance"], _Utterance())
+        if isinstance(msg, Wake):  # opened: it ends in a result or an error
+            state.utterances.setdefault(msg.utterance, _Utterance())
+        if isinstance(msg, Event | Notice):
             return (msg,)
         if isinstance(msg, Error):
             state.errors += 1
@@ -106,17 +106,18 @@ class EventSink(Node):
             for uid in in_flight:
                 state.utterances[uid].lost = True
                 state.utterances[uid].pending.clear()
-            return (
-                Event.make(
-                    "error",
-                    stream=msg.stream,
-                    start=msg.start,
-                    end=msg.end,
-                    node=msg.node,
-                    error=msg.error,
-                    utterances_in_flight=in_flight,
-                ),
+            error = Event.make(
+                "error",
+                stream=msg.stream,
+                start=msg.start,
+                end=msg.end,
+                node=msg.node,
+                error=msg.error,
+                utterances_in_flight=in_flight,
             )
+            if not in_flight:
+                return (error,)
+            return error, Lost(stream=msg.stream, start=msg.start, end=msg.end, utterances=tuple(in_flight))
         return ()
 
     def on_end_of_stream(self, msg: EndOfStream, state: _Tally) -> Iterable[Message]:
@@ -149,7 +150,10 @@ class EventSink(Node):
         u.committed = True
         u.pending.clear()
         state.results += 1
-        return [Event.make("result", stream=msg.stream, start=msg.start, end=msg.end, **result_fields(msg))]
+        return [
+            Event.make("result", stream=msg.stream, start=msg.start, end=msg.end, **result_fields(msg)),
+            Committed(stream=msg.stream, start=msg.start, end=msg.end, utterance=msg.utterance),
+        ]
 
 
 def result_fields(msg: Transcript | LatticeMessage) -> dict[str, Any]:

@@ -12,10 +12,11 @@ estimated start and end. Stage 2 then scores the 195-frame window that begins
 end: the part of the window still in the future is padded, as in training, so
 the verifier costs ~100 ms of latency rather than the window's full 1.95 s.
 Frames after the wake word are held meanwhile. On acceptance the gate opens a new
-utterance, emits a `wake` event and forwards the held frames and what follows
-as `UtteranceFeatures`; on rejection it drops them and keeps listening. While
-closed it sends Watermarks, so nodes downstream never wait for audio that will
-not come. An utterance closes after `max_utterance_s` (the end-pointers will
+utterance, sends a `Wake` notice and forwards the held frames and what follows
+as `UtteranceFeatures`; on rejection it drops them, reports `wake_rejected` and
+keeps listening. While closed it sends Watermarks, so nodes downstream never wait
+for audio that will not come. An utterance closes when the sink commits it (`Committed`) or a failure
+costs it (`Lost`), or after `max_utterance_s` (`GateClosed`; the end-pointers will
 close it sooner).
 
 Everything after stage 1 (smoothing, proposals, stage 2, forwarding) runs per
@@ -37,7 +38,7 @@ import torch
 from audio import seconds
 from audio.logmel import frame_end, frame_start
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
-from nodes.messages import FeatureFrames, UtteranceFeatures
+from nodes.messages import Committed, DevicePlaying, FeatureFrames, GateClosed, Lost, UtteranceFeatures, Wake
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class _Stream:
     proposal: _Proposal | None = None
     utterance: int = -1
     open_from: int | None = None  # first frame forwarded in the open utterance
-    device_playing: bool = False  # the device's own playback is on (from a `device_playing` event)
+    device_playing: bool = False  # the device's own playback is on (from a `DevicePlaying` notice)
     cache: np.ndarray | None = None  # stage 1's cache after frame `cached_to - 1` (None: zeros)
     cached_to: int = 0
     errors: int = 0
@@ -125,18 +126,18 @@ class WakeWordGate(Node):
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
 
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        """The sink's `result` (on a feedback edge) closes the utterance it commits, and its `error` the
-        utterances it names as lost (a crashed decoder would otherwise be fed the rest of one it never
-        began); `device_playing` tells stage 2 that the device's own audio is on; the rest passes."""
-        if isinstance(msg, Event) and msg.name == "device_playing":
-            st.device_playing = bool(msg.data.get("playing"))
+        """The sink's `Committed` (on a feedback edge) closes the utterance it commits, and its `Lost` the
+        utterances a failure cost (a crashed decoder would otherwise be fed the rest of one it never
+        began); `DevicePlaying` tells stage 2 that the device's own audio is on; the rest passes."""
+        if isinstance(msg, DevicePlaying):
+            st.device_playing = msg.playing
             return (msg,)
-        if isinstance(msg, Event) and msg.name == "result":
-            if st.open_from is not None and msg.data.get("utterance") == st.utterance:
+        if isinstance(msg, Committed):
+            if st.open_from is not None and msg.utterance == st.utterance:
                 self.close_utterance(st)
             return ()
-        if isinstance(msg, Event) and msg.name == "error":
-            if st.open_from is not None and st.utterance in (msg.data.get("utterances_in_flight") or ()):
+        if isinstance(msg, Lost):
+            if st.open_from is not None and st.utterance in msg.utterances:
                 self.close_utterance(st)
             return ()
         return (msg,)
@@ -247,9 +248,7 @@ class WakeWordGate(Node):
         text = one_line(exc)
         if st.open_from is not None:
             out.append(
-                Event.make(
-                    "gate_closed", stream=msg.stream, start=msg.end, end=msg.end, utterance=st.utterance, reason="error"
-                )
+                GateClosed(stream=msg.stream, start=msg.end, end=msg.end, utterance=st.utterance, reason="error")
             )
         fresh = self.new_state(msg.stream)
         try:
@@ -301,14 +300,7 @@ class WakeWordGate(Node):
         st.utterance += 1
         st.open_from = prop.end + 1
         out.append(
-            Event.make(
-                "wake",
-                stream=msg.stream,
-                start=frame_start(prop.start),
-                end=msg.end,
-                utterance=st.utterance,
-                **fields,
-            )
+            Wake(stream=msg.stream, start=frame_start(prop.start), end=msg.end, utterance=st.utterance, **fields)
         )
 
     # -- open: forward the utterance -----------------------------------------------
@@ -331,13 +323,8 @@ class WakeWordGate(Node):
             )
         if st.next_frame - st.open_from >= self.max_frames:
             out.append(
-                Event.make(
-                    "gate_closed",
-                    stream=msg.stream,
-                    start=msg.end,
-                    end=msg.end,
-                    utterance=st.utterance,
-                    reason="max_utterance",
+                GateClosed(
+                    stream=msg.stream, start=msg.end, end=msg.end, utterance=st.utterance, reason="max_utterance"
                 )
             )
             self.close_utterance(st)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.messages import Control, Event, Message, Watermark
+from pipeline.messages import Control, Event, Message, Notice, Watermark
 from pipeline.node import Node, Source
 
 PLACEMENTS = ("device", "cloud")
@@ -46,13 +46,13 @@ class Edge:
     src: str
     dst: str
     feedback: bool = False
-    """A feedback edge carries control events upstream: left out of the cycle
+    """A feedback edge carries events and notices upstream: left out of the cycle
     check, never holds the receiver's other inputs back, and never blocks its sender."""
     only: tuple[type, ...] = ()
     """Data message types this edge carries (empty: all), so a node can subscribe to
     part of another's output: a cloud node gets the lattices, not per-chunk signals."""
-    events: frozenset[str] | None = None
-    """Names of the events this edge carries (None: all)."""
+    events: frozenset[str | type[Notice]] | None = None
+    """The events and notices this edge carries: `Event` names and `Notice` classes (None: all)."""
     watermarks: bool = True
     """Whether watermarks travel on this edge; a receiver with a single input has no use for them."""
 
@@ -60,13 +60,14 @@ class Edge:
         """What travels on this edge, in words (empty: everything)."""
         parts = [", ".join(t.__name__ for t in self.only)] if self.only else []
         if self.events is not None:
-            parts.append(f"events: {', '.join(sorted(self.events)) or 'none'}")
+            names = sorted(e if isinstance(e, str) else e.__name__ for e in self.events)
+            parts.append(f"events: {', '.join(names) or 'none'}")
         if self.feedback and self.events is None:
-            parts.append("events")
+            parts.append("events and notices")
         return "; ".join(parts)
 
     def select(self, msgs: list[Message]) -> list[Message]:
-        """What of `msgs` travels on this edge. Feedback edges carry events only."""
+        """What of `msgs` travels on this edge. Feedback edges carry events and notices only."""
         if not self.only and self.events is None and not self.feedback and self.watermarks:
             return msgs
         return [m for m in msgs if self._carries(m)]
@@ -74,6 +75,8 @@ class Edge:
     def _carries(self, m: Message) -> bool:
         if isinstance(m, Event):
             return self.events is None or m.name in self.events
+        if isinstance(m, Notice):
+            return self.events is None or any(isinstance(e, type) and isinstance(m, e) for e in self.events)
         if isinstance(m, Watermark):
             return self.watermarks and not self.feedback
         if isinstance(m, Control):
@@ -106,7 +109,7 @@ class Graph:
         *,
         feedback: bool = False,
         only: tuple[type, ...] = (),
-        events: Iterable[str] | None = None,
+        events: Iterable[str | type[Notice]] | None = None,
         watermarks: bool = True,
     ) -> Graph:
         """Add an edge; `only`, `events` and `watermarks` narrow what it carries (see `Edge`)."""

@@ -4,9 +4,10 @@ It owns what a node should not have to think about: per-stream state, the
 audio-time merge of several inputs, EndOfStream draining, trace stamps, and
 isolating a failure to the stream that caused it.
 
-Merge rule: data messages go straight through; an event or control message at
-audio time t from one input is handed to the node only once every other data
-input of that stream has reached t (by data or by a Watermark) or has ended.
+Merge rule: data messages go straight through; an event, notice or control
+message at audio time t from one input is handed to the node only once every
+other data input of that stream has reached t (by data or by a Watermark) or
+has ended.
 Feedback inputs never hold the others back, and the order of messages on one
 edge is always kept.
 """
@@ -134,7 +135,7 @@ class NodeHost:
         return st
 
     def _eligible(self, st: _Stream, edge: int, msg: Message) -> bool:
-        """Data goes straight through; an event waits for the other data inputs to reach it."""
+        """Data goes straight through; anything else waits for the other data inputs to reach it."""
         if not isinstance(msg, PASS_THROUGH):
             return True
         t = msg.end

@@ -15,7 +15,7 @@ from pipeline.executor import Executor
 from pipeline.graph import Graph
 from pipeline.messages import Message, now_ns
 from pipeline.node import Source
-from pipeline.runtime import DrainTracker, RunStats, Runtime, stamp_source
+from pipeline.runtime import DrainTracker, RunStats, Runtime, shown, stamp_source
 
 _DONE = object()
 
@@ -55,7 +55,7 @@ class LocalRuntime(Runtime):
                     continue
                 leaving, results = self.executor.push(edge, sel)
                 assert not leaving, "the in-process executor holds every node"
-                for msg in results:
+                for msg in shown(results):
                     tracker.saw(msg)
                     yield msg
         for t in threads:

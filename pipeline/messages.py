@@ -4,10 +4,12 @@ Every message is an immutable dataclass that names its stream and the span of
 audio time it speaks for. Audio time is counted in ticks; one tick is one sample
 at `audio.SAMPLE_RATE`, so spans stay exact integers on every node.
 
-Data messages are defined by the nodes that produce them (subclass `Message`).
-Control messages (`EndOfStream`, `Reset`, `Error`, `Watermark`) and `Event`
-belong to the runtime: they travel in band, in order with the data, and a node
-that does not handle them forwards them unchanged.
+Data messages are defined by the nodes that produce them (subclass `Message`), and
+so are the notices by which nodes coordinate (subclass `Notice`: typed, such as a
+wake word heard or an end-point decided). Control messages (`EndOfStream`,
+`Reset`, `Error`, `Watermark`) belong to the runtime, and `Event` is what users
+read: one JSON line. Control messages, notices and events travel in band, in
+order with the data, and a node that does not handle them forwards them unchanged.
 """
 
 from __future__ import annotations
@@ -133,5 +135,31 @@ class Event(Message):
         }
 
 
-PASS_THROUGH = (Control, Event)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(Message):
+    """What one node tells others so they act together (a wake word heard, an end-point decided).
+
+    Subclasses carry typed fields and receivers dispatch on the class. A notice travels like an
+    `Event`: in band, forwarded by nodes that do not handle it, carried by feedback edges. Where it
+    leaves the graph, users see it as the `Event` that `event` returns, or not at all.
+    """
+
+    def event(self) -> Event | None:
+        """How users see this notice in the output (None: they do not)."""
+        return None
+
+    def as_event(self, name: str, **fields: Any) -> Event:
+        """An `Event` named `name` with `fields`, with this notice's stream, span and trace."""
+        return Event(
+            name=name,
+            stream=self.stream,
+            start=self.start,
+            end=self.end,
+            captured_ns=self.captured_ns,
+            trace=self.trace,
+            fields=tuple(fields.items()),
+        )
+
+
+PASS_THROUGH = (Control, Event, Notice)
 """Message kinds a node forwards unchanged unless it overrides `on_control`."""

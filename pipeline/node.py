@@ -27,7 +27,7 @@ class Node:
     """Base class of every processing node.
 
     Subclasses override `on_message`, and where they need to, `new_state`,
-    `on_control` (Reset, Watermark, Event, Error), `on_end_of_stream` (flush)
+    `on_control` (Reset, Watermark, Error, notices, events), `on_end_of_stream` (flush)
     and `on_batch` (to batch work across streams, for example a neural model).
     """
 
@@ -48,7 +48,7 @@ class Node:
         raise NotImplementedError(f"{type(self).__name__}.on_message")
 
     def on_control(self, msg: Message, state: Any) -> Iterable[Message]:
-        """Control messages and events; the default forwards them."""
+        """Control messages, notices and events; the default forwards them."""
         return (msg,)
 
     def on_end_of_stream(self, msg: EndOfStream, state: Any) -> Iterable[Message]:

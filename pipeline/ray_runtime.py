@@ -48,7 +48,7 @@ import ray
 from pipeline.executor import Executor
 from pipeline.graph import PLACEMENTS, Graph
 from pipeline.messages import EndOfStream, Error, Message, now_ns
-from pipeline.runtime import DrainTracker, RunStats, Runtime, stamp_source
+from pipeline.runtime import DrainTracker, RunStats, Runtime, shown, stamp_source
 
 log = logging.getLogger(__name__)
 NAMESPACE = "speechgraph"
@@ -406,7 +406,7 @@ class RayRuntime(Runtime):
                 except ray.exceptions.RayError as exc:
                     raise RuntimeError(f"graph {self.graph.name!r}: a node failed: {exc}") from exc
                 polls[actor.take.remote(self.poll_s)] = actor
-                for msg in batch:
+                for msg in shown(batch):
                     tracker.saw(msg)
                     yield msg
                 if batch:

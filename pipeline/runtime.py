@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.graph import Graph
-from pipeline.messages import EndOfStream, Message, now_ns
+from pipeline.messages import EndOfStream, Message, Notice, now_ns
 
 
 class Runtime(abc.ABC):
@@ -21,7 +21,7 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def run(self) -> Iterator[Message]:
-        """Start the sources and yield the sinks' outputs until every stream has drained."""
+        """Start the sources and yield the sinks' outputs until every stream has drained (see `shown`)."""
 
     @abc.abstractmethod
     def stop(self) -> None:
@@ -51,6 +51,15 @@ class RunStats:
     process tree's cost, transport included, is `pipeline.usage`'s to measure)."""
 
     nodes: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def shown(msgs: Iterable[Message]) -> Iterator[Message]:
+    """What the sinks emitted, as it leaves the graph: each notice as the event users see (see `Notice.event`)."""
+    for msg in msgs:
+        if not isinstance(msg, Notice):
+            yield msg
+        elif (event := msg.event()) is not None:
+            yield event
 
 
 def stamp_source(name: str, batch: list[Message]) -> list[Message]:

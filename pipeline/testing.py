@@ -37,13 +37,15 @@ def run_node(
     edges: Mapping[str, Mapping[str, Any]] | None = None,
     end: bool = True,
     seed: int | None = None,
+    restarted: bool = False,
     name: str = "node",
     **options: Any,
 ) -> list[Message]:
     """What `node` (a class built with `options`, or an instance) emits for `inputs`.
 
     `inputs` is one list of messages, or lists by input name; the inputs named in `feedback` come in
-    on feedback edges, and `edges` gives other inputs' edge options (`only`, `events`, ...).
+    on feedback edges, and `edges` gives other inputs' edge options (`only`, `events`, ...). With
+    `restarted`, the node stands in for one that crashed (see `run_graph`).
     """
     named = dict(inputs) if isinstance(inputs, Mapping) else {"input": list(inputs)}
     g = Graph(f"test of {name}")
@@ -52,7 +54,7 @@ def run_node(
     g.add(name, ready(node) if isinstance(node, Node) else node, **options)
     for src in named:
         g.connect(src, name, feedback=src in feedback, **(edges or {}).get(src, {}))
-    return run_graph(g.validate(), named, end=end, seed=seed)
+    return run_graph(g.validate(), named, end=end, seed=seed, restarted=restarted)
 
 
 def ready(node: Node) -> type[Node]:
@@ -70,14 +72,20 @@ def run_graph(
     *,
     end: bool = True,
     seed: int | None = None,
+    restarted: bool = False,
 ) -> list[Message]:
     """What the sinks of `graph` emit when its `Given` sources send `inputs` (lists by source name).
 
     Each source's messages keep their order; across sources they are merged by audio time (or, with
     `seed`, at random), one message per batch, as sources paced at real time would send them. With
     `end`, every stream a source spoke of and did not end gets its EndOfStream after everything else.
+    With `restarted`, the nodes stand in for ones that crashed, as after a restart on Ray: a stream
+    first heard of mid-way (not at audio time 0) gets an `Error` saying its state was lost, and the
+    node's `restored`.
     """
     executor = Executor(graph, [n for n in graph.nodes if n not in graph.sources])
+    if restarted:
+        executor.restarted()
     out: list[Message] = []
     try:
         for src, msg in _merged(inputs, seed):

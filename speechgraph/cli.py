@@ -380,7 +380,7 @@ def cmd_train_wakeword(args: argparse.Namespace) -> int:
 
 GRAPHS_LEGEND = """\
 a --> b   data edge: b gets a's messages (those named after it, if any) in order, with control messages
-a ~~> b   feedback edge: control events only, carried upstream (b never waits for it)
+a ~~> b   feedback edge: events and notices only (what nodes tell each other), carried upstream (b never waits)
 [device]  runs next to the microphone; [cloud] runs on the cloud side (a Ray custom resource)
 default graph: assistant; run one with `speechgraph replay PATH --graph NAME`"""
 

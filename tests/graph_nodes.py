@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pipeline import EndOfStream, Event, Message, Node, Source, now_ns
+from pipeline import EndOfStream, Event, Message, Node, Notice, Source, now_ns
 from pipeline.pacing import interleave
 
 
@@ -75,6 +75,25 @@ class TickEvents(Node):
         return () if isinstance(msg, Event) else (msg,)  # consume marks: on a feedback loop they must not circle
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flag(Notice):
+    """A notice; users see it as a `flag` event when `shown`."""
+
+    value: int
+    shown: bool = True
+
+    def event(self) -> Event | None:
+        return self.as_event("flag", value=self.value) if self.shown else None
+
+
+class TickNotices(Node):
+    """A `Flag` at the audio time of every tick; those of odd ticks are not for users."""
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        value = msg.value  # type: ignore[attr-defined]
+        return (Flag(stream=msg.stream, start=msg.end, end=msg.end, value=value, shown=value % 2 == 0),)
+
+
 class Recorder(Node):
     """Reports everything it is handed, in the order it was handed over."""
 
@@ -136,11 +155,13 @@ class Slow(Node):
 class Tap(Node):
     """Reports, as a `tapped` event, every message it is handed and in that order: what travels on an edge.
 
-    Connect it from a node with the same filters as a real edge to see what that edge carries.
+    Connect it from a node with the same filters as a real edge to see what that edge carries. A notice
+    is reported by its class (`kind`) and as users would see it (`event`, `fields`).
     """
 
     def _seen(self, msg: Message) -> tuple[Message]:
-        fields = msg.data if isinstance(msg, Event) else {}
+        shown = msg.event() if isinstance(msg, Notice) else msg
+        fields = shown.data if isinstance(shown, Event) else {}
         return (
             Event.make(
                 "tapped",
@@ -149,7 +170,7 @@ class Tap(Node):
                 end=msg.end,
                 tap=self.name,
                 kind=type(msg).__name__,
-                event=getattr(msg, "name", None),
+                event=shown.name if isinstance(shown, Event) else None,
                 utterance=getattr(msg, "utterance", fields.get("utterance")),
                 fields=fields,
                 arrays=sorted(k for k in getattr(msg, "__dataclass_fields__", {}) if _is_array(getattr(msg, k)))

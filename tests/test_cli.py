@@ -88,7 +88,7 @@ def test_graphs_lists_nodes_and_edges(capsys):
     out = capsys.readouterr().out
     assert "graph frontend" in out and re.search(r"\n  source +--> features\n", out)
     assert "graph assistant" in out and "rescorer" in out
-    assert re.search(r"\n  sink +~~> gate +events: error, result\n", out)
+    assert re.search(r"\n  sink +~~> gate +events: Committed, Lost\n", out)
     assert "a ~~> b   feedback edge" in out
 
 

@@ -9,8 +9,7 @@ import pytest
 
 from audio import SAMPLE_RATE
 from nodes.endpointer import DEFAULTS, LEARNED, EndPointer
-from nodes.messages import DecoderSignal, VoiceActivity
-from pipeline import Event
+from nodes.messages import DecoderSignal, EndPoint, GateClosed, VoiceActivity, Wake
 from pipeline.testing import run_node
 
 W = 512
@@ -21,6 +20,11 @@ def node(kind: str = "final", **options) -> EndPointer:
     n = EndPointer(kind=kind, **options)
     n.complete = lambda text: text in COMPLETE  # the grammar is another node's business: fixed here
     return n
+
+
+def wake(stream: str, at: int, utterance: int, end_s: float) -> Wake:
+    """The gate's `Wake` at tick `at` for a wake word that ended at `end_s`."""
+    return Wake(stream=stream, start=0, end=at, utterance=utterance, start_s=0.0, end_s=end_s, stage1=1.0, stage2=1.0)
 
 
 def scenario(
@@ -42,11 +46,7 @@ def scenario(
         )
         for i in range(0, n, vad_chunk)
     ]
-    dec: list = [
-        Event.make(
-            "wake", stream=stream, start=0, end=round(wake_end * SAMPLE_RATE), utterance=utterance, end_s=wake_end
-        )
-    ]
+    dec: list = [wake(stream, round(wake_end * SAMPLE_RATE), utterance, wake_end)]
     prev = round(wake_end * SAMPLE_RATE)
     for t in np.arange(wake_end + 0.04, total_s + 1e-9, 0.04):
         heard = [(w_t, text) for w_t, text in words if w_t <= t]
@@ -57,11 +57,11 @@ def scenario(
     return vad, dec
 
 
-def run(ep: EndPointer, vad: list, dec: list, seed: int | None = None) -> list[Event]:
+def run(ep: EndPointer, vad: list, dec: list, seed: int | None = None) -> list[EndPoint]:
     """The node's end-points for its two inputs, delivered by the node host (merged by audio time, or at
     random with `seed`), then the end of the stream."""
     out = run_node(ep, {"vad": vad, "decoder": dec}, seed=seed)
-    return [e for e in out if isinstance(e, Event) and e.name == "endpoint"]
+    return [e for e in out if isinstance(e, EndPoint)]
 
 
 RULE = dict(threshold=0.5, complete_silence_s=0.4, silence_s=1.0, blank_s=0.2, no_speech_s=3.0, max_length_s=6.0)
@@ -70,11 +70,10 @@ RULE = dict(threshold=0.5, complete_silence_s=0.4, silence_s=1.0, blank_s=0.2, n
 def test_fires_after_a_complete_request_once_silence_is_long_enough():
     vad, dec = scenario([(0.8, 2.0)], [(1.2, "call"), (1.6, "call meg"), (1.95, "call meg bauer")], 5.0)
     (ep,) = run(node(**RULE), vad, dec)
-    d = ep.data
-    assert d["reason"] == "silence" and d["complete"] is True and d["kind"] == "final" and d["utterance"] == 1
-    assert 2.0 + 0.4 <= d["at_s"] <= 2.0 + 0.4 + W / SAMPLE_RATE + 0.02  # the first window end with 0.4 s of silence
-    assert ep.start == ep.end == round(d["at_s"] * SAMPLE_RATE)
-    assert d["trailing_silence_s"] >= 0.4 and d["trailing_blank_s"] >= 0.2
+    assert ep.reason == "silence" and ep.complete is True and ep.kind == "final" and ep.utterance == 1
+    assert 2.0 + 0.4 <= ep.at_s <= 2.0 + 0.4 + W / SAMPLE_RATE + 0.02  # the first window end with 0.4 s of silence
+    assert ep.start == ep.end == round(ep.at_s * SAMPLE_RATE)
+    assert ep.trailing_silence_s >= 0.4 and ep.trailing_blank_s >= 0.2
 
 
 def test_an_incomplete_request_waits_through_a_pause_where_vad_alone_cuts():
@@ -82,49 +81,45 @@ def test_an_incomplete_request_waits_through_a_pause_where_vad_alone_cuts():
     words = [(1.2, "call"), (2.5, "call meg"), (2.95, "call meg bauer")]
     vad, dec = scenario(speech, words, 5.0)
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["at_s"] >= 3.0 + 0.4 and ep.data["complete"] is True
+    assert ep.at_s >= 3.0 + 0.4 and ep.complete is True
     (vad_only,) = run(node(**{**RULE, "use_decoder": False, "silence_s": 0.5}), vad, dec)
-    assert vad_only.data["at_s"] < 2.1  # the baseline cuts the speaker off in the pause
-    assert vad_only.data["trailing_blank_s"] is None
+    assert vad_only.at_s < 2.1  # the baseline cuts the speaker off in the pause
+    assert vad_only.trailing_blank_s is None
 
 
 def test_the_decoder_still_emitting_holds_the_end_point_back():
     vad, dec = scenario([(0.8, 2.0)], [(1.95, "call meg"), (2.7, "call meg bauer")], 5.0)  # a late token at 2.7 s
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["at_s"] >= 2.7 + 0.2
+    assert ep.at_s >= 2.7 + 0.2
 
 
 def test_no_speech_after_the_wake_word_times_out():
     vad, dec = scenario([], [], 6.0)
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["reason"] == "no_speech"
-    assert 0.5 + 3.0 <= ep.data["at_s"] <= 0.5 + 3.0 + W / SAMPLE_RATE
+    assert ep.reason == "no_speech"
+    assert 0.5 + 3.0 <= ep.at_s <= 0.5 + 3.0 + W / SAMPLE_RATE
 
 
 def test_endless_speech_stops_at_the_maximum_length():
     vad, dec = scenario([(0.6, 20.0)], [(1.0, "what")], 10.0)
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["reason"] == "max_length"
-    assert 0.5 + 6.0 <= ep.data["at_s"] <= 0.5 + 6.0 + W / SAMPLE_RATE
+    assert ep.reason == "max_length"
+    assert 0.5 + 6.0 <= ep.at_s <= 0.5 + 6.0 + W / SAMPLE_RATE
 
 
 def test_a_stream_that_ends_mid_utterance_is_flushed():
     vad, dec = scenario([(0.8, 3.0)], [(1.0, "call")], 2.5)
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["reason"] == "end_of_stream"
-    assert ep.data["at_s"] >= vad[-1].end / SAMPLE_RATE
+    assert ep.reason == "end_of_stream"
+    assert ep.at_s >= vad[-1].end / SAMPLE_RATE
 
 
 def test_after_the_gate_closes_the_vad_alone_decides():
     vad, dec = scenario([(0.8, 4.0)], [(1.95, "call meg")], 7.0)
     dec = [m for m in dec if m.end <= 3.0 * SAMPLE_RATE]  # the decoder stops with the gate
-    dec.append(
-        Event.make(
-            "gate_closed", stream="s", start=3 * SAMPLE_RATE, end=3 * SAMPLE_RATE, utterance=1, reason="max_utterance"
-        )
-    )
+    dec.append(GateClosed(stream="s", start=3 * SAMPLE_RATE, end=3 * SAMPLE_RATE, utterance=1, reason="max_utterance"))
     (ep,) = run(node(**RULE), vad, dec)
-    assert ep.data["reason"] == "silence" and 4.0 + 1.0 <= ep.data["at_s"] <= 4.0 + 1.0 + W / SAMPLE_RATE
+    assert ep.reason == "silence" and 4.0 + 1.0 <= ep.at_s <= 4.0 + 1.0 + W / SAMPLE_RATE
 
 
 def test_exactly_one_end_point_per_utterance():
@@ -136,23 +131,18 @@ def test_exactly_one_end_point_per_utterance():
     ]  # the decoder still talking about utterance 1 after its end-point
     vad = vad1 + [m for m in vad2 if m.start >= vad1[-1].end]
     eps = run(node(**RULE), vad, dec1 + late + dec2)
-    assert [e.data["utterance"] for e in eps] == [1, 2]
-    assert all(e.data["reason"] == "silence" for e in eps)
-    assert 2.4 <= eps[0].data["at_s"] < 3.0 and 7.4 <= eps[1].data["at_s"] < 8.0
+    assert [e.utterance for e in eps] == [1, 2]
+    assert all(e.reason == "silence" for e in eps)
+    assert 2.4 <= eps[0].at_s < 3.0 and 7.4 <= eps[1].at_s < 8.0
 
 
 def test_no_decision_before_the_decoder_covers_the_audio():
     vad, dec = scenario([(0.8, 2.0)], [(1.95, "call meg bauer")], 5.0)
-    ep, st = node(**RULE), None
-    st = ep.new_state("s")
     head = [m for m in dec if m.end <= 2.2 * SAMPLE_RATE]
-    out = [e for m in vad for e in ep.on_message(m, st)]
-    for m in head:
-        out.extend(ep.on_control(m, st) if isinstance(m, Event) else ep.on_message(m, st))
-    assert not out  # the VAD has seen 3 s of silence, the decoder only up to 2.2 s: wait
-    for m in dec[len(head) :]:
-        out.extend(ep.on_message(m, st))
-    assert len(out) == 1 and 2.4 <= out[0].data["at_s"] < 2.45
+    waiting = run_node(node(**RULE), {"vad": vad, "decoder": head}, end=False)
+    assert not [m for m in waiting if isinstance(m, EndPoint)]  # 3 s of silence heard, the decoder at 2.2 s: wait
+    (ep,) = run(node(**RULE), vad, dec)  # the decoder catches up
+    assert ep.reason == "silence" and 2.4 <= ep.at_s < 2.45
 
 
 def test_the_decision_does_not_depend_on_how_the_inputs_interleave():
@@ -163,7 +153,7 @@ def test_the_decision_does_not_depend_on_how_the_inputs_interleave():
         for seed, chunk in [(None, 5), *((s, 1 + s % 9) for s in range(12))]:
             vad, dec = scenario(speech, words, 5.0, vad_chunk=chunk)
             eps = run(node(kind), vad, dec, seed=seed)
-            got = [(e.start, e.end, tuple(sorted(e.data.items()))) for e in eps]
+            got = [(e.start, e.end, tuple(sorted(e.event().data.items()))) for e in eps]
             assert len(got) == 1
             reference = reference or got
             assert got == reference, (kind, seed, chunk)
@@ -178,7 +168,7 @@ def test_the_wake_word_end_starts_the_utterance_whichever_input_arrives_first():
     got = []
     for order in ([wake, first, *rest], [first, wake, *rest]):
         (ep,) = run(node(**RULE), vad, order)
-        got.append((ep.end, ep.data["reason"]))
+        got.append((ep.end, ep.reason))
     assert got[0] == got[1] and got[0][1] == "no_speech"
 
 
@@ -195,9 +185,9 @@ def test_the_speculative_kind_fires_before_the_final_one():
         vad, dec = scenario([(0.8, 2.0)], words, 6.0)  # a complete request, then an incomplete one
         (s,) = run(node("speculative"), vad, dec)
         (f,) = run(node("final"), vad, dec)
-        assert s.data["kind"] == "speculative" and f.data["kind"] == "final"
-        assert 2.0 <= s.data["at_s"] < f.data["at_s"]
-        assert lead[0] <= f.data["at_s"] - s.data["at_s"] <= lead[1]
+        assert s.kind == "speculative" and f.kind == "final"
+        assert 2.0 <= s.at_s < f.at_s
+        assert lead[0] <= f.at_s - s.at_s <= lead[1]
 
 
 def test_options_are_checked():
@@ -228,33 +218,29 @@ def recording():
     wake_end = (len(gap) + len(wake)) / SAMPLE_RATE
     speech_end = (2 * len(gap) + len(wake) + len(request)) / SAMPLE_RATE
 
-    vad_node = VoiceActivityDetector()
-    st = vad_node.new_state("r")
-    vad = [
-        m
-        for p in range(0, len(x), 160)
-        for m in vad_node.on_message(AudioChunk(stream="r", start=p, end=p + 160, samples=x[p : p + 160]), st)
-    ]
+    chunks = [AudioChunk(stream="r", start=p, end=p + 160, samples=x[p : p + 160]) for p in range(0, len(x), 160)]
+    vad = [m for m in run_node(VoiceActivityDetector, chunks) if isinstance(m, VoiceActivity)]
     frames = LogMel().frames(x)
-    decoder = RNNTDecoder(beam=4)
-    dst = decoder.new_state("r")
     dec: list = [
-        Event.make(
-            "wake",
+        Wake(
             stream="r",
             start=0,
             end=round(wake_end * SAMPLE_RATE) + 1600,
             utterance=1,
             start_s=0.3,
             end_s=round(wake_end, 3),
+            stage1=1.0,
+            stage2=1.0,
         )
     ]
-    for k in range(round(wake_end * 100) + 1, len(frames), 4):
-        f = frames[k : k + 4]
-        msg = UtteranceFeatures(
+    utterance = [
+        UtteranceFeatures(
             stream="r", start=frame_start(k), end=frame_end(k + len(f) - 1), utterance=1, frames=f, first_frame=k
         )
-        dec.extend(m for m in decoder.on_message(msg, dst) if isinstance(m, DecoderSignal))
+        for k in range(round(wake_end * 100) + 1, len(frames), 4)
+        for f in [frames[k : k + 4]]
+    ]
+    dec.extend(m for m in run_node(RNNTDecoder, utterance, beam=4) if isinstance(m, DecoderSignal))
     return vad, dec, speech_end
 
 
@@ -268,10 +254,10 @@ def test_real_recording_end_points_after_the_speech(recording, order):
         ep = EndPointer(kind=kind)  # the real grammar check on the real hypotheses
         eps = run(ep, vad, dec, seed=seed)
         assert len(eps) == 1
-        got[kind] = eps[0].data
-    assert got["final"]["reason"] == "silence"
-    assert speech_end <= got["final"]["at_s"] <= speech_end + 1.6
-    assert got["speculative"]["at_s"] <= got["final"]["at_s"]
+        got[kind] = eps[0]
+    assert got["final"].reason == "silence"
+    assert speech_end <= got["final"].at_s <= speech_end + 1.6
+    assert got["speculative"].at_s <= got["final"].at_s
 
 
 def test_the_end_of_query_model_waits_through_a_pause_and_ends_a_complete_request():
@@ -281,8 +267,8 @@ def test_the_end_of_query_model_waits_through_a_pause_and_ends_a_complete_reques
     words = [(1.2, "call"), (2.5, "call meg"), (2.95, "call meg bauer")]
     vad, dec = scenario(speech, words, 6.0)
     (ep,) = run(node(**eoq), vad, dec)
-    assert ep.data["reason"] == "eoq" and ep.data["complete"] is True
-    assert 3.0 <= ep.data["at_s"] <= 3.0 + 1.5  # after the request, well before the length limit
+    assert ep.reason == "eoq" and ep.complete is True
+    assert 3.0 <= ep.at_s <= 3.0 + 1.5  # after the request, well before the length limit
 
 
 def test_the_end_of_query_model_needs_the_vad_threshold_it_was_trained_with():

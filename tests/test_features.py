@@ -14,6 +14,7 @@ from audio import SAMPLE_RATE
 from audio.logmel import LogMel, LogMelConfig
 from nodes.features import LogMelFeatures
 from nodes.messages import AudioChunk, FeatureFrames
+from pipeline.testing import run_node
 
 TOLERANCE = 1e-3
 """Max absolute difference in log energy against librosa (float32 output, float64 maths)."""
@@ -59,13 +60,10 @@ def test_matches_librosa(n_mels):
 
 
 def stream(x: np.ndarray, cuts: list[int], **options) -> tuple[np.ndarray, list[FeatureFrames]]:
-    node = LogMelFeatures(**options)
-    state = node.new_state("s")
-    out: list[FeatureFrames] = []
+    """The node's frames for `x` cut at `cuts`, through the node host, and the messages that held them."""
     edges = [0, *sorted(set(cuts)), len(x)]
-    for a, b in itertools.pairwise(edges):
-        if b > a:
-            out.extend(node.on_message(AudioChunk(stream="s", start=a, end=b, samples=x[a:b]), state))
+    chunks = [AudioChunk(stream="s", start=a, end=b, samples=x[a:b]) for a, b in itertools.pairwise(edges) if b > a]
+    out = [m for m in run_node(LogMelFeatures, chunks, **options) if isinstance(m, FeatureFrames)]
     frames = np.concatenate([m.frames for m in out]) if out else np.zeros((0, 64), np.float32)
     return frames, out
 

@@ -84,6 +84,7 @@ def test_bad_node_options_name_the_node():
 
 def test_edges_select_what_they_carry():
     from pipeline import Edge, Event, Reset, Watermark
+    from tests.graph_nodes import Flag
 
     wm = Watermark(stream="s", start=0, end=10)
     ev = Event.make("wake", stream="s")
@@ -95,3 +96,8 @@ def test_edges_select_what_they_carry():
     assert quiet.select([wm, ev, other, reset]) == [ev, reset]
     feedback = Edge("a", "b", feedback=True, events=frozenset({"wake"}))
     assert feedback.select([wm, ev, other, reset]) == [ev]
+    flag = Flag(stream="s", start=0, end=10, value=1)
+    assert plain.select([wm, flag]) == [wm, flag] and feedback.select([flag]) == []
+    flags_only = Edge("a", "b", feedback=True, events=frozenset({Flag}))
+    assert flags_only.select([wm, ev, other, flag, reset]) == [flag]
+    assert Edge("a", "b", events=frozenset({"wake", Flag})).carries() == "events: Flag, wake"

@@ -6,12 +6,13 @@ import random
 
 import pytest
 
-from corpus import lexicon
 from corpus.grammar import INTENTS, NamePool, Request, general_speech, lookalike, request
-from nodes.messages import Transcript
+from models import lexicon
+from nodes.messages import DecoderSignal, Transcript, Wake
 from nodes.nlu import is_complete, parse
 from nodes.nlu.node import IntentParser
-from pipeline import Event, Reset
+from pipeline import EndOfStream, Event, Message, Reset
+from pipeline.testing import run_node
 
 # Made-up names: in no word list of the corpus, so the parser cannot have them.
 POOL = NamePool(
@@ -209,28 +210,36 @@ def _transcript(text: str, utterance: int, revision: int) -> Transcript:
     )
 
 
+def interpret(msgs: list[Message]) -> list[Message]:
+    """What the NLU node passes on for `msgs`, delivered by the node host (the end of the stream left out)."""
+    return [m.replace(trace=()) for m in run_node(IntentParser, msgs, name="nlu") if not isinstance(m, EndOfStream)]
+
+
 def test_node_fills_intent_and_drops_revisions_a_reset_superseded():
-    node = IntentParser()
-    st = node.new_state("s")
-    (out,) = node.on_message(_transcript("call meg bower at work", 1, 0), st)
-    assert out.intent == "call" and out.slots == (("contact", "meg bauer"),)
-    (out,) = node.on_message(_transcript("turn the kitchen lights off", 1, 0), st)
-    assert out.slots == (("device", "kitchen lights"), ("state", "off"))
+    call, lights = interpret(
+        [_transcript("call meg bower at work", 1, 0), _transcript("turn the kitchen lights off", 1, 0)]
+    )
+    assert call.intent == "call" and call.slots == (("contact", "meg bauer"),)
+    assert lights.slots == (("device", "kitchen lights"), ("state", "off"))
 
     reset = Reset(stream="s", start=16000, end=16000, utterance=1, revision=1)
-    assert list(node.on_control(reset, st)) == [reset]
-    assert list(node.on_message(_transcript("call meg", 1, 0), st)) == []
-    (out,) = node.on_message(_transcript("call meg bauer", 1, 1), st)
+    older = Reset(stream="s", start=16000, end=16000, utterance=1, revision=0)
+    msgs = [
+        reset,
+        _transcript("call meg", 1, 0),  # dropped: reset to revision 1
+        _transcript("call meg bauer", 1, 1),
+        older,  # an older Reset does not lower the bar
+        _transcript("call meg", 1, 0),
+        _transcript("call meg", 2, 0),  # other utterances are untouched
+    ]
+    passed, out, passed_older, other = interpret(msgs)
+    assert (passed, passed_older) == (reset, older)
     assert out.revision == 1 and out.slots == (("contact", "meg bauer"),)
-    # an older Reset does not lower the bar; other utterances are untouched
-    node.on_control(Reset(stream="s", utterance=1, revision=0), st)
-    assert list(node.on_message(_transcript("call meg", 1, 0), st)) == []
-    assert len(list(node.on_message(_transcript("call meg", 2, 0), st))) == 1
+    assert (other.utterance, other.revision, other.intent) == (2, 0, "call")
 
 
-def test_node_ignores_other_data_and_forwards_events():
-    node = IntentParser()
-    st = node.new_state("s")
-    assert list(node.on_message(Event.make("partial", stream="s"), st)) == []
-    ev = Event.make("wake", stream="s")
-    assert list(node.on_control(ev, st)) == [ev]
+def test_node_ignores_other_data_and_forwards_notices_and_events():
+    partial = Event.make("partial", stream="s", start=100, end=100)
+    wake = Wake(stream="s", start=200, end=200, utterance=0, start_s=0.0, end_s=0.01, stage1=1.0, stage2=1.0)
+    other_data = DecoderSignal(stream="s", start=300, end=300, utterance=0, text="call", last_token_s=0.01)
+    assert interpret([partial, wake, other_data]) == [partial, wake]

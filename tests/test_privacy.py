@@ -20,6 +20,8 @@ from tests.graph_nodes import Tap
 
 AUDIO = {"AudioChunk", "FeatureFrames", "UtteranceFeatures", "VoiceActivity", "DecoderSignal"}
 """Message types that carry audio, or features or per-frame signals computed from it."""
+NOTICES = {"Wake", "GateClosed", "Confirm", "Context", "DevicePlaying"}
+"""Notices that travel through the cloud nodes to the sink: utterance ids, times and flags."""
 WIN = 400  # ticks in one feature frame
 
 
@@ -102,7 +104,8 @@ def test_the_cloud_receives_lattices_and_events_never_audio(run):
         assert not [t for t in got if t["kind"] in AUDIO], node
         assert not [t for t in got if t["arrays"]], f"{node} received arrays"
         kinds = {t["kind"] for t in got}
-        assert kinds <= {"LatticeMessage", "Transcript", "Event", "EndOfStream", "Reset", "Error", "Watermark"}, kinds
+        allowed = {"LatticeMessage", "Transcript", "Event", "EndOfStream", "Reset", "Error", "Watermark", *NOTICES}
+        assert kinds <= allowed, kinds
     wake_stream = run["paths"][0]
     assert [t for t in tapped(run, "tap_rescorer", wake_stream) if t["kind"] == "LatticeMessage"]
     assert [t for t in tapped(run, "tap_nlu", wake_stream) if t["kind"] == "Transcript"]

@@ -7,7 +7,8 @@ import pytest
 from nodes.decoder.lattice import Lattice
 from nodes.messages import LatticeMessage, Transcript
 from nodes.rescorer import LatticeRescorer, candidates
-from pipeline import Reset
+from pipeline import Message, Reset
+from pipeline.testing import run_node
 
 CONTEXT = ("meg bauer", "omar klein", "kitchen lights")
 
@@ -43,6 +44,11 @@ def message(lat: Lattice, revision: int = 0, utterance: int = 1) -> LatticeMessa
     )
 
 
+def rescore(node: LatticeRescorer, msgs: list[Message]) -> list[Message]:
+    """What the rescorer passes on for `msgs`, delivered by the node host (the end of the stream left out)."""
+    return [m for m in run_node(node, msgs, name="rescorer") if isinstance(m, Transcript | Reset)]
+
+
 @pytest.fixture(scope="module")
 def rescorer() -> LatticeRescorer:
     return LatticeRescorer(lm_weight=1.0, length_bonus=0.0, nbest=4, alternatives=4, deadline_ms=None)
@@ -57,7 +63,7 @@ def test_sibling_arcs_become_candidates():
 def test_ungrammatical_first_pass_is_flipped(rescorer):
     msg = message(timer_lattice())
     assert msg.text == "set a timer four ten minutes"
-    (out,) = rescorer.on_message(msg, rescorer.new_state("s"))
+    (out,) = rescore(rescorer, [msg])
     assert isinstance(out, Transcript)
     assert out.text == "set a timer for ten minutes"
     assert out.first_pass_text == msg.text and out.rescored and out.rescore_note == "changed"
@@ -73,26 +79,24 @@ def test_an_lm_that_weighs_nothing_leaves_the_first_pass_and_length_to_decide():
 
 def test_deadline_zero_commits_the_first_pass():
     node = LatticeRescorer(lm_weight=1.0, length_bonus=0.0, deadline_ms=0)
-    (out,) = node.on_message(message(timer_lattice()), node.new_state("s"))
+    (out,) = rescore(node, [message(timer_lattice())])
     assert (out.text, out.rescored, out.rescore_note) == ("set a timer four ten minutes", False, "deadline")
 
 
 def test_network_delay_past_the_deadline_waits_for_the_deadline_then_falls_back():
     node = LatticeRescorer(lm_weight=1.0, deadline_ms=30, network_delay_ms=100)
-    (out,) = node.on_message(message(timer_lattice()), node.new_state("s"))
+    (out,) = rescore(node, [message(timer_lattice())])
     assert not out.rescored and out.rescore_note == "deadline"
     assert 25 <= out.rescore_ms < 90
 
 
 def test_reset_drops_older_revisions(rescorer):
-    state = rescorer.new_state("s")
     reset = Reset(stream="s", start=150, end=150, utterance=1, revision=1)
-    assert list(rescorer.on_control(reset, state)) == [reset]
-    assert list(rescorer.on_message(message(timer_lattice(), revision=0), state)) == []
-    (out,) = rescorer.on_message(message(timer_lattice(), revision=1), state)
-    assert out.revision == 1 and out.rescored
-    (other,) = rescorer.on_message(message(timer_lattice(), revision=0, utterance=2), state)
-    assert other.utterance == 2  # other utterances are untouched
+    revisions = [message(timer_lattice(), revision=r, utterance=u) for r, u in ((0, 1), (1, 1), (0, 2))]
+    passed, out, other = rescore(rescorer, [reset, *revisions])  # revision 0 of utterance 1 is dropped
+    assert passed.replace(trace=()) == reset
+    assert (out.utterance, out.revision) == (1, 1) and out.rescored
+    assert (other.utterance, other.revision) == (2, 0)  # other utterances are untouched
 
 
 def test_a_failing_lm_keeps_the_first_pass(rescorer, monkeypatch):
@@ -100,7 +104,7 @@ def test_a_failing_lm_keeps_the_first_pass(rescorer, monkeypatch):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(rescorer.lm, "score", broken)
-    (out,) = rescorer.on_message(message(timer_lattice()), rescorer.new_state("s"))
+    (out,) = rescore(rescorer, [message(timer_lattice())])
     assert out.text == "set a timer four ten minutes" and not out.rescored
     assert out.rescore_note.startswith("error: RuntimeError: out of memory")
 

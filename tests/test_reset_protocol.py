@@ -1,7 +1,8 @@
 """The utterance life cycle (docs/architecture.md): speculative revision 0, then confirm or Reset + revision 1.
 
-The decoder runs the shipped recogniser on a real recording; end-point events
-are fed to it as the end-pointers would send them (audio-time ordered).
+The decoder runs the shipped recogniser on a real recording; end-points come back to it on a feedback
+edge as the end-pointers send them, and the node host delivers each once the audio has reached it.
+The sink gets revisions, confirmations and resets in the order the cloud nodes pass them on.
 """
 
 from __future__ import annotations
@@ -9,13 +10,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio import seconds
 from audio.files import load
 from audio.logmel import LogMel, frame_end, frame_start
 from nodes.decoder.node import RNNTDecoder
-from nodes.messages import LatticeMessage, Transcript, UtteranceFeatures
+from nodes.messages import (
+    Confirm,
+    Context,
+    EndPoint,
+    LatticeMessage,
+    Lost,
+    Transcript,
+    UtteranceFeatures,
+    Wake,
+)
 from nodes.sink import EventSink
-from pipeline import EndOfStream, Error, Event, Reset
+from pipeline import Error, Event, Message, Reset
+from pipeline.testing import run_node
 from tests.conftest import DEMO
 
 
@@ -29,63 +39,91 @@ def frames() -> np.ndarray:
     return LogMel().frames(load(DEMO / "alexa_call_meg_bauer.wav"))
 
 
-def feed(dec: RNNTDecoder, st, frames: np.ndarray, utterance: int = 0, begin: int = 0, upto: int | None = None):
-    out, chunk = [], 20
-    for i in range(begin, len(frames) if upto is None else upto, chunk):
-        f = frames[i : i + chunk]
-        msg = UtteranceFeatures(
-            stream="s",
-            start=frame_start(i),
-            end=frame_end(i + len(f) - 1),
-            utterance=utterance,
-            frames=f,
-            first_frame=i,
-        )
-        out.extend(dec.on_message(msg, st))
+def features(frames: np.ndarray, utterance: int = 0, begin: int = 0, upto: int | None = None, offset: int = 0):
+    """The gate's messages for frames [begin, upto) of `frames`, placed `offset` frames into the stream."""
+    out = []
+    for i in range(begin, len(frames) if upto is None else upto, 20):
+        f = frames[i : i + 20]
+        k = i + offset
+        out.append(
+            UtteranceFeatures(
+                stream="s", start=frame_start(k), end=frame_end(k + len(f) - 1), utterance=utterance, frames=f,
+                first_frame=k,
+            )
+        )  # fmt: skip
     return out
 
 
-def endpoint(kind: str, t: int, utterance: int = 0) -> Event:
-    return Event.make("endpoint", stream="s", start=t, end=t, utterance=utterance, kind=kind, at_s=seconds(t))
+def endpoint(kind: str, t: int, utterance: int = 0) -> EndPoint:
+    return EndPoint(
+        stream="s", start=t, end=t, utterance=utterance, kind=kind, reason="silence", trailing_silence_s=0.0
+    )
+
+
+def wake(utterance: int, t: int) -> Wake:
+    return Wake(stream="s", start=t, end=t, utterance=utterance, start_s=0.0, end_s=0.9, stage1=1.0, stage2=1.0)
+
+
+def decode(dec: RNNTDecoder, gate: list[Message], endpoints: list[Message], restarted: bool = False) -> list[Message]:
+    """What the decoder emits: the gate's messages on its data edge, the end-points on a feedback edge."""
+    inputs = {"gate": gate, "endpointers": endpoints}
+    return run_node(dec, inputs, feedback=("endpointers",), restarted=restarted, name="decoder")
+
+
+def revisions(out: list[Message]) -> list[Message]:
+    """The decoder's word on each utterance: lattices, confirmations and resets, in order."""
+    return [m for m in out if isinstance(m, LatticeMessage | Confirm | Reset)]
 
 
 def test_speculative_then_agreeing_final_confirms_revision_0(decoder, frames):
-    st = decoder.new_state("s")
-    feed(decoder, st, frames)
     t = frame_end(len(frames) - 1)
-    spec = list(decoder.on_control(endpoint("speculative", t), st))
-    assert len(spec) == 1 and isinstance(spec[0], LatticeMessage)
-    assert spec[0].revision == 0 and not spec[0].final and spec[0].endpoint == "speculative"
-    final = list(decoder.on_control(endpoint("final", t), st))
-    assert [type(m) for m in final] == [Event] and final[0].name == "confirm"
-    assert final[0].data["revision"] == 0
-    assert list(decoder.on_end_of_stream(EndOfStream(stream="s", start=t, end=t), st)) == []
+    spec, confirm = revisions(decode(decoder, features(frames), [endpoint("speculative", t), endpoint("final", t)]))
+    assert isinstance(spec, LatticeMessage)  # nothing else: the end of the stream adds nothing
+    assert spec.revision == 0 and not spec.final and spec.endpoint == "speculative"
+    assert isinstance(confirm, Confirm) and (confirm.utterance, confirm.revision) == (0, 0)
 
 
 def test_early_speculative_then_final_resets_to_revision_1(decoder, frames):
-    st = decoder.new_state("s")
-    feed(decoder, st, frames, upto=40)
-    spec = list(decoder.on_control(endpoint("speculative", frame_start(40)), st))
-    assert spec[0].revision == 0
-    feed(decoder, st, frames, begin=40)
     t = frame_end(len(frames) - 1)
-    final = list(decoder.on_control(endpoint("final", t), st))
-    assert isinstance(final[0], Reset) and (final[0].utterance, final[0].revision) == (0, 1), final
-    assert isinstance(final[1], LatticeMessage) and final[1].revision == 1 and final[1].final
-    assert len(final[1].text) > len(spec[0].text)  # 0.4 s in, the request had only begun
-    # a late end-point for the same utterance changes nothing
-    assert list(decoder.on_control(endpoint("final", t + 1600), st)) == []
+    # the speculative end-point 0.4 s in; the final one at the end; a late final one for the same utterance
+    points = [endpoint("speculative", frame_start(40)), endpoint("final", t), endpoint("final", t + 1600)]
+    spec, reset, final = revisions(decode(decoder, features(frames), points))  # the late one changes nothing
+    assert isinstance(spec, LatticeMessage) and spec.revision == 0 and not spec.final
+    assert isinstance(reset, Reset) and (reset.utterance, reset.revision) == (0, 1)
+    assert isinstance(final, LatticeMessage) and final.revision == 1 and final.final
+    assert len(final.text) > len(spec.text)  # 0.4 s in, the request had only begun
 
 
-def test_a_new_utterance_restarts_the_search_and_context_events_apply_to_the_next_one(decoder, frames):
-    st = decoder.new_state("s")
-    feed(decoder, st, frames, utterance=0)
-    decoder.on_control(Event.make("context", stream="s", phrases=["meg bauer"]), st)
-    assert st.utt.phrases == ()
-    out = feed(decoder, st, frames, utterance=1)
-    first_pass = [m for m in out if isinstance(m, LatticeMessage)]
-    assert first_pass and first_pass[0].utterance == 0 and first_pass[0].endpoint == "superseded"
-    assert st.utt.id == 1 and st.utt.phrases == ("meg bauer",)
+def test_a_new_utterance_restarts_the_search_and_context_notices_apply_to_the_next_one(decoder, frames):
+    n = len(frames)
+    context = Context(stream="s", start=frame_end(n - 1), end=frame_end(n - 1), phrases=("meg bauer",))
+    gate = [*features(frames, utterance=0), context, *features(frames, utterance=1, offset=n)]
+    first, second = revisions(decode(decoder, gate, []))
+    assert isinstance(first, LatticeMessage) and first.utterance == 0 and first.endpoint == "superseded"
+    assert first.context == ()  # it began before the context came
+    assert isinstance(second, LatticeMessage) and second.utterance == 1 and second.endpoint == "end_of_stream"
+    assert second.context == ("meg bauer",)
+
+
+def test_a_restarted_decoder_does_not_take_up_an_utterance_half_way(decoder, frames):
+    """Frames of an utterance whose `Wake` it never saw began before the crash: the decoder names it lost
+    (and decodes nothing for it); the next utterance, whose `Wake` it sees, is decoded."""
+    n = len(frames)
+    t0, t1 = frame_end(n - 1), frame_end(2 * n - 1)
+    gate = [*features(frames, utterance=0, begin=100), wake(1, t0), *features(frames, utterance=1, offset=n)]
+    out = decode(decoder, gate, [endpoint("final", t0), endpoint("final", t1, utterance=1)], restarted=True)
+    errors = [m for m in out if isinstance(m, Error)]
+    assert any("restarted after a crash" in e.error for e in errors)  # the host says the state was lost
+    (lost,) = [e for e in errors if e.utterances]
+    assert lost.utterances == (0,) and lost.node == "decoder"
+    assert not [m for m in out if isinstance(m, LatticeMessage) and m.utterance == 0]
+    assert not [m for m in out if isinstance(m, Event) and m.data.get("utterance") == 0]  # not even a partial
+    assert [m.replace(trace=()) for m in out if isinstance(m, Wake)] == [wake(1, t0)]  # passed on
+    (result,) = [m for m in out if isinstance(m, LatticeMessage)]
+    assert result.utterance == 1 and result.text and result.endpoint == "final"
+
+
+# -- the sink -----------------------------------------------------------------------------------------------
 
 
 def transcript(rev: int, final: bool, text: str = "call meg") -> Transcript:
@@ -102,68 +140,44 @@ def transcript(rev: int, final: bool, text: str = "call meg") -> Transcript:
     )
 
 
+def sink(msgs: list[Message], end: bool = True) -> list[Message]:
+    return run_node(EventSink, msgs, end=end, name="sink")
+
+
 def results(out) -> list[dict]:
     return [m.data for m in out if isinstance(m, Event) and m.name == "result"]
 
 
 def test_sink_commits_a_speculative_revision_on_confirm_exactly_once():
-    sink = EventSink()
-    st = sink.new_state("s")
-    assert results(sink.on_message(transcript(0, final=False), st)) == []
-    confirm = Event.make("confirm", stream="s", utterance=0, revision=0)
-    assert [r["revision"] for r in results(sink.on_control(confirm, st))] == [0]
-    assert results(sink.on_control(confirm, st)) == []
-    assert results(sink.on_message(transcript(0, final=True), st)) == []
+    assert results(sink([transcript(0, final=False)], end=False)) == []  # not before the final end-point agrees
+    confirm = Confirm(stream="s", utterance=0, revision=0)
+    out = sink([transcript(0, final=False), confirm, confirm, transcript(0, final=True)])
+    assert [r["revision"] for r in results(out)] == [0]
+    assert [m.data["results"] for m in out if isinstance(m, Event) and m.name == "end"] == [1]
 
 
 def test_sink_drops_the_stale_revision_after_a_reset():
-    sink = EventSink()
-    st = sink.new_state("s")
-    sink.on_message(transcript(0, final=False), st)
-    out = list(sink.on_control(Reset(stream="s", start=0, end=0, utterance=0, revision=1), st))
-    assert [m.name for m in out] == ["reset"] and out[0].data["dropped"] == [0]
-    assert results(sink.on_message(transcript(0, final=False), st)) == []  # late stale work is ignored
-    committed = results(sink.on_message(transcript(1, final=True, text="call meg bauer"), st))
-    assert [(r["revision"], r["text"]) for r in committed] == [(1, "call meg bauer")]
+    reset = Reset(stream="s", start=0, end=0, utterance=0, revision=1)
+    out = sink([transcript(0, final=False), reset, transcript(0, final=False), transcript(1, True, "call meg bauer")])
+    events = [m for m in out if isinstance(m, Event)]
+    assert [e.name for e in events] == ["reset", "result", "end"]  # late stale work is ignored
+    assert events[0].data["dropped"] == [0]
+    assert [(r["revision"], r["text"]) for r in results(out)] == [(1, "call meg bauer")]
 
 
 def test_sink_commits_what_it_holds_when_the_stream_ends():
-    sink = EventSink()
-    st = sink.new_state("s")
-    sink.on_message(transcript(0, final=False), st)
-    out = list(sink.on_end_of_stream(EndOfStream(stream="s", start=0, end=0), st))
-    assert [r["revision"] for r in results(out)] == [0]
-    assert out[-1].name == "end" and out[-1].data["results"] == 1
-
-
-def test_a_restarted_decoder_does_not_take_up_an_utterance_half_way(decoder, frames):
-    """Frames of an utterance whose `wake` it never saw began before the crash: the decoder names it lost
-    (and decodes nothing for it); the next utterance, whose `wake` it sees, is decoded."""
-    st = decoder.new_state("s")
-    decoder.restored("s", st)
-    out = feed(decoder, st, frames, utterance=0, begin=100)
-    (error,) = [m for m in out if isinstance(m, Error)]
-    assert error.utterances == (0,) and error.node == decoder.name
-    assert not [m for m in out if isinstance(m, Event | LatticeMessage)]
-    t = (len(frames) - 1) * 160 + 400
-    assert list(decoder.on_control(endpoint("final", t), st)) == []
-    wake = Event.make("wake", stream="s", start=0, end=16_000, utterance=1)
-    assert list(decoder.on_control(wake, st)) == [wake]
-    feed(decoder, st, frames, utterance=1)
-    (result,) = decoder.on_control(endpoint("final", t, utterance=1), st)
-    assert isinstance(result, LatticeMessage) and result.utterance == 1 and result.text
+    events = [m for m in sink([transcript(0, final=False)]) if isinstance(m, Event)]
+    assert [r["revision"] for r in results(events)] == [0]
+    assert events[-1].name == "end" and events[-1].data["results"] == 1
 
 
 def test_the_sink_never_commits_an_utterance_an_error_named_even_before_its_wake():
-    """After a crash, the new actor's error can overtake the old one's `wake`: the utterance stays lost."""
-    sink = EventSink()
-    sink.name = "sink"
-    st = sink.new_state("s")
+    """After a crash, the new actor's error can overtake the old one's `Wake`: the utterance stays lost."""
     lost = Error(stream="s", node="decoder", error="lost", utterances=(0,))
-    (event,) = sink.on_control(lost, st)
-    assert event.name == "error" and event.data["utterances_in_flight"] == [0]
-    sink.on_control(Event.make("wake", stream="s", utterance=0), st)
     lattice = LatticeMessage(stream="s", utterance=0, revision=0, lattice={}, text="call", nbest=(), final=True)
-    assert list(sink.on_message(lattice, st)) == []
-    names = [e.data for e in sink.on_end_of_stream(EndOfStream(stream="s"), st)]
-    assert names == [{"results": 0, "errors": 1}]
+    out = sink([lost, wake(0, 0), lattice])
+    error, end = [m for m in out if isinstance(m, Event) and m.name in ("error", "end")]
+    assert error.data["utterances_in_flight"] == [0]
+    assert [m.utterances for m in out if isinstance(m, Lost)] == [(0,)]  # the gate closes it too
+    assert results(out) == []
+    assert end.data == {"results": 0, "errors": 1}

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from pipeline import Event, Graph, make_runtime
-from tests.graph_nodes import FailOn, HoldOne, Recorder, Relay, Scale, Slow, Summer, TickEvents, TickSource
+from tests.graph_nodes import (
+    FailOn,
+    HoldOne,
+    Recorder,
+    Relay,
+    Scale,
+    Slow,
+    Summer,
+    TickEvents,
+    TickNotices,
+    TickSource,
+)
 
 
 def run(graph: Graph, kind: str, **options) -> list[Event]:
@@ -73,6 +84,31 @@ def test_a_multi_input_node_sees_an_event_at_t_after_the_data_up_to_t(runtime_ki
                 marks += 1
                 assert end <= data_end, f"event at {end} delivered before data reached it ({data_end})"
         assert marks == 30
+
+
+def test_notices_wait_for_the_data_like_events_and_leave_the_graph_as_the_events_users_see(runtime_kind):
+    g = Graph("notices")
+    g.add("src", TickSource, streams=2, count=10)
+    g.add("late", HoldOne)
+    g.add("flags", TickNotices)
+    g.add("rec", Recorder)
+    g.add("out", Relay)
+    g.connect("src", "late").connect("src", "flags").connect("late", "rec").connect("flags", "rec")
+    g.connect("flags", "out")
+    events = run(g, runtime_kind)
+    for s in ("s0", "s1"):
+        data_end, flags = 0, 0
+        for kind, end, _ in seen(events, s):
+            if kind == "Tick":
+                data_end = max(data_end, end)
+            elif kind == "Flag":
+                flags += 1
+                assert end <= data_end, f"notice at {end} delivered before data reached it ({data_end})"
+        assert flags == 10
+        shown = [e for e in events if e.stream == s and e.name == "flag"]
+        assert [e.data for e in shown] == [{"value": v} for v in range(0, 10, 2)]  # a notice not for users: nothing
+        assert [e.end for e in shown] == [(v + 1) * 160 for v in range(0, 10, 2)]
+        assert all(e.trace[-1][0] == "out" for e in shown)
 
 
 def test_feedback_edge_runs_without_deadlock(runtime_kind):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -70,27 +72,27 @@ def test_chunking_does_not_change_the_probabilities(vad, recording):
 
 def test_one_message_per_chunk_that_completes_a_window(vad, recording):
     x = recording[0][: 5 * WINDOW]
-    st = vad.new_state("s")
     sizes = [300, 300, 1000, 100, 860]  # completes windows at the 2nd, 3rd and 5th chunk
-    pos, counts = 0, []
-    for n in sizes:
-        out = list(vad.on_message(AudioChunk(stream="s", start=pos, end=pos + n, samples=x[pos : pos + n]), st))
-        counts.append(sum(len(m.probs) for m in out) if out else 0)
-        assert len(out) <= 1
-        pos += n
-    assert counts == [0, 1, 2, 0, 2]
-    assert not list(vad.on_message(Event.make("stream", stream="s"), st))  # only audio makes probabilities
+    cuts = itertools.accumulate(sizes, initial=0)
+    chunks = [AudioChunk(stream="s", start=a, end=b, samples=x[a:b]) for a, b in itertools.pairwise(cuts)]
+    stream_opened = Event.make("stream", stream="s")
+    out = run_node(vad, [stream_opened, *chunks])
+    msgs = [m for m in out if isinstance(m, VoiceActivity)]
+    assert [len(m.probs) for m in msgs] == [1, 2, 2]
+    assert [m.end for m in msgs] == [WINDOW, 3 * WINDOW, 5 * WINDOW]  # in the 2nd, 3rd and 5th chunk
+    assert stream_opened in [m.replace(trace=()) for m in out]  # only audio makes probabilities: events pass
 
 
 def test_streams_keep_their_own_recurrent_state(vad, recording):
     x = recording[0]
     silence = np.random.default_rng(1).normal(0, 1e-3, len(x)).astype(np.float32)
     alone = np.concatenate([m.probs for m in feed(vad, x, [160])])
-    a, b = vad.new_state("a"), vad.new_state("b")
-    got: dict[str, list[np.ndarray]] = {"a": [], "b": []}
-    for pos in range(0, len(x), 160):
-        for name, st, sig in (("a", a, x), ("b", b, silence)):
-            chunk = AudioChunk(stream=name, start=pos, end=pos + 160, samples=sig[pos : pos + 160].copy())
-            got[name].extend(m.probs for m in vad.on_message(chunk, st))
-    assert np.array_equal(np.concatenate(got["a"]), alone)
-    assert np.concatenate(got["b"]).max() < 0.2
+    chunks = [
+        AudioChunk(stream=name, start=pos, end=pos + 160, samples=sig[pos : pos + 160].copy())
+        for pos in range(0, len(x), 160)
+        for name, sig in (("a", x), ("b", silence))
+    ]  # the two streams interleaved, chunk by chunk
+    out = [m for m in run_node(vad, chunks) if isinstance(m, VoiceActivity)]
+    got = {name: np.concatenate([m.probs for m in out if m.stream == name]) for name in "ab"}
+    assert np.array_equal(got["a"], alone)
+    assert got["b"].max() < 0.2

@@ -21,6 +21,8 @@ import numpy as np
 from audio import SAMPLE_RATE
 from audio.files import load
 from audio.logmel import LogMel, frame_end
+from nodes.endpoint_rule import Situation
+from nodes.endpoint_rule import eoq_inputs as rule_eoq_inputs
 
 WINDOW = 512
 """Samples per silero-vad window."""
@@ -135,7 +137,7 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
 
 @dataclass
 class Steps:
-    """What the rule looks at, at each window end t of one utterance (see nodes/endpointer.py)."""
+    """What the rule looks at, at each window end t of one utterance (`situation` lays it out for the rule)."""
 
     t: np.ndarray
     speech_end: dict[float, np.ndarray]  # per VAD threshold; -1 before any speech
@@ -164,15 +166,30 @@ def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
     return Steps(t, ends, blank, complete, words, k0)
 
 
+def situation(s: Steps, u: Utterance, threshold: float) -> Situation:
+    """What the end-pointer's rule sees at every window of `s`, speech counted at VAD `threshold`."""
+    from models.eoq import STRICT
+
+    t = s.t
+    end = s.speech_end[threshold]
+    strict_end = s.speech_end.get(STRICT, np.full(len(t), -1))
+    return Situation(
+        elapsed=t - u.start,
+        heard=end >= 0,
+        silence=t - np.where(end >= 0, end, u.start),
+        strict_heard=strict_end >= 0,
+        strict_silence=t - np.where(strict_end >= 0, strict_end, u.start),
+        blank=s.blank,
+        complete=s.complete,
+        eoq=s.eoq,
+    )
+
+
 def eoq_inputs(s: Steps, u: Utterance) -> np.ndarray:
     """The end-of-query model's features at every t of `s` (rows where no speech was heard yet included)."""
-    from models.eoq import HISTORY, SPEECH, STRICT, features
+    from models.eoq import HISTORY, SPEECH
 
     padded = np.concatenate([np.zeros(HISTORY - 1, np.float32), u.probs])
     k = np.arange(s.k0, s.k0 + len(s.t))
     recent = np.stack([padded[k + i] for i in range(HISTORY)], axis=1)  # window k is padded[k + HISTORY - 1]
-    end = s.speech_end[SPEECH]
-    silence = np.where(end >= 0, s.t - end, s.t - u.start) / SAMPLE_RATE
-    strict_end = s.speech_end[STRICT]
-    strict = np.where(strict_end >= 0, s.t - strict_end, s.t - u.start) / SAMPLE_RATE
-    return features(recent, silence, s.blank / SAMPLE_RATE, s.complete, s.words, (s.t - u.start) / SAMPLE_RATE, strict)
+    return rule_eoq_inputs(situation(s, u, SPEECH), recent, s.words)

@@ -1,22 +1,22 @@
 """The decoder node: streaming RNN-T beam search over each utterance the gate opens.
 
 Per chunk it emits a `DecoderSignal` (for the end-pointers) and, when the best
-hypothesis changes, a `partial` event. End-point events come back on feedback
+hypothesis changes, a `partial` event. `EndPoint` notices come back on feedback
 edges, in audio-time order, so when one at audio time t is handled the decoder
 has decoded at least up to t (it may have run a little past, hence the cut):
 
 - speculative at t: the lattice cut at t goes out as revision 0 (not final);
 - final at t', after a speculative one: if the best path cut at t' is what
-  revision 0 said, a `confirm` event follows it; otherwise a `Reset` for the
+  revision 0 said, a `Confirm` follows it; otherwise a `Reset` for the
   utterance and revision 1 (final) follow it;
 - final with no speculative one before it: revision 0, final.
 
-The gate's `gate_closed` (length limit) and the end of the stream finalise an
+The gate's `GateClosed` (length limit) and the end of the stream finalise an
 utterance too, so every utterance gets exactly one final lattice. Without a gate
 (plain `FeatureFrames`), a stream is one utterance that ends with the stream.
 
 Context (contacts, device names, expected answers) comes from the node's
-options and from `context` events in the stream; the context in force when an
+options and from `Context` notices in the stream; the context in force when an
 utterance starts is the one it is decoded with (best effort, never waited for).
 Phrases are normalised as the recogniser spells them, and at most
 `MAX_PHRASES` are used (the first ones): the learned biasing, the context graph
@@ -40,7 +40,17 @@ from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE
-from nodes.messages import DecoderSignal, FeatureFrames, LatticeMessage, UtteranceFeatures
+from nodes.messages import (
+    Confirm,
+    Context,
+    DecoderSignal,
+    EndPoint,
+    FeatureFrames,
+    GateClosed,
+    LatticeMessage,
+    UtteranceFeatures,
+    Wake,
+)
 from pipeline import EndOfStream, Error, Event, Message, Node, Reset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
@@ -186,31 +196,31 @@ class RNNTDecoder(Node):
     # -- end-points and context ------------------------------------------------------
 
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        if not isinstance(msg, Event):
-            return (msg,)
-        fields = msg.data
-        if msg.name == "wake" and isinstance(fields.get("utterance"), int):
-            st.woken.add(fields["utterance"])
-        if msg.name == "context":
-            st.phrases, capped = _cap(normalise_phrases(fields.get("phrases") or ()))
+        if isinstance(msg, Wake):
+            st.woken.add(msg.utterance)
+        elif isinstance(msg, Context):
+            st.phrases, capped = _cap(normalise_phrases(msg.phrases))
             st.context = self._graph(st.phrases)
             st.capped = st.capped or capped
             return self._warning(msg.stream, st, msg.end)
-        if msg.name == "endpoint":
-            u = st.utt
-            if u is None or u.final or fields.get("utterance") != u.id:
-                return ()  # an end-point for an utterance already finalised
-            if fields.get("kind") == "speculative":
-                if u.speculative_text is not None:
-                    return ()
-                lattice = self._lattice(u, msg.end)
-                u.speculative_text = lattice.best()
-                return (self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False),)
-            return self._finalise(msg.stream, st, msg.end, "final")
-        if msg.name == "gate_closed":
-            if st.utt is not None and not st.utt.final and fields.get("utterance") == st.utt.id:
+        elif isinstance(msg, EndPoint):
+            return self._end_point(msg, st)
+        elif isinstance(msg, GateClosed):
+            if st.utt is not None and not st.utt.final and msg.utterance == st.utt.id:
                 return (msg, *self._finalise(msg.stream, st, msg.end, "max_length"))
         return (msg,)
+
+    def _end_point(self, msg: EndPoint, st: _Stream) -> list[Message]:
+        u = st.utt
+        if u is None or u.final or msg.utterance != u.id:
+            return []  # an end-point for an utterance already finalised
+        if msg.kind == "speculative":
+            if u.speculative_text is not None:
+                return []
+            lattice = self._lattice(u, msg.end)
+            u.speculative_text = lattice.best()
+            return [self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False)]
+        return self._finalise(msg.stream, st, msg.end, "final")
 
     def on_end_of_stream(self, msg: EndOfStream, st: _Stream) -> Iterable[Message]:
         if st.utt is None or st.utt.final:
@@ -229,7 +239,7 @@ class RNNTDecoder(Node):
         if u.speculative_text is None:
             return [self._message(stream, u, lattice, 0, kind, t, final=True)]
         if lattice.best() == u.speculative_text:
-            return [Event.make("confirm", stream=stream, start=t, end=t, utterance=u.id, revision=0, at_s=seconds(t))]
+            return [Confirm(stream=stream, start=t, end=t, utterance=u.id, revision=0)]
         return [
             Reset(stream=stream, start=t, end=t, utterance=u.id, revision=1),
             self._message(stream, u, lattice, 1, kind, t, final=True),

@@ -1,4 +1,4 @@
-"""A rule-based intent parser over the request grammar of `corpus.grammar`.
+"""A rule-based intent parser over the assistant's requests (the grammar `corpus.grammar` speaks).
 
 Each intent is a few regular expressions with named groups; the fixed words
 come from the grammar, the slots are open: a contact or a device is whatever
@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from corpus import lexicon
-from corpus.grammar import ONES, TENS
+from models import lexicon
+from models.lexicon import ONES, TENS
 
 NONE = "none"
 """The manifest's intent for look-alikes, general speech and anything unparsed."""

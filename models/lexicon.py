@@ -1,9 +1,16 @@
-"""Word lists for the request grammar: names, devices, music, places, things.
+"""The assistant's vocabulary: names, devices, music, places, things, number words.
 
-Contact and device names are split between train, dev and test (see
-`corpus.splits`), so test names are never heard in training. The rare names
-are there on purpose: a recogniser must get them from the user's context.
+The corpus speaks requests made of these words (`corpus.grammar`) and the NLU
+parses them (`nodes.nlu`), so both read them here, below both. Contact and
+device names are split between train, dev and test (see `corpus.splits`), so
+test names are never heard in training. The rare names are there on purpose:
+a recogniser must get them from the user's context.
 """
+
+ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen \
+seventeen eighteen nineteen".split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+"""Number words, as a recogniser writes numbers (`TENS[n // 10]`; `_` where there is none)."""
 
 FIRST_NAMES = """
 aaron abigail adrian aisha alan albert alice amara amelia amir ana andre angela anita anton arjun astrid
