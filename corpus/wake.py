@@ -34,7 +34,7 @@ import soxr
 from tqdm import tqdm
 
 from audio import SAMPLE_RATE
-from corpus import augment, grammar, lexicon
+from corpus import augment, grammar
 from corpus.speech import (
     OPUS_LEVEL,
     _condition,
@@ -46,6 +46,7 @@ from corpus.speech import (
     word_lists,
 )
 from corpus.tts import FLITE_VOICES, Prosody, Voice, synthesize
+from models import lexicon
 
 
 @dataclass(frozen=True)
