@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from models.context_bias import ContextBiaser
+from models.rnnt_loss import rnnt_loss
 from models.tokens import VOCAB
 
 
@@ -136,12 +137,32 @@ class RNNT(nn.Module):
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.feat_mean) / self.feat_std
 
-    def forward(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Training: normalised features (B, T, F) and labels (B, U) -> joint logits (B, T', U+1, V)."""
+    def forward(
+        self,
+        feats: torch.Tensor,
+        labels: torch.Tensor,
+        enc_lens: torch.Tensor,
+        label_lens: torch.Tensor,
+        contexts: Sequence[Sequence[str]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training losses of normalised features (B, T, F) and labels (B, U), `enc_lens` in encoder steps:
+        the transducer loss per target character (read through each row's context phrases if the model has
+        learned biasing) and the CTC loss of the encoder alone (None without a CTC layer), which makes the
+        encoder listen from the first steps."""
         enc, _ = self.encoder(feats)
         start = torch.zeros(labels.shape[0], 1, dtype=labels.dtype, device=labels.device)  # blank starts
         pred, _ = self.predictor(torch.cat([start, labels], dim=1))
-        return self.joint(enc, pred)
+        heard = enc
+        if self.biaser is not None and contexts is not None:
+            mem = self.biaser.memory(contexts)
+            heard, pred = self.biaser.bias_encoder(enc, mem), self.biaser.bias_predictor(pred, mem)
+        per_token = max(1.0, float(label_lens.float().mean()))
+        transducer = rnnt_loss(self.joint(heard, pred), labels, enc_lens, label_lens) / per_token
+        if self.ctc_head is None:
+            return transducer, None
+        log_probs = torch.log_softmax(self.ctc_head(enc), -1).transpose(0, 1)
+        ctc = nn.functional.ctc_loss(log_probs, labels, enc_lens, label_lens, zero_infinity=True)
+        return transducer, ctc  # CTC's loss is already per target token
 
     def checkpoint(self, half: bool = True) -> dict:
         """Config and weights; stored in float16 (half the size), loaded back as float32."""

@@ -103,3 +103,21 @@ def test_ctc_head_is_fitted_on_the_frozen_encoder_and_written_into_the_weights(t
     assert fitted.ctc_head is not None and fitted.config.context_dim == 16
     before = model.state_dict()
     assert all(torch.equal(v, before[k].half().float()) for k, v in fitted.state_dict().items() if k in before)
+
+
+def test_the_model_owns_its_losses_and_reads_the_context_through_them():
+    torch.manual_seed(0)
+    model = RNNT(RNNTConfig(context_dim=32, pred_context=4, ctc_head=True))
+    feats = torch.randn(2, 64, 64)
+    labels = torch.randint(1, 29, (2, 5))
+    enc_lens, label_lens = torch.tensor([16, 12]), torch.tensor([5, 3])
+    contexts = [["meg bauer"], ["kitchen lamp", "tobias"]]
+    transducer, ctc = model(feats, labels, enc_lens, label_lens, contexts)
+    assert transducer.item() > 0 and ctc is not None and ctc.item() > 0
+    (transducer + ctc).backward()
+    assert model.biaser is not None and any(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.biaser.parameters()
+    )
+    assert model.ctc_head.weight.grad.abs().sum() > 0
+    plain, _ = model(feats, labels, enc_lens, label_lens)  # no context: the biasing layers are not read
+    assert not torch.isclose(plain, transducer)

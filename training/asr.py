@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from corpus.contexts import own_phrases, row_context
 from models.rnnt import RNNT, RNNTConfig, greedy_decode
-from models.rnnt_loss import rnnt_loss
 from models.tokens import decode, encode
 from training.features import FeatureCache
 from training.run import start_run
@@ -152,9 +151,7 @@ def train(args: argparse.Namespace) -> dict:
     model.words = frozenset(w for text in train_cache.texts for w in text.split())
     pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
-    # CTC on the encoder alone: it makes the encoder listen from the first steps, and the decoder's
-    # second pass reads the audio through the same layer.
-    ctc_head = model.ctc_head
+    # The decoder's second pass reads the audio through the same CTC layer the loss trains.
     learned_bias = {id(q) for q in model.biaser.parameters()} if model.biaser else set()
     groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias]}]
     if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
@@ -213,18 +210,10 @@ def train(args: argparse.Namespace) -> dict:
             lr = args.lr * min(1.0, (state["step"] + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
-            enc, _ = model.encoder(x)
-            pred, _ = model.predictor(torch.cat([torch.zeros_like(y[:, :1]), y], dim=1))
-            if model.biaser is not None:
-                mem = model.biaser.memory([training_context(train_cache.rows[i], pool, rng) for i in ids])
-                enc_b, pred = model.biaser.bias_encoder(enc, mem), model.biaser.bias_predictor(pred, mem)
-            else:
-                enc_b = enc
-            per_token = max(1.0, float(u.float().mean()))
-            transducer = rnnt_loss(model.joint(enc_b, pred), y, t, u) / per_token
-            ctc = torch.nn.functional.ctc_loss(
-                torch.log_softmax(ctc_head(enc), -1).transpose(0, 1), y, t, u, zero_infinity=True
-            )  # already per target token
+            contexts = (
+                [training_context(train_cache.rows[i], pool, rng) for i in ids] if model.biaser is not None else None
+            )
+            transducer, ctc = model(x, y, t, u, contexts)
             loss = transducer + args.ctc_weight * ctc
             opt.zero_grad()
             loss.backward()
