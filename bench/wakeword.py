@@ -12,15 +12,15 @@ stage-2 window (`stage2_window`) are applied to it, which lets one run sweep
 both thresholds for the DET curve. A positive counts as detected when an
 accepted proposal ends between the wake word's start and 0.5 s after its end.
 The baselines hear the same positives and the same negatives, thinned evenly to
-`--baseline-hours` (openWakeWord costs 0.15 CPU s per audio s): openWakeWord's
+`--baseline-hours` (openWakeWord costs 0.15-0.25 CPU s per audio s): openWakeWord's
 "alexa" (swept over its score) and Porcupine's built-in "alexa"
 (`pvporcupine==1.9.5`, offline, no key; swept over its sensitivity).
 
 Detection latency: the audio time at which the gate decides (stage 1 fires,
 then `verify_delay_ms` more audio for stage 2) minus the wake word's end, plus
 the measured compute of the chunk that decides. `--tune` (on dev) picks the
-stage-2 threshold with the fewest dev false accepts among those that keep dev
-FRR at or under 5% and writes it to `weights/wakeword.json`, which the gate
+pair of thresholds with the fewest dev false accepts among those that keep dev
+FRR at or under 5% and writes them to `weights/wakeword.json`, which the gate
 reads; test is only reported.
 """
 
@@ -98,14 +98,8 @@ def run(args: argparse.Namespace) -> dict:
     extra = Path(args.negatives_from) if args.negatives_from else None
     if extra:  # speech without the wake word, in the same split's voices: more hours of negatives
         fx = FeatureCache.build(extra, args.split, Path(args.cache) / f"negatives_{extra.name}", jobs=1)
-        fc = FeatureCache(
-            frames=np.concatenate([fc.frames, fx.frames]),
-            offsets=np.concatenate([fc.offsets, fx.offsets + len(fc.frames)]),
-            lengths=np.concatenate([fc.lengths, fx.lengths]),
-            starts=np.concatenate([fc.starts, fx.starts]),
-            texts=fc.texts + fx.texts,
-            rows=fc.rows + [r | {"root": str(extra)} for r in fx.rows],
-        )
+        fx.rows = [r | {"root": str(extra)} for r in fx.rows]  # where the baselines find its audio
+        fc = fc.joined(fx)
     rows = fc.rows
     negs = negative_streams(corpus, args.split, Path(args.cache))
     t1 = settings["threshold1"]
@@ -226,9 +220,9 @@ def run(args: argparse.Namespace) -> dict:
         heard = Heard.load(corpus, rows, pos, other, args.split, args.baseline_hours)
         summary["baseline_negative_hours"] = round(heard.hours, 2)
         if not args.no_openwakeword:
-            summary["openwakeword"], det["openwakeword"] = openwakeword_baseline(heard, by_voice)
+            summary["openwakeword"], det["openwakeword"] = openwakeword_baseline(heard)
         if not args.no_porcupine:
-            summary["porcupine"], det["porcupine"] = porcupine_baseline(heard, by_voice)
+            summary["porcupine"], det["porcupine"] = porcupine_baseline(heard)
         for name in ("openwakeword", "porcupine"):
             if name in summary:  # the baseline's best FRR at no more false accepts than the gate's
                 ok = [frr for fa, frr in det[name] if fa <= fa_h]
@@ -318,21 +312,18 @@ class Heard:
             negatives += [pcm(corpus / r["audio"]) for r in streams if r["split"] == split]
         return cls(positives, negatives)
 
-    def point(self, detect, by_voice_rows: dict[str, list[dict]] | None = None):
+    def point(self, detect):
         """(FA per hour, FRR, latencies, FRR per voice group) of `detect(pcm) -> [seconds]`."""
-        missed: dict[str, int] = {}
+        misses: dict[str, list[bool]] = {}
         lat = []
         for r, x in self.positives:
             hits = [a for a in detect(x) if r["wake_start"] <= a <= r["wake_end"] + LATE_S + 0.08]
             if hits:
                 lat.append(hits[0] - r["wake_end"])
-            else:
-                missed[r["id"]] = 1
+            misses.setdefault(voice_group(r), []).append(not hits)
         fa = sum(len(detect(x)) for x in self.negatives)
-        frr = len(missed) / len(self.positives)
-        per_voice = {
-            k: (sum(missed.get(r["id"], 0) for r in v) / len(v), len(v)) for k, v in (by_voice_rows or {}).items()
-        }
+        frr = sum(sum(v) for v in misses.values()) / len(self.positives)
+        per_voice = {k: (sum(v) / len(v), len(v)) for k, v in sorted(misses.items())}
         return fa / self.hours, frr, lat, per_voice
 
 
@@ -349,14 +340,7 @@ def _summary(threshold: float, point, cpu: float) -> dict:
     }
 
 
-def _voice_rows(heard: Heard, by_voice: dict[str, list[int]]) -> dict[str, list[dict]]:
-    groups: dict[str, list[dict]] = {k: [] for k in by_voice}
-    for r, _ in heard.positives:
-        groups.setdefault(voice_group(r), []).append(r)
-    return groups
-
-
-def openwakeword_baseline(heard: Heard, by_voice: dict[str, list[int]]):
+def openwakeword_baseline(heard: Heard):
     """openWakeWord's "alexa" (PyPI pyopen-wakeword, 80 ms chunks) on the same audio, swept over its score."""
     from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
 
@@ -394,8 +378,7 @@ def openwakeword_baseline(heard: Heard, by_voice: dict[str, list[int]]):
 
         return detect
 
-    groups = _voice_rows(heard, by_voice)
-    summary = _summary(0.5, heard.point(detector(0.5), groups), cpu)
+    summary = _summary(0.5, heard.point(detector(0.5)), cpu)
     det = [heard.point(detector(float(t)))[:2] for t in np.linspace(0.02, 0.99, 40)]
     return summary, det
 
@@ -403,7 +386,7 @@ def openwakeword_baseline(heard: Heard, by_voice: dict[str, list[int]]):
 PORCUPINE_SENSITIVITIES = (0.1, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0)
 
 
-def porcupine_baseline(heard: Heard, by_voice: dict[str, list[int]]):
+def porcupine_baseline(heard: Heard):
     """Porcupine's built-in "alexa" (`pvporcupine==1.9.5`, 32 ms frames), one pass per sensitivity."""
     import pvporcupine
 
@@ -420,11 +403,10 @@ def porcupine_baseline(heard: Heard, by_voice: dict[str, list[int]]):
 
         return detect
 
-    groups = _voice_rows(heard, by_voice)
     points = {}
     started = time.process_time()
     for s in tqdm(PORCUPINE_SENSITIVITIES, desc="Porcupine sensitivities"):
-        points[s] = heard.point(detector(s), groups)
+        points[s] = heard.point(detector(s))
     audio_s = sum(len(x) for x in heard.negatives) / SAMPLE_RATE + sum(len(x) for _, x in heard.positives) / SAMPLE_RATE
     cpu = (time.process_time() - started) / (audio_s * len(PORCUPINE_SENSITIVITIES))
     summary = _summary(0.5, points[0.5], cpu)

@@ -24,7 +24,6 @@ import json
 import multiprocessing
 import random
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from audio import SAMPLE_RATE
 from corpus import augment, grammar
 from corpus.speech import (
     OPUS_LEVEL,
+    Size,
     _condition,
     _prosody,
     _text_row,
@@ -48,26 +48,14 @@ from corpus.speech import (
 from corpus.tts import FLITE_VOICES, Prosody, Voice, synthesize
 from models import lexicon
 
-
-@dataclass(frozen=True)
-class WakeSize:
-    """Rows per split and kind; `engine` rows are test positives in the held-out engine."""
-
-    train: dict[str, int]
-    dev: dict[str, int]
-    test: dict[str, int]
-    piper: int
-    """Train rows spoken by the Piper voice."""
-
-
-SIZES = {
-    "tiny": WakeSize(
+SIZES = {  # rows per split and kind; `engine` rows are test positives in the held-out engine
+    "tiny": Size(
         train={"positive": 24, "lookalike": 8, "no_wake": 8},
         dev={"positive": 6, "lookalike": 3, "no_wake": 3},
         test={"positive": 6, "engine": 4, "lookalike": 3, "no_wake": 3},
         piper=4,
     ),
-    "default": WakeSize(
+    "default": Size(
         train={"positive": 2500, "lookalike": 1000, "no_wake": 500},
         dev={"positive": 300, "lookalike": 150, "no_wake": 150},
         test={"positive": 400, "engine": 300, "lookalike": 400, "no_wake": 700},

@@ -53,6 +53,17 @@ class FeatureCache:
         )
         return torch.from_numpy(sample.mean(0)), torch.from_numpy(sample.std(0) + 1e-5)
 
+    def joined(self, other: FeatureCache) -> FeatureCache:
+        """This cache's utterances, then `other`'s, as one cache (frames copied into memory)."""
+        return FeatureCache(
+            frames=np.concatenate([self.frames, other.frames]),
+            offsets=np.concatenate([self.offsets, other.offsets + len(self.frames)]),
+            lengths=np.concatenate([self.lengths, other.lengths]),
+            starts=np.concatenate([self.starts, other.starts]),
+            texts=self.texts + other.texts,
+            rows=self.rows + other.rows,
+        )
+
     @classmethod
     def build(cls, corpus: str | Path, split: str, cache_dir: str | Path, jobs: int = 2) -> FeatureCache:
         corpus, cache = Path(corpus), Path(cache_dir)
