@@ -19,6 +19,7 @@ What is held out (nothing of it is heard in training):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -26,7 +27,7 @@ import logging
 import multiprocessing
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -399,6 +400,23 @@ def _render_eval(args: tuple[dict[str, Any], str]) -> dict[str, Any]:
     }
 
 
+class _InProcess:
+    @staticmethod
+    def imap(func: Callable, items: Iterable, chunksize: int = 1) -> Iterator:
+        return map(func, items)
+
+
+@contextlib.contextmanager
+def workers(jobs: int) -> Iterator[Any]:
+    """A fork pool of `jobs` processes, or this process when `jobs` <= 1: no fork, so no child inherits a
+    lock another thread (Ray's, a logger's) held at that moment."""
+    if jobs <= 1:
+        yield _InProcess()
+        return
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        yield pool
+
+
 def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int = 2, progress: bool = True) -> dict:
     """Plan every split, render the Piper train rows and all dev and test rows, write the manifests.
 
@@ -406,7 +424,7 @@ def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = plan(seed, size)
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+    with workers(jobs) as pool:
         piper = [r for r in rows["train"] if r["engine"] == "piper"]
         done = {
             r["id"]: r

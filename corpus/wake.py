@@ -21,7 +21,6 @@ more than two test hours, so false accepts per hour have a useful resolution.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import random
 from collections import Counter
 from pathlib import Path
@@ -44,6 +43,7 @@ from corpus.speech import (
     babble_talkers,
     voices,
     word_lists,
+    workers,
 )
 from corpus.tts import FLITE_VOICES, Prosody, Voice, synthesize
 from models import lexicon
@@ -173,7 +173,7 @@ def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = plan(seed, size)
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+    with workers(jobs) as pool:
         for split, split_rows in rows.items():
             done = list(
                 tqdm(pool.imap(_render_row, [(r, str(out)) for r in split_rows], chunksize=8),

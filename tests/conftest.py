@@ -81,7 +81,7 @@ def tiny_speech(tmp_path_factory) -> Path:
     from corpus import speech
 
     out = tmp_path_factory.mktemp("speech")
-    speech.build(out, size="tiny", seed=0, jobs=2, progress=False)
+    speech.build(out, size="tiny", seed=0, jobs=1, progress=False)  # no fork beside Ray's threads
     return out
 
 
@@ -91,5 +91,5 @@ def tiny_wake(tmp_path_factory) -> Path:
     from corpus import wake
 
     out = tmp_path_factory.mktemp("wake")
-    wake.build(out, size="tiny", seed=0, jobs=2, progress=False)
+    wake.build(out, size="tiny", seed=0, jobs=1, progress=False)
     return out

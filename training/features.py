@@ -9,7 +9,6 @@ an audio file is a recipe (`corpus.speech`): it is rendered here, in the workers
 from __future__ import annotations
 
 import json
-import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +74,9 @@ class FeatureCache:
             if index["ids"] == [r["id"] for r in rows]:
                 return cls._from(np.load(npy, mmap_mode="r"), index, rows)
         work = [(str(corpus), r) for r in rows]
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        from corpus.speech import workers
+
+        with workers(jobs) as pool:
             feats = list(tqdm(pool.imap(_features, work, chunksize=16), total=len(work), desc=f"features {split}"))
         lengths = np.array([len(f) for f in feats])
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
