@@ -234,3 +234,19 @@ def test_node_ignores_other_data_and_forwards_events():
     assert list(node.on_message(Event.make("partial", stream="s"), st)) == []
     ev = Event.make("wake", stream="s")
     assert list(node.on_control(ev, st)) == [ev]
+
+
+def test_node_refuses_to_act_on_an_unsure_transcript():
+    node = IntentParser(threshold=0.5)
+    st = node.new_state("s")
+    sure = _transcript("call meg bauer", 1, 0).replace(confidence=0.9)
+    unsure = _transcript("call meg bauer", 2, 0).replace(confidence=0.3)
+    unknown = _transcript("turn the kitchen lights off", 3, 0)  # no confidence estimated (no rescorer): acts
+    (out,) = node.on_message(sure, st)
+    assert out.intent == "call" and out.slots == (("contact", "meg bauer"),)
+    (out,) = node.on_message(unsure, st)
+    assert out.intent == "unknown" and out.slots == () and out.text == "call meg bauer"
+    (out,) = node.on_message(unknown, st)
+    assert out.intent == "device_power"
+    (out,) = IntentParser(threshold=0.0).on_message(unsure, IntentParser().new_state("s"))
+    assert out.intent == "call"  # a zero threshold never refuses
