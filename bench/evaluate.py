@@ -37,6 +37,7 @@ def evaluate(manifest: str, events: str, negatives: str | None = None, negative_
     summary["wake"] = metrics.wake(rows, by_utt, neg_hours, neg_wakes)
     summary["endpointing"] = metrics.endpointing(rows, by_utt)
     summary["errors"] = sum(e["event"] == "error" for evs in by_utt.values() for e in evs)
+    summary["actions"] = metrics.actions(rows, by_utt)
     return summary
 
 
@@ -64,4 +65,15 @@ def table(summary: dict) -> str:
     for key in ("speculative_latency_ms", "final_latency_ms", "user_perceived_latency_ms"):
         lines.append(f"{key:<28} p50 {fmt(ep[key]['p50']):>8}  p90 {fmt(ep[key]['p90']):>8}  (n={ep[key]['n']})")
     lines.append(f"premature cut rate {fmt(ep['premature_cut_rate'])}")
+    act = summary.get("actions")
+    if act:
+        lines.append(
+            f"actions: false-action rate {fmt(act['false_action_rate'])} with {act['rejected']} of "
+            f"{act['utterances']} refused as unsure ({fmt(act['reject_correct_rate'])} of the correct requests)"
+        )
+        lines.append("  threshold  false actions  correct requests rejected")
+        for c in act["curve"][::4]:
+            lines.append(
+                f"  {c['threshold']:>9.2f}  {fmt(c['false_action_rate']):>13}  {fmt(c['reject_correct_rate']):>25}"
+            )
     return "\n".join(lines)

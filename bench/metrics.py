@@ -177,3 +177,101 @@ def hypotheses(events: dict[str, list[dict]], field: str = "text") -> dict[str, 
         if results:
             out[uid] = " ".join(r.get(field, "") for r in results if r.get(field))
     return out
+
+
+# -- entities and actions ------------------------------------------------------------
+
+CONTEXT_SLOTS = ("contact", "device")
+"""Entities a user's device holds in its context (`corpus.contexts`)."""
+CATALOG_SLOTS = ("city", "country", "item", "item2", "artist")
+"""Entities only the cloud's catalogs know: never in a device's context."""
+
+
+def entities(row: dict, slots: tuple[str, ...]) -> list[str]:
+    """The row's slot values of those kinds that are spelt out in its text (a few templates drop one)."""
+    text = f" {row['text']} "
+    return [v for k in slots if (v := row.get("slots", {}).get(k)) and f" {v} " in text]
+
+
+def entity_errors(rows: list[dict], hyps: dict[str, str], slots: tuple[str, ...]) -> dict[str, Any]:
+    """Entities of `slots` kinds whose words are not all there, in order, in the hypothesis (errors / entities)."""
+    total = wrong = 0
+    for r in rows:
+        said = f" {hyps.get(r['id'], '')} "
+        for value in entities(r, slots):
+            total += 1
+            wrong += f" {value} " not in said
+    return {"entities": total, "errors": wrong, "rate": round(wrong / total, 4) if total else None}
+
+
+def acted(intent: str | None) -> bool:
+    """Whether the assistant does something: an intent other than none and unknown (it asks again)."""
+    return intent not in (None, "none", "unknown")
+
+
+def action_curve(items: list[dict[str, Any]], thresholds: list[float]) -> list[dict[str, Any]]:
+    """False actions and rejections at each confidence threshold.
+
+    Each item: `confidence`, `action` (intent, slots) the NLU reads in the hypothesis, `truth` (intent, slots).
+    A false action: the assistant acts (not `none` / `unknown`) and the action differs from the truth; a correctly
+    recognised request: it acts and the action is the truth. Rejected: below the threshold (`unknown`). Rates:
+    false actions over all items; rejections over correctly recognised requests.
+    """
+    n = len(items)
+    good = [it for it in items if acted(it["action"][0]) and it["action"] == it["truth"]]
+    out = []
+    for t in thresholds:
+        kept = [it for it in items if it["confidence"] is None or it["confidence"] >= t]
+        false = sum(acted(it["action"][0]) and it["action"] != it["truth"] for it in kept)
+        rejected = sum(it["confidence"] is not None and it["confidence"] < t for it in good)
+        out.append(
+            {
+                "threshold": round(t, 4),
+                "false_action_rate": round(false / n, 4) if n else None,
+                "false_actions": false,
+                "reject_correct_rate": round(rejected / len(good), 4) if good else None,
+                "rejected_correct": rejected,
+                "rejected_all": n - len(kept),
+                "utterances": n,
+                "correct_requests": len(good),
+            }
+        )
+    return out
+
+
+def actions(rows: list[dict], events: dict[str, list[dict]]) -> dict[str, Any] | None:
+    """False actions against rejections of correct requests, from a replay's `result` events (their intent,
+    slots, confidence and text): at the shipped threshold (what the NLU did) and as a curve over thresholds
+    (the NLU's reading of each text, refused below the threshold). Truth: the manifest's intent and slots.
+    None when no result carried a confidence (a graph without the rescorer)."""
+    from nodes.nlu import parse
+
+    items = []
+    for r in rows:
+        results = [e for e in events.get(r["id"], []) if e["event"] == "result"]
+        if not results or not heard(r) or "intent" not in r:
+            continue
+        e = results[-1]
+        reading = parse(e.get("text", ""), e.get("context", []))
+        items.append(
+            {
+                "confidence": e.get("confidence"),
+                "did": (e.get("intent"), sorted((e.get("slots") or {}).items())),
+                "action": (reading.intent, sorted(reading.slots.items())),
+                "truth": (r["intent"], sorted(r["slots"].items())),
+            }
+        )
+    if not items or all(it["confidence"] is None for it in items):
+        return None
+    n = len(items)
+    false = sum(acted(it["did"][0]) and it["did"] != it["truth"] for it in items)
+    good = [it for it in items if acted(it["action"][0]) and it["action"] == it["truth"]]
+    refused = sum(it["did"][0] == "unknown" for it in good)
+    thresholds = sorted({0.0, *(round(k / 20, 2) for k in range(1, 20))})
+    return {
+        "utterances": n,
+        "false_action_rate": round(false / n, 4),
+        "rejected": sum(it["did"][0] == "unknown" for it in items),
+        "reject_correct_rate": round(refused / len(good), 4) if good else None,
+        "curve": action_curve(items, thresholds),
+    }

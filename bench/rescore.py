@@ -1,16 +1,31 @@
-"""`python3 -m bench.rescore`: tune the cloud rescorer on dev, measure it on test.
+"""`speechgraph bench rescore`: tune the cloud rescorer and the confidence on dev, measure them on test.
 
-Decodes each split's wake-word utterances from the request start with the
-shipped recogniser (beam search, contextual biasing with the same per-user
-contexts as `bench asr`), caches the lattices in `runs/rescore/` (keyed by the
-recogniser's weights, so a better model is decoded afresh), grid-searches the
-LM weight, length bonus and n-best depth on the tuning split, and reports on the
-test split WER and name recall before and after rescoring, with the oracle WER
-of the lattice's n-best and of all candidates the rescorer considers. The tuned
-values go to `weights/rescorer.json`, which the rescorer node reads as defaults.
+Decodes each split with the shipped recogniser (beam search, contextual biasing
+with the same per-user contexts as `bench asr`; on the speech set every row of
+every slice, on the assistant corpus its wake-word utterances), caches the
+lattices in `runs/rescore/` (keyed by the recogniser's weights and the decoder's
+code, so a better model is decoded afresh), grid-searches the LM weight, the
+internal-LM weight, the length bonus and the candidates on dev, and reports on
+test WER per slice, name recall and entity error rates (contacts; catalog
+entities: cities, countries, items, artists, never in a device's context)
+before and after rescoring, the oracle WER of the candidates, and the LM's time
+per request (the node's own code). The tuned values go to
+`weights/rescorer.json`, which the rescorer node reads as defaults.
 
-Re-run it whenever `weights/asr_rnnt.pt` improves: one command, same result for
-the same weights. Heavy imports wait until `run`, so `arguments` is cheap.
+Then the confidence (`nodes.confidence`): the posteriors' temperature and a small
+logistic calibration fitted on dev, and the NLU's threshold: the highest at which
+at most `--max-reject` of dev's correctly recognised requests are turned away. On
+the held-out phrasing and out-of-domain rows of test it reports the false-action
+rate against the rejection of correctly recognised requests, as a curve
+(`--curve` draws it). A false action: the NLU acts on the hypothesis and the
+action differs from the truth; the truth is the NLU's reading of the reference
+text (`heard`: what a perfect recogniser would have made the assistant do; the
+figure confidence is for) and, as a second column, the manifest's gold intent and
+slots (which also counts the parser's own mistakes). The values go to
+`weights/confidence.json` (the rescorer and the NLU read it).
+
+Re-run it whenever `weights/asr_rnnt.pt` or `weights/lm.pt` changes: one
+command, same result for the same weights. Heavy imports wait until `run`.
 """
 
 from __future__ import annotations
@@ -31,18 +46,27 @@ from nodes.decoder.context import BONUS, MAX_BONUS
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-LM_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
+LM_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0, 1.5)
+ILM_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
+TEMPERATURES = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0)
+MAX_REJECT = 0.10
+"""The NLU's threshold turns away at most this share of dev's correctly recognised requests."""
 MIN_GAIN = 0.03
 """A setting that beats the first pass on dev by less than this (relative WER) is not kept: on 200 dev
 requests that is a word or two, and with the epoch-39 recogniser such a setting (length bonus 0.5, dev
 0.082 -> 0.081) changed 5 test requests, all for the worse."""
-LENGTH_BONUSES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
-NBESTS = (4, 8, 16)
-ALTERNATIVES = (0, 2, 4)
+LENGTH_BONUSES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+NBESTS = (4, 8)
+ALTERNATIVES = (0, 4)
+CATALOG_PENALTIES = (None, 0.0, 3.0)
 
 
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(","))
+
+
+def _penalties(text: str) -> tuple[float | None, ...]:
+    return tuple(None if v.strip() == "off" else float(v) for v in text.split(","))
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -50,10 +74,13 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
+    p.add_argument("--corpus", default="corpus_speech", help="corpus folder (default corpus_speech, the speech set)")
     p.add_argument("--tune-split", default="dev", choices=("dev", "test"), help="split the settings are chosen on")
     p.add_argument("--test-split", default="test", choices=("dev", "test"), help="split they are measured on")
-    p.add_argument("--limit", type=int, default=200, help="wake-word utterances per split (0: all)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="utterances per split (0: all; default all on the speech set, 200)"
+    )
+    p.add_argument("--slices", default="", help="speech set: slices to use, comma-separated (default all)")
     p.add_argument("--tune-limit", type=int, default=None, help="utterances of the tuning split (default --limit)")
     p.add_argument(
         "--min-gain",
@@ -72,6 +99,17 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--alternatives", type=_ints, default=ALTERNATIVES, help="grid of one-word substitutions per entry")
     p.add_argument("--lm-weights", type=_floats, default=LM_WEIGHTS, help="grid, comma-separated")
+    p.add_argument("--ilm-weights", type=_floats, default=ILM_WEIGHTS, help="grid of internal-LM weights (subtracted)")
+    p.add_argument(
+        "--catalog-penalties",
+        type=_penalties,
+        default=CATALOG_PENALTIES,
+        help="grid of scores lost per catalog respelling, comma-separated; 'off' for none (default off,0,3)",
+    )
+    p.add_argument("--temperatures", type=_floats, default=TEMPERATURES, help="grid of posterior temperatures")
+    p.add_argument("--max-reject", type=float, default=MAX_REJECT, help="dev rejections of correct requests at most")
+    p.add_argument("--confidence-out", default=str(ROOT / "weights" / "confidence.json"), help="confidence values")
+    p.add_argument("--curve", default=None, help="draw test's false-action curve to this PNG")
     p.add_argument("--length-bonuses", type=_floats, default=LENGTH_BONUSES, help="grid, comma-separated")
     p.add_argument("--nbests", type=_ints, default=NBESTS, help="grid of n-best depths")
     p.add_argument("--jobs", type=int, default=1, help="decoding processes")
@@ -91,9 +129,16 @@ def _tag(args: argparse.Namespace, weights: bytes) -> str:
     return h.hexdigest()[:12]
 
 
-def pick(rows: list[dict], limit: int) -> list[int]:
-    """Indices of up to `limit` wake-word utterances, a fixed random sample in manifest order."""
-    ids = [i for i, r in enumerate(rows) if r.get("wake_word", True)]
+def pick(rows: list[dict], limit: int, slices: tuple[str, ...] = ()) -> list[int]:
+    """Indices of up to `limit` utterances, a fixed random sample in manifest order.
+
+    On the speech set (rows with a `slice`): the rows of `slices` (all when empty); on the assistant
+    corpus: its wake-word utterances (the others are look-alikes and general speech with no request).
+    """
+    if any("slice" in r for r in rows):
+        ids = [i for i, r in enumerate(rows) if not slices or r.get("slice") in slices]
+    else:
+        ids = [i for i, r in enumerate(rows) if r.get("wake_word", True)]
     random.Random(0).shuffle(ids)
     return sorted(ids[:limit] if limit else ids)
 
@@ -141,7 +186,7 @@ def lattices(args: argparse.Namespace, split: str, limit: int) -> tuple[list[dic
     from tqdm import tqdm
 
     rows = [json.loads(line) for line in (Path(args.corpus) / f"{split}.jsonl").read_text().splitlines()]
-    ids = pick(rows, limit)
+    ids = pick(rows, limit, tuple(x for x in args.slices.split(",") if x))
     out = Path(args.lattices)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{split}-{_W['tag']}.jsonl"
@@ -176,95 +221,339 @@ def lattices(args: argparse.Namespace, split: str, limit: int) -> tuple[list[dic
 # -- second pass: candidates, LM scores, the grid -----------------------------------------------
 
 
-def score_candidates(
-    lm: Any, records: list[dict], nbests: tuple[int, ...], alternatives: tuple[int, ...]
-) -> list[dict]:
-    """Per record: candidates for each (n-best depth, substitutions), first-pass and LM scores, LM time."""
-    from nodes.decoder.lattice import Lattice
-    from nodes.rescorer import candidates
+def edit_errors(ref: list[str], hyp: list[str]) -> int:
+    """Word edit distance."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i]
+        for j, h in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
+        prev = cur
+    return prev[-1]
 
+
+def cands_of(entries: list[tuple[str, float, int]]) -> list[tuple[str, float]]:
+    return [(t, s) for t, s, _ in entries]
+
+
+def score_candidates(
+    lm: Any, ilm: Any, rows: list[dict], records: list[dict], nbests: tuple[int, ...], alternatives: tuple[int, ...]
+) -> list[dict]:
+    """Per record: candidates for each (n-best depth, substitutions), first-pass, LM and internal-LM scores, and
+    each candidate's word errors against the reference (so the grid needs no alignment)."""
+    from tqdm import tqdm
+
+    from nodes.catalog_respell import CatalogRespeller
+    from nodes.decoder.lattice import Lattice
+    from nodes.rescorer import RESPELL_TOP, candidates
+
+    respeller = CatalogRespeller(lm.catalogs, lm.in_vocab, lm.expects) if lm.catalogs else None
     out = []
-    for rec in records:
+    for row, rec in tqdm(list(zip(rows, records, strict=True)), desc="LM scores"):
         lat = Lattice.from_dict(rec["lattice"])
-        per = {(n, a): candidates(lat, n, a) for n in nbests for a in alternatives}
-        texts = sorted({t for c in per.values() for t, _ in c})
-        started = time.perf_counter()
+        per = {}
+        for n in nbests:
+            for a in alternatives:
+                cands = [(t, s, 0) for t, s in candidates(lat, n, a)]
+                if respeller is not None:
+                    score = {t: s for t, s, _ in cands}
+                    cands += [
+                        (p.text, score[p.source], p.rewrites) for p in respeller.propose(cands_of(cands), RESPELL_TOP)
+                    ]
+                per[n, a] = cands
+        texts = sorted({t for c in per.values() for t, _, _ in c})
         scores = dict(zip(texts, lm.score(texts, rec["context"]), strict=True)) if texts else {}
-        ms = (time.perf_counter() - started) * 1000
-        out.append({"per": per, "lm": scores, "lm_ms": ms, "lattice": lat})
+        internal = dict(zip(texts, ilm.score(texts), strict=True)) if texts else {}
+        ref = row["text"].split()
+        errors = {t: edit_errors(ref, t.split()) for t in texts}
+        out.append({"per": per, "lm": scores, "ilm": internal, "errors": errors, "ref_words": len(ref), "lattice": lat})
     return out
 
 
-def choose(scored: dict, setting: dict, fallback: str) -> str:
-    """The best candidate under one setting of the grid (nbest, alternatives, lm_weight, length_bonus)."""
+def ranked(scored: dict, setting: dict) -> list[tuple[str, float]]:
+    """The candidates of one setting (nbest, alternatives, lm_weight, ilm_weight, length_bonus), best first."""
     from nodes.rescorer import combine
 
-    w, b = setting["lm_weight"], setting["length_bonus"]
-    cands = scored["per"][setting["nbest"], setting["alternatives"]]
-    if not cands:
-        return fallback
-    return max(cands, key=lambda c: combine(c[1], scored["lm"][c[0]], len(c[0].split()), w, b))[0]
+    w, wi, b = setting["lm_weight"], setting.get("ilm_weight", 0.0), setting["length_bonus"]
+    pen = setting.get("catalog_penalty")
+    out = [
+        (t, combine(s - (pen or 0.0) * n, scored["lm"][t], len(t.split()), w, b, scored["ilm"][t], wi))
+        for t, s, n in scored["per"][setting["nbest"], setting["alternatives"]]
+        if n == 0 or pen is not None
+    ]
+    return sorted(out, key=lambda ts: ts[1], reverse=True)
+
+
+def choose(scored: dict, setting: dict, fallback: str) -> str:
+    """The best candidate under one setting of the grid."""
+    best = ranked(scored, setting)
+    return best[0][0] if best else fallback
 
 
 def grid(rows: list[dict], records: list[dict], scored: list[dict], args: argparse.Namespace) -> list[dict]:
-    from bench import metrics
-
+    """Dev WER of every setting, from the candidates' error counts."""
+    words = sum(s["ref_words"] for s in scored) or 1
     results = []
-    for n, a, w, b in itertools.product(args.nbests, args.alternatives, args.lm_weights, args.length_bonuses):
-        setting = {"nbest": n, "alternatives": a, "lm_weight": w, "length_bonus": b}
-        hyps = {r["id"]: choose(s, setting, rec["first_pass"]) for r, rec, s in zip(rows, records, scored)}
-        rec_ = metrics.recognition(rows, hyps)
-        results.append(setting | {"wer": rec_.wer, "name_recall": rec_.name_recall})
+    product = itertools.product(
+        args.nbests, args.alternatives, args.lm_weights, args.ilm_weights, args.length_bonuses, args.catalog_penalties
+    )
+    for n, a, w, wi, b, pen in product:
+        if (wi or pen is not None) and not w:
+            continue  # subtracting the internal LM or respelling with no external LM to judge: nothing to gain
+        setting = {
+            "nbest": n, "alternatives": a, "lm_weight": w, "ilm_weight": wi, "length_bonus": b, "catalog_penalty": pen
+        }  # fmt: skip
+        errors = 0
+        for rec, s in zip(records, scored, strict=True):
+            t = choose(s, setting, rec["first_pass"])
+            errors += s["errors"].get(t, s["ref_words"])
+        results.append(setting | {"wer": round(errors / words, 4)})
     return results
 
 
 def _oracle(rows: list[dict], texts_per_row: list[list[str]]) -> float:
-    import jiwer
-
     errors = words = 0
     for r, texts in zip(rows, texts_per_row, strict=True):
-        n = len(r["text"].split())
-        errors += round(min((jiwer.process_words(r["text"], t or "").wer * n for t in texts), default=n))
-        words += n
+        ref = r["text"].split()
+        errors += min((edit_errors(ref, t.split()) for t in texts), default=len(ref))
+        words += len(ref)
     return round(errors / max(1, words), 4)
 
 
-def evaluate(rows: list[dict], records: list[dict], scored: list[dict], best: dict) -> dict:
-    import numpy as np
+def recognition(rows: list[dict], before: dict[str, str], after: dict[str, str]) -> dict:
+    """WER (all and per slice), name recall and entity error rates, first pass and rescored."""
+    from bench import metrics
 
+    out: dict[str, Any] = {}
+    groups = {"all": rows} | {
+        k: [r for r in rows if r.get("slice") == k] for k in sorted({r["slice"] for r in rows if "slice" in r})
+    }
+    for name, hyps in (("first_pass", before), ("rescored", after)):
+        rec = metrics.recognition(rows, hyps)
+        out[name] = {
+            "wer": rec.wer,
+            "wer_by_slice": {k: metrics.recognition(g, hyps).wer for k, g in groups.items() if k != "all"},
+            "name_recall": rec.name_recall,
+            "context_entity_errors": metrics.entity_errors(rows, hyps, metrics.CONTEXT_SLOTS),
+            "catalog_entity_errors": metrics.entity_errors(rows, hyps, metrics.CATALOG_SLOTS),
+            "catalog_entity_errors_by_slice": {
+                k: metrics.entity_errors(g, hyps, metrics.CATALOG_SLOTS) for k, g in groups.items() if k != "all"
+            },
+        }
+    return out
+
+
+def evaluate(rows: list[dict], records: list[dict], scored: list[dict], best: dict) -> dict:
     from bench import metrics
 
     before = {r["id"]: rec["first_pass"] for r, rec in zip(rows, records)}
     after = {r["id"]: choose(s, best, rec["first_pass"]) for r, rec, s in zip(rows, records, scored)}
     b, a = metrics.recognition(rows, before), metrics.recognition(rows, after)
     nbest_texts = [[t for t, _ in s["lattice"].nbest(best["nbest"])] for s in scored]
-    cand_texts = [[t for t, _ in s["per"][best["nbest"], best["alternatives"]]] for s in scored]
+    cand_texts = [[t for t, _ in ranked(s, best)] for s in scored]
     changed = [r for r in rows if before[r["id"]] != after[r["id"]]]
     delta = [metrics.wer([r["text"]], [after[r["id"]]]) - metrics.wer([r["text"]], [before[r["id"]]]) for r in changed]
-    ms = [s["lm_ms"] for s in scored]
     return {
         "utterances": len(rows),
         "wer_first_pass": b.wer,
         "wer_rescored": a.wer,
         "name_recall_first_pass": b.name_recall,
         "name_recall_rescored": a.name_recall,
+        "detail": recognition(rows, before, after),
         "oracle_wer_nbest": _oracle(rows, nbest_texts),
         "oracle_wer_candidates": _oracle(rows, cand_texts),
         "changed": len(changed),
         "changed_better": sum(d < 0 for d in delta),
         "changed_worse": sum(d > 0 for d in delta),
-        "lm_ms_p50": round(float(np.percentile(ms, 50)), 2) if ms else None,
-        "lm_ms_p90": round(float(np.percentile(ms, 90)), 2) if ms else None,
         "examples": [
-            {"ref": r["text"], "first_pass": before[r["id"]], "rescored": after[r["id"]]} for r in changed[:8]
+            {"ref": r["text"], "first_pass": before[r["id"]], "rescored": after[r["id"]]} for r in changed[:12]
         ],
     }
+
+
+def lm_time(args: argparse.Namespace, records: list[dict], best: dict) -> dict:
+    """The rescorer node's own ranking (LM, internal LM, catalog respelling, confidence) timed per request: CPU
+    time of its one thread (on a shared machine wall time also counts other processes' turns), and wall time."""
+    import numpy as np
+
+    from nodes.confidence import ConfidenceConfig
+    from nodes.messages import LatticeMessage
+    from nodes.rescorer import LatticeRescorer
+
+    node = LatticeRescorer(
+        weights=args.lm,
+        lm_weight=best["lm_weight"],
+        ilm_weight=best.get("ilm_weight", 0.0),
+        length_bonus=best["length_bonus"],
+        nbest=best["nbest"],
+        alternatives=best["alternatives"],
+        catalog_penalty=best["catalog_penalty"],
+        deadline_ms=None,
+        asr_weights=args.asr_weights,
+        confidence=ConfidenceConfig(weights=[0.0] * 6),  # as shipped: the winner's LM reading is always taken
+    )
+    ms, wall = [], []
+    for rec in records:
+        msg = LatticeMessage(
+            stream="bench", start=0, end=1, utterance=0, revision=0, lattice=rec["lattice"],
+            text=rec["first_pass"], nbest=(), context=tuple(rec["context"]),
+        )  # fmt: skip
+        started, cpu = time.perf_counter(), time.process_time()
+        result = node.rank(msg)
+        best_words = result.ranked[0][0].split() if result.ranked else []
+        node.confidence.judge(result.ranked, result.lm_best, node.lm.unknown_share(best_words, msg.context))
+        ms.append((time.process_time() - cpu) * 1000)
+        wall.append((time.perf_counter() - started) * 1000)
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 2),
+        "p90": round(float(np.percentile(ms, 90)), 2),
+        "wall_p50": round(float(np.percentile(wall, 50)), 2),
+        "wall_p90": round(float(np.percentile(wall, 90)), 2),
+        "note": "CPU time of one thread (p50/p90); wall_* include waiting for a shared core",
+    }
+
+
+# -- confidence ---------------------------------------------------------------------------------
+
+
+def confidence_items(
+    rows: list[dict], records: list[dict], scored: list[dict], best: dict, conf: Any, lm: Any
+) -> list[dict]:
+    """Per utterance: the features, confidence and what the NLU would do, against both truths."""
+    from nodes.confidence import features, word_confidences
+    from nodes.nlu import parse
+
+    out = []
+    for r, rec, s in zip(rows, records, scored, strict=True):
+        rank = ranked(s, best) or [(rec["first_pass"], 0.0)]
+        text = rank[0][0]
+        words, post = word_confidences(rank, conf.temperature)
+        lm_best = s["lm"].get(text)
+        per_word = None if lm_best is None else lm_best / (len(text.split()) + 1)
+        hyp = parse(text, rec["context"])
+        heard = parse(r["text"], rec["context"])
+        out.append(
+            {
+                "id": r["id"],
+                "slice": r.get("slice"),
+                "x": features(words, post[0], per_word, conf.lm_fill, lm.unknown_share(text.split(), rec["context"])),
+                "confidence": conf.utterance(words, post[0], per_word, lm.unknown_share(text.split(), rec["context"])),
+                "action": (hyp.intent, sorted(hyp.slots.items())),
+                "heard": (heard.intent, sorted(heard.slots.items())),
+                "gold": (r["intent"], sorted(r["slots"].items())),
+                "request": r["intent"] != "none",
+                "correct": text.split() == r["text"].split(),
+            }
+        )
+    return out
+
+
+def _auc(scores: list[float], labels: list[bool]) -> float:
+    """Probability that a right transcript scores above a wrong one (ties count half)."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return 0.5
+    import numpy as np
+
+    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return round(float((p > n).mean() + 0.5 * (p == n).mean()), 4)
+
+
+def curve(items: list[dict], truth: str) -> list[dict]:
+    from bench import metrics
+
+    for it in items:
+        it["truth"] = it[truth]
+    thresholds = sorted({0.0, *(round(k / 100, 2) for k in range(1, 100)), *(it["confidence"] for it in items)})
+    return metrics.action_curve(items, thresholds)
+
+
+def tune_confidence(
+    rows: list[dict], records: list[dict], scored: list[dict], best: dict, args: argparse.Namespace, lm: Any
+) -> tuple[Any, dict]:
+    """Temperature, calibration and threshold on dev; what each choice measured."""
+    import numpy as np
+
+    from nodes.confidence import ConfidenceConfig, fit_logistic
+
+    lm_values = [s["lm"].get(choose(s, best, rec["first_pass"])) for rec, s in zip(records, scored, strict=True)]
+    lengths = [len(choose(s, best, rec["first_pass"]).split()) + 1 for rec, s in zip(records, scored, strict=True)]
+    per_word = [v / n for v, n in zip(lm_values, lengths, strict=True) if v is not None]
+    fill = round(float(np.mean(per_word)), 3) if per_word else -6.0
+    by_temp = {}
+    for t in args.temperatures:
+        items = confidence_items(rows, records, scored, best, ConfidenceConfig(temperature=t, lm_fill=fill), lm)
+        by_temp[t] = _auc([it["confidence"] for it in items], [it["correct"] for it in items])
+    temperature = max(by_temp, key=lambda t: (by_temp[t], -abs(t - 1)))
+    raw = ConfidenceConfig(temperature=temperature, lm_fill=fill)
+    items = confidence_items(rows, records, scored, best, raw, lm)
+    x = [it["x"] for it in items]
+    y = [int(it["correct"]) for it in items]
+    # 5-fold cross-validation on dev: does the calibration rank right and wrong transcripts better than the raw?
+    folds = np.arange(len(items)) % 5
+    cv_scores = np.zeros(len(items))
+    for k in range(5):
+        train = [i for i in range(len(items)) if folds[i] != k]
+        w = fit_logistic([x[i] for i in train], [y[i] for i in train])
+        fold = ConfidenceConfig(temperature=temperature, weights=w, lm_fill=fill)
+        for i in np.where(folds == k)[0]:
+            cv_scores[i] = fold.calibrate(x[i])
+    cv_auc = _auc(cv_scores.tolist(), [bool(v) for v in y])
+    raw_auc = by_temp[temperature]
+    weights = fit_logistic(x, y) if cv_auc > raw_auc + 0.005 else []
+    chosen = ConfidenceConfig(temperature=temperature, weights=weights, lm_fill=fill)
+    items = [
+        it for it in confidence_items(rows, records, scored, best, chosen, lm) if it["slice"] in ("phrasing", "ood")
+    ]
+    table = curve(items, "heard")
+    allowed = [c for c in table if c["reject_correct_rate"] is not None and c["reject_correct_rate"] <= args.max_reject]
+    chosen.threshold = max((c["threshold"] for c in allowed), default=0.0)
+    report = {
+        "auc_by_temperature": {str(k): v for k, v in by_temp.items()},
+        "auc_raw": raw_auc,
+        "auc_calibrated_cv": cv_auc,
+        "calibrated": bool(weights),
+        "at_threshold": next(c for c in table if c["threshold"] == chosen.threshold),
+        "utterances": len(items),
+    }
+    return chosen, report
+
+
+def plot_curve(path: str, tables: dict[str, list[dict]], at: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, table in tables.items():
+        ax.plot(
+            [100 * c["reject_correct_rate"] for c in table], [100 * c["false_action_rate"] for c in table], label=label
+        )
+        point = next(c for c in table if c["threshold"] >= at)
+        ax.plot([100 * point["reject_correct_rate"]], [100 * point["false_action_rate"]], "o", color="black")
+    ax.axhline(2, ls=":", color="grey")
+    ax.axvline(10, ls=":", color="grey")
+    ax.set_xlabel("correctly recognised requests rejected (%)")
+    ax.set_ylabel("false actions (% of utterances)")
+    ax.set_title("test: held-out phrasing + out-of-domain")
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+# -- the whole run -----------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> dict:
     import torch
 
+    from models.internal_lm import InternalLM
     from models.lm import WordLM
+    from nodes.confidence import FEATURES
+    from training.lm import is_speech_set
 
     torch.set_num_threads(1)
     lm_ckpt = torch.load(args.lm, weights_only=False)
@@ -272,39 +561,68 @@ def run(args: argparse.Namespace) -> dict:
     weights = Path(args.asr_weights).read_bytes()  # once: training may overwrite the file meanwhile
     _W["asr"] = asr_ckpt = torch.load(io.BytesIO(weights), weights_only=False)
     _W["tag"] = _tag(args, weights)
+    ilm = InternalLM.from_weights(io.BytesIO(weights))  # type: ignore[arg-type]
     asr = {"epoch": asr_ckpt.get("epoch"), "dev_wer_at_save": asr_ckpt.get("dev_wer"), "tag": _W["tag"]}
+    speech_set = is_speech_set(Path(args.corpus))
+    limit = args.limit if args.limit is not None else 0 if speech_set else 200
 
-    tune_limit = args.limit if args.tune_limit is None else args.tune_limit
+    tune_limit = limit if args.tune_limit is None else args.tune_limit
     dev_rows, dev_recs = lattices(args, args.tune_split, tune_limit)
-    dev_scored = score_candidates(lm, dev_recs, args.nbests, args.alternatives)
+    dev_scored = score_candidates(lm, ilm, dev_rows, dev_recs, args.nbests, args.alternatives)
     table = grid(dev_rows, dev_recs, dev_scored, args)
     best = min(
         table,
         key=lambda g: (
-            g["wer"],
-            -(g["name_recall"] or 0),
-            g["lm_weight"],
-            abs(g["length_bonus"]),
-            g["alternatives"],
-            g["nbest"],
+            g["wer"], g["lm_weight"], g["ilm_weight"], abs(g["length_bonus"]), g["alternatives"], g["nbest"],
+            -1.0 if g["catalog_penalty"] is None else g["catalog_penalty"],
         ),
-    )
-    first_pass = {"nbest": min(args.nbests), "alternatives": 0, "lm_weight": 0.0, "length_bonus": 0.0}
+    )  # fmt: skip
+    first_pass = {
+        "nbest": min(args.nbests),
+        "alternatives": 0,
+        "lm_weight": 0.0,
+        "ilm_weight": 0.0,
+        "length_bonus": 0.0,
+        "catalog_penalty": None,
+    }
     tuned = evaluate(dev_rows, dev_recs, dev_scored, best)
     if tuned["wer_rescored"] > tuned["wer_first_pass"] * (1.0 - args.min_gain):
         log.info("best setting %s gains less than %.0f%% on dev: keeping the first pass", best, 100 * args.min_gain)
         best = first_pass
         tuned = evaluate(dev_rows, dev_recs, dev_scored, best)
+    best = {k: best[k] for k in first_pass}
+    conf, conf_dev = tune_confidence(dev_rows, dev_recs, dev_scored, best, args, lm)
 
-    test_rows, test_recs = lattices(args, args.test_split, args.limit)
-    test_scored = score_candidates(lm, test_recs, args.nbests, args.alternatives)
+    test_rows, test_recs = lattices(args, args.test_split, limit)
+    test_scored = score_candidates(lm, ilm, test_rows, test_recs, args.nbests, args.alternatives)
     test = evaluate(test_rows, test_recs, test_scored, best)
+    test["lm_ms"] = lm_time(args, test_recs, best)
+    items = [
+        it
+        for it in confidence_items(test_rows, test_recs, test_scored, best, conf, lm)
+        if it["slice"] in ("phrasing", "ood") or not speech_set
+    ]
+    curves = {truth: curve([dict(it) for it in items], truth) for truth in ("heard", "gold")}
+    at = {truth: next(c for c in table_ if c["threshold"] >= conf.threshold) for truth, table_ in curves.items()}
+    no_threshold = {truth: table_[0] for truth, table_ in curves.items()}
+    confidence = {
+        "temperature": conf.temperature,
+        "weights": conf.weights,
+        "features": [*FEATURES, "bias"] if conf.weights else [],
+        "lm_fill": conf.lm_fill,
+        "threshold": conf.threshold,
+        "tuned_on": {"split": args.tune_split, "max_reject": args.max_reject} | conf_dev,
+        "test": {
+            "utterances": len(items),
+            "auc": _auc([it["confidence"] for it in items], [it["correct"] for it in items]),
+            "at_threshold": at,
+            "without_threshold": no_threshold,
+        },
+    }
+    if args.curve:
+        plot_curve(args.curve, {f"truth: {k}": v for k, v in curves.items()}, conf.threshold)
 
-    config = {
-        "lm_weight": best["lm_weight"],
-        "length_bonus": best["length_bonus"],
-        "nbest": best["nbest"],
-        "alternatives": best["alternatives"],
+    config = best | {
         "tuned_on": {
             "split": args.tune_split,
             "utterances": len(dev_rows),
@@ -313,12 +631,21 @@ def run(args: argparse.Namespace) -> dict:
             "recogniser": asr,
             "lm_dev_perplexity": lm_ckpt.get("dev_perplexity"),
         },
-        "test": {k: v for k, v in test.items() if k != "examples"} | {"split": args.test_split},
+        "test": {k: v for k, v in test.items() if k not in ("examples", "detail")} | {"split": args.test_split},
     }
-    out = Path(args.out_config)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(config, indent=1) + "\n")
-    result = {"config": config, "tune": tuned, "test": test, "grid": table, "recogniser": asr}
+    for path, values in ((args.out_config, config), (args.confidence_out, confidence)):
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(values, indent=1) + "\n")
+    result = {
+        "config": config,
+        "tune": tuned,
+        "test": test,
+        "confidence": confidence,
+        "curves": curves,
+        "grid": sorted(table, key=lambda g: g["wer"])[:50],
+        "recogniser": asr,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result
@@ -333,25 +660,49 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def report(args: argparse.Namespace) -> dict:
-    """Run the benchmark and print its table."""
+    """Run the benchmark and print its tables."""
     result = run(args)
-    c, tune, test = result["config"], result["tune"], result["test"]
+    c, tune, test, conf = result["config"], result["tune"], result["test"], result["confidence"]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"recogniser {result['recogniser']}")
     print(
-        f"tuned on {c['tuned_on']['split']} ({tune['utterances']} utts): lm_weight {c['lm_weight']}, "
-        f"length_bonus {c['length_bonus']}, nbest {c['nbest']}, alternatives {c['alternatives']}: "
+        f"tuned on {c['tuned_on']['split']} ({tune['utterances']} utts): lm_weight {c['lm_weight']}, ilm_weight "
+        f"{c['ilm_weight']}, length_bonus {c['length_bonus']}, nbest {c['nbest']}, alternatives {c['alternatives']}: "
         f"WER {tune['wer_first_pass']:.3f} -> {tune['wer_rescored']:.3f}"
     )
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    print(f"{args.test_split} ({test['utterances']} utts){'':<6}{'first pass':>12}{'rescored':>12}")
-    print(f"{'WER':<24}{fmt(test['wer_first_pass']):>12}{fmt(test['wer_rescored']):>12}")
-    print(f"{'name recall':<24}{fmt(test['name_recall_first_pass']):>12}{fmt(test['name_recall_rescored']):>12}")
+    d = test["detail"]
+    print(f"{args.test_split} ({test['utterances']} utts){'':<14}{'first pass':>12}{'rescored':>12}")
+    print(f"{'WER':<32}{fmt(test['wer_first_pass']):>12}{fmt(test['wer_rescored']):>12}")
+    for k, v in d["rescored"]["wer_by_slice"].items():
+        print(f"{'WER ' + k:<32}{fmt(d['first_pass']['wer_by_slice'][k]):>12}{fmt(v):>12}")
+    print(f"{'name recall':<32}{fmt(test['name_recall_first_pass']):>12}{fmt(test['name_recall_rescored']):>12}")
+    for key, label in (
+        ("context_entity_errors", "contact/device entity errors"),
+        ("catalog_entity_errors", "catalog entity errors"),
+    ):
+        b, a = d["first_pass"][key], d["rescored"][key]
+        print(
+            f"{label:<32}{fmt(b['rate']):>12}{fmt(a['rate']):>12}   ({b['errors']} -> {a['errors']} of {b['entities']})"
+        )
     print(
         f"oracle WER: {c['nbest']}-best {test['oracle_wer_nbest']:.3f}, all candidates "
         f"{test['oracle_wer_candidates']:.3f}; changed {test['changed']} (better {test['changed_better']}, "
-        f"worse {test['changed_worse']}); LM time p50 {test['lm_ms_p50']} ms, p90 {test['lm_ms_p90']} ms"
+        f"worse {test['changed_worse']}); LM time per request (CPU, one thread) p50 {test['lm_ms']['p50']} ms, "
+        f"p90 {test['lm_ms']['p90']} ms (wall p90 {test['lm_ms']['wall_p90']} ms)"
     )
-    print(f"wrote {args.out_config}")
+    t = conf["test"]
+    print(
+        f"confidence: temperature {conf['temperature']}, calibrated {bool(conf['weights'])}, threshold "
+        f"{conf['threshold']:.3f} (dev: at most {args.max_reject:.0%} of correct requests rejected); "
+        f"test AUC {t['auc']}"
+    )
+    for truth, row in t["at_threshold"].items():
+        none = t["without_threshold"][truth]
+        print(
+            f"  truth {truth}: false actions {none['false_action_rate']:.3f} -> {row['false_action_rate']:.3f}, "
+            f"correct requests rejected {row['reject_correct_rate']:.3f} ({t['utterances']} phrasing + ood utts)"
+        )
+    print(f"wrote {args.out_config} and {args.confidence_out}")
     return result
 
 

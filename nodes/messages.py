@@ -111,6 +111,12 @@ class Transcript(UtteranceMessage):
     final: bool = True
     intent: str | None = None
     slots: tuple[tuple[str, str], ...] = ()
+    confidence: float | None = None
+    """How likely the whole text is right (`nodes.confidence`); None when nothing estimated it."""
+    word_confidence: tuple[float, ...] = ()
+    """One per word of `text`: the posterior mass of the lattice paths that agree on it."""
+    nbest_confidence: tuple[float, ...] = ()
+    """Posterior of each `nbest` entry."""
 
 
 # -- notices -----------------------------------------------------------------------------------------

@@ -3,10 +3,17 @@
 It sees lattices only, never audio. Candidates are the lattice's n-best plus,
 for each of them, the sibling words the lattice holds at each position (one
 substitution at a time, first-pass score corrected by the arcs' scores). Each
-candidate's combined score is first-pass score + `lm_weight` x LM log-prob +
-`length_bonus` x words; the LM reads the stream's context phrases as names
-(`models.lm`). Tuned defaults come from `weights/rescorer.json`
-(`python3 -m bench.rescore` writes it).
+candidate's combined score is first-pass score + `lm_weight` x LM log-prob -
+`ilm_weight` x the recogniser's internal LM log-prob (`models.internal_lm`: the
+first pass already holds a language model of the device's text, which the cloud
+LM would otherwise count twice) + `length_bonus` x words; the LM reads the
+stream's context phrases and its catalogs (cities, names, countries, items) as
+classes (`models.lm`). Tuned defaults come from `weights/rescorer.json`
+(`speechgraph bench rescore` writes it).
+
+Every transcript carries its confidence (`nodes.confidence`): the posterior of each
+n-best entry, of each word of the text, and a calibrated utterance confidence the
+NLU reads to refuse acting on what was probably misheard.
 
 Rescoring is best effort: the budget `deadline_ms` runs from when the device
 sent the lattice (its last trace stamp, when that clock is this machine's; else
@@ -33,7 +40,10 @@ from typing import Any
 
 import torch
 
+from models.internal_lm import InternalLM
 from models.lm import WordLM
+from nodes.catalog_respell import CatalogRespeller
+from nodes.confidence import ConfidenceConfig
 from nodes.decoder.lattice import Lattice
 from nodes.messages import LatticeMessage, Transcript
 from pipeline import Message, Node, Reset
@@ -43,7 +53,17 @@ log = logging.getLogger(__name__)
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS / "lm.pt"
 TUNED = WEIGHTS / "rescorer.json"
-FALLBACK = {"lm_weight": 0.3, "length_bonus": 0.5, "nbest": 8, "alternatives": 4}
+ASR_WEIGHTS = WEIGHTS / "asr_rnnt.pt"
+FALLBACK = {
+    "lm_weight": 0.3,
+    "ilm_weight": 0.0,
+    "length_bonus": 0.5,
+    "nbest": 8,
+    "alternatives": 4,
+    "catalog_penalty": None,
+}
+RESPELL_TOP = 1
+"""Candidates (best first) whose unknown spans are looked up in the catalogs (`nodes.catalog_respell`)."""
 SAME_END_S = 0.1
 KEEP_UTTERANCES = 64  # per stream, the Reset bookkeeping of this many recent utterances is kept
 
@@ -92,8 +112,25 @@ def candidates(lattice: Lattice, nbest: int, alternatives: int = 4) -> list[tupl
     return [(" ".join(p), s) for p, s in out.items()]
 
 
-def combine(first_pass: float, lm: float, words: int, lm_weight: float, length_bonus: float) -> float:
-    return first_pass + lm_weight * lm + length_bonus * words
+def combine(
+    first_pass: float,
+    lm: float,
+    words: int,
+    lm_weight: float,
+    length_bonus: float,
+    ilm: float = 0.0,
+    ilm_weight: float = 0.0,
+) -> float:
+    """First-pass score plus the weighted cloud LM, minus the weighted internal LM, plus a bonus per word."""
+    return first_pass + lm_weight * lm - ilm_weight * ilm + length_bonus * words
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Candidates best first (text, combined score), and the LM's log-probability of the best (None: not run)."""
+
+    ranked: list[tuple[str, float]]
+    lm_best: float | None = None
 
 
 @dataclass
@@ -123,12 +160,16 @@ class LatticeRescorer(Node):
         *,
         weights: str | None = None,
         lm_weight: float | None = None,
+        ilm_weight: float | None = None,
         length_bonus: float | None = None,
         nbest: int | None = None,
         alternatives: int | None = None,
+        catalog_penalty: float | None = None,
         deadline_ms: float | None = 300.0,
         network_delay_ms: float = 0.0,
         threads: int = 1,
+        asr_weights: str | None = None,
+        confidence: ConfidenceConfig | None = None,
     ) -> None:
         super().__init__()
         torch.set_num_threads(threads)
@@ -138,6 +179,19 @@ class LatticeRescorer(Node):
         self.lm = WordLM.from_checkpoint(torch.load(path, weights_only=False))
         tuned = tuned_defaults()
         self.lm_weight = float(tuned["lm_weight"] if lm_weight is None else lm_weight)
+        self.ilm_weight = float(tuned["ilm_weight"] if ilm_weight is None else ilm_weight)
+        if not self.lm_weight:
+            self.ilm_weight = 0.0  # without the cloud LM there is no language counted twice
+        self.ilm = InternalLM.from_weights(asr_weights or ASR_WEIGHTS) if self.ilm_weight else None
+        self.confidence = confidence or ConfidenceConfig.load()
+        penalty = tuned["catalog_penalty"] if catalog_penalty is None else catalog_penalty
+        self.catalog_penalty = None if penalty is None or not self.lm_weight else float(penalty)
+        """Score lost per catalog respelling (None: no respelling; without the LM nothing could judge one)."""
+        self.respeller = (
+            CatalogRespeller(self.lm.catalogs, self.lm.in_vocab, self.lm.expects)
+            if self.catalog_penalty is not None and self.lm.catalogs
+            else None
+        )
         self.length_bonus = float(tuned["length_bonus"] if length_bonus is None else length_bonus)
         self.nbest = int(tuned["nbest"] if nbest is None else nbest)
         self.alternatives = int(tuned["alternatives"] if alternatives is None else alternatives)
@@ -168,44 +222,75 @@ class LatticeRescorer(Node):
             return (self._first_pass(msg, received, "deadline", wait_until=deadline),)
         time.sleep(leg)
         try:
-            ranked = self.rescore(msg)
+            result = self.rank(msg)
         except Exception as exc:  # the LM must never lose an utterance
             log.warning("%s: rescoring failed, first pass kept: %s", msg.stream, exc)
             return (self._first_pass(msg, received, f"error: {type(exc).__name__}: {exc}"[:200]),)
         if time.monotonic() + leg > deadline:
             return (self._first_pass(msg, received, "deadline", wait_until=deadline),)
         time.sleep(leg)
+        ranked = result.ranked
         if not ranked:
             return (self._first_pass(msg, received, "empty lattice"),)
         text = ranked[0][0]
         note = "changed" if text != msg.text else "kept"
-        return (self._transcript(msg, text, tuple(ranked[: max(self.nbest, 1)]), True, note, received),)
+        conf = self.confidence.judge(ranked, result.lm_best, self.lm.unknown_share(text.split(), msg.context))
+        return (self._transcript(msg, text, tuple(ranked[: max(self.nbest, 1)]), True, note, received, conf),)
 
     def rescore(self, msg: LatticeMessage) -> list[tuple[str, float]]:
         """The candidates of the message's lattice (or its n-best), best combined score first."""
+        return self.rank(msg).ranked
+
+    def rank(self, msg: LatticeMessage) -> Ranked:
+        """`rescore`, and the LM's reading of the winner (for its confidence)."""
         lattice = Lattice.from_dict(msg.lattice) if msg.lattice else None
         cands = candidates(lattice, self.nbest, self.alternatives) if lattice and lattice.finals else []
         cands = cands or [(t, s) for t, s in msg.nbest[: self.nbest]]
         if not cands:
-            return []
+            return Ranked([])
+        if self.respeller is not None and self.catalog_penalty is not None:
+            score = dict(cands)
+            cands += [
+                (p.text, score[p.source] - self.catalog_penalty * p.rewrites)
+                for p in self.respeller.propose(cands, RESPELL_TOP)
+            ]
+        texts = [t for t, _ in cands]
         # Tuned to weigh nothing, the LM would only add its 15-20 ms to every request.
-        lm = self.lm.score([t for t, _ in cands], msg.context) if self.lm_weight else [0.0] * len(cands)
+        lm = self.lm.score(texts, msg.context) if self.lm_weight else [0.0] * len(cands)
+        ilm = self.ilm.score(texts) if self.ilm is not None else [0.0] * len(cands)
         scored = [
-            (t, round(combine(s, lp, len(t.split()), self.lm_weight, self.length_bonus), 3))
-            for (t, s), lp in zip(cands, lm, strict=True)
+            (t, round(combine(s, lp, len(t.split()), self.lm_weight, self.length_bonus, ip, self.ilm_weight), 3))
+            for (t, s), lp, ip in zip(cands, lm, ilm, strict=True)
         ]
-        return sorted(scored, key=lambda ts: ts[1], reverse=True)
+        order = sorted(range(len(scored)), key=lambda k: scored[k][1], reverse=True)
+        best = order[0]
+        lm_best: float | None = lm[best] if self.lm_weight else None
+        if lm_best is None and self.confidence.weights:  # the calibration reads it: the winner alone, a few ms
+            lm_best = self.lm.score([texts[best]], msg.context)[0]
+        return Ranked([scored[k] for k in order], lm_best)
 
     def _first_pass(self, msg: LatticeMessage, received: float, note: str, wait_until: float = 0.0) -> Transcript:
         """What the device commits without the cloud: at the deadline, not before (the device waits until then)."""
         pause = wait_until - time.monotonic()
         if 0 < pause < math.inf:
             time.sleep(pause)
-        return self._transcript(msg, msg.text, tuple(msg.nbest), False, note, received)
+        nbest = tuple(msg.nbest)
+        unknown = self.lm.unknown_share(msg.text.split(), msg.context)
+        conf = self.confidence.judge(nbest, None, unknown) if nbest and nbest[0][0] == msg.text else (None, [], [])
+        return self._transcript(msg, msg.text, nbest, False, note, received, conf)
 
     def _transcript(
-        self, msg: LatticeMessage, text: str, nbest: tuple, rescored: bool, note: str, received: float
+        self,
+        msg: LatticeMessage,
+        text: str,
+        nbest: tuple,
+        rescored: bool,
+        note: str,
+        received: float,
+        conf: tuple[float | None, list[float], list[float]] = (None, [], []),
     ) -> Transcript:
+        """The outgoing transcript; `conf` is (utterance, word, candidate) confidence from `ConfidenceConfig.judge`."""
+        confidence, words, post = conf
         return Transcript(
             stream=msg.stream,
             start=msg.start,
@@ -224,4 +309,7 @@ class LatticeRescorer(Node):
             endpoint=msg.endpoint,
             endpoint_s=msg.endpoint_s,
             final=msg.final,
+            confidence=None if confidence is None else round(confidence, 4),
+            word_confidence=tuple(round(c, 4) for c in words),
+            nbest_confidence=tuple(round(p, 4) for p in post[: len(nbest)]),
         )

@@ -180,7 +180,12 @@ def result_fields(msg: Transcript | LatticeMessage) -> dict[str, Any]:
         fields = {
             "text": msg.text,
             "first_pass_text": msg.first_pass_text,
-            "nbest": [{"text": t, "score": s} for t, s in msg.nbest],
+            "nbest": [
+                {"text": t, "score": s} | ({"confidence": c} if c is not None else {})
+                for (t, s), c in zip(msg.nbest, (*msg.nbest_confidence, *[None] * len(msg.nbest)), strict=False)
+            ],
+            "confidence": msg.confidence,
+            "word_confidence": list(msg.word_confidence),
             "rescored": msg.rescored,
             "rescore_note": msg.rescore_note,
             "rescore_ms": msg.rescore_ms,

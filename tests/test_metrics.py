@@ -111,3 +111,38 @@ def test_evaluate_reads_files_and_prints_a_table(tmp_path):
     assert summary["endpointing"]["user_perceived_latency_ms"]["p50"] == pytest.approx(350.0)
     text = table(summary)
     assert "wer" in text and "false-reject rate 0.000" in text
+
+
+def _result(uid: str, text: str, intent: str, slots: dict, confidence: float | None) -> dict:
+    return {"event": "result", "stream": f"{uid}.flac", "text": text, "intent": intent, "slots": slots,
+            "confidence": confidence, "context": ["meg bauer"]}  # fmt: skip
+
+
+def test_false_actions_against_rejected_correct_requests():
+    rows = [
+        {"id": "a", "text": "call meg bauer", "intent": "call", "slots": {"contact": "meg bauer"}, "slice": "phrasing"},
+        {"id": "b", "text": "call meg bauer", "intent": "call", "slots": {"contact": "meg bauer"}, "slice": "phrasing"},
+        {"id": "c", "text": "our neighbours have a new puppy", "intent": "none", "slots": {}, "slice": "ood"},
+        {"id": "d", "text": "call meg bauer", "intent": "call", "slots": {"contact": "meg bauer"}, "slice": "phrasing"},
+    ]
+    events = {
+        "a": [_result("a", "call meg bauer", "call", {"contact": "meg bauer"}, 0.9)],  # right, acted
+        "b": [_result("b", "call meg bauer", "unknown", {}, 0.2)],  # right, but refused as unsure
+        "c": [_result("c", "call our neighbours", "call", {"contact": "our neighbours"}, 0.6)],  # a false action
+        "d": [_result("d", "tell meg bauer", "unknown", {}, 0.1)],  # wrong and refused: no harm done
+    }
+    out = metrics.actions(rows, events)
+    assert out["utterances"] == 4 and out["rejected"] == 2
+    assert out["false_action_rate"] == 0.25  # c
+    assert out["reject_correct_rate"] == 0.5  # b of a and b
+    by = {c["threshold"]: c for c in out["curve"]}
+    assert by[0.0]["false_actions"] == 2  # without a threshold d's misheard "tell meg bauer" is acted on too
+    assert by[0.7]["false_actions"] == 0 and by[0.7]["reject_correct_rate"] == 0.5
+    assert by[0.95]["reject_correct_rate"] == 1.0
+    assert metrics.actions(rows, {k: [dict(e[0], confidence=None)] for k, e in events.items()}) is None
+
+
+def test_entity_errors_count_whole_entities():
+    rows = [{"id": "a", "text": "will it rain in kokomo today", "slots": {"city": "kokomo", "date": "today"}}]
+    assert metrics.entity_errors(rows, {"a": "will it rain in cocomo today"}, metrics.CATALOG_SLOTS)["rate"] == 1.0
+    assert metrics.entity_errors(rows, {"a": "it rain in kokomo"}, metrics.CATALOG_SLOTS)["errors"] == 0

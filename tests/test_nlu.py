@@ -243,3 +243,18 @@ def test_node_ignores_other_data_and_forwards_notices_and_events():
     wake = Wake(stream="s", start=200, end=200, utterance=0, start_s=0.0, end_s=0.01, stage1=1.0, stage2=1.0)
     other_data = DecoderSignal(stream="s", start=300, end=300, utterance=0, text="call", last_token_s=0.01)
     assert interpret([partial, wake, other_data]) == [partial, wake]
+
+
+def test_node_refuses_to_act_on_an_unsure_transcript():
+    sure = _transcript("call meg bauer", 1, 0).replace(confidence=0.9)
+    unsure = _transcript("call meg bauer", 2, 0).replace(confidence=0.3)
+    unknown = _transcript("turn the kitchen lights off", 3, 0)  # no confidence estimated (no rescorer): acts
+    out_sure, out_unsure, out_unknown = [
+        m.replace(trace=()) for m in run_node(IntentParser, [sure, unsure, unknown], name="nlu", threshold=0.5)
+        if not isinstance(m, EndOfStream)
+    ]
+    assert out_sure.intent == "call" and out_sure.slots == (("contact", "meg bauer"),)
+    assert out_unsure.intent == "unknown" and out_unsure.slots == () and out_unsure.text == "call meg bauer"
+    assert out_unknown.intent == "device_power"
+    (never,) = [m for m in run_node(IntentParser, [unsure], name="nlu", threshold=0.0) if not isinstance(m, EndOfStream)]
+    assert never.intent == "call"  # a zero threshold never refuses

@@ -1,11 +1,17 @@
 """`speechgraph train lm`: the rescorer's class-based word LSTM language model.
 
-The training text is drawn here from the request grammar with the train split's
-names only (requests, look-alikes and general speech in the corpus's shares),
-with names replaced by class tokens; a drawn sentence that equals a dev or test
-manifest sentence is dropped, so the held-out sentences are never seen. Fixed
-seed; resumable (a checkpoint in `--run` after every `--checkpoint-every` steps
-and each epoch); the model goes to `weights/lm.pt` with its dev perplexity.
+On the speech set (`--corpus corpus_speech`, the default) the text is the broad
+text of the train side only: the train manifest's sentences (not its word-list
+drills), `--requests` more requests drawn from the train phrasings with the
+train word lists, and the train share of the general sentences (WordNet
+examples, fortunes); names, cities, countries and items are replaced by class
+tokens, and the catalogs (every city, name, country and item of
+`corpus.wordlists`: what the cloud knows) go into the checkpoint. On the assistant
+corpus (`corpus_out`) it is drawn from the old request grammar with the train
+names. Either way a sentence equal to a dev or test manifest sentence is
+dropped, so no held-out sentence is seen. Fixed seed; resumable (a checkpoint in
+`--run` after every `--checkpoint-every` steps and each epoch); the model goes
+to `weights/lm.pt` with its dev perplexity.
 
 Heavy imports (torch) wait until `train` runs, so `arguments` is cheap to import.
 """
@@ -29,11 +35,16 @@ REQUEST_SHARE, LOOKALIKE_SHARE = 0.78, 0.14  # as corpus.build draws them; the r
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="corpus_out", help="corpus folder: its train names and held-out manifests")
+    p.add_argument(
+        "--corpus", default="corpus_speech", help="corpus folder: its train text or names, and held-out manifests"
+    )
+    p.add_argument("--requests", type=int, default=100_000, help="speech set: requests drawn from train phrasings")
+    p.add_argument("--vocab", type=int, default=6000, help="speech set: most frequent words kept (default 6000)")
+    p.add_argument("--tie", action=argparse.BooleanOptionalAction, default=True, help="output layer = embedding")
     p.add_argument("--run", default="runs/lm", help="checkpoint and log (default runs/lm)")
     p.add_argument("--weights", default=str(WEIGHTS / "lm.pt"), help="where the model goes")
-    p.add_argument("--sentences", type=int, default=200_000, help="sentences drawn from the grammar")
-    p.add_argument("--epochs", type=int, default=4, help="passes over the drawn sentences (default 4)")
+    p.add_argument("--sentences", type=int, default=200_000, help="assistant corpus: sentences drawn from the grammar")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the text (default 1 speech set, 4 grammar)")
     p.add_argument("--batch", type=int, default=128, help="sentences per batch (default 128)")
     p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
     p.add_argument("--embed", type=int, default=128, help="word embedding size (default 128)")
@@ -78,6 +89,56 @@ def training_text(corpus: Path, n: int, seed: int, keep_heldout: bool = False) -
     return out, {"drawn": n, "dropped": sum(dropped.values()), "dropped_distinct": len(dropped)}
 
 
+def is_speech_set(corpus: Path) -> bool:
+    """The speech set's manifests say which slice each row is from; the assistant corpus's do not."""
+    rows = _manifest(corpus, "dev")
+    return bool(rows) and "slice" in rows[0]
+
+
+def speech_text(corpus: Path, requests: int, seed: int, keep_heldout: bool = False) -> tuple[list[list[str]], dict]:
+    """The train side's broad text as class-token sentences: manifest rows (not the word drills), `requests`
+    drawn from the train phrasings and word lists, and the train share of the general sentences."""
+    from corpus import speech
+    from models.lm import with_classes
+
+    corpus_seed = int(json.loads((corpus / "summary.json").read_text()).get("seed", 0))
+    lists = speech.word_lists(corpus_seed)["train"]
+    heldout = set() if keep_heldout else {r["text"] for s in ("dev", "test") for r in _manifest(corpus, s)}
+    rng = random.Random(seed)
+    texts: list[tuple[str, dict, list]] = [
+        (r["text"], r.get("slots", {}), r.get("names", [])) for r in _manifest(corpus, "train") if r["slice"] != "words"
+    ]
+    for _ in range(requests):
+        req = speech.phrased_request(rng, "train", lists, corpus_seed)
+        texts.append((req["text"], req["slots"], req["names"]))
+    texts += [(s, {}, []) for s in lists.sentences]
+    out, dropped = [], 0
+    for text, slots, names in texts:
+        if text in heldout:
+            dropped += 1
+            continue
+        out.append(with_classes(text, slots, names))
+    return out, {"drawn": len(texts), "dropped": dropped, "dropped_distinct": dropped}
+
+
+def catalogs() -> dict[str, list[str]]:
+    """The cloud's catalogs (every split's entries: a gazetteer is knowledge, not held-out speech)."""
+    from corpus import lexicon, wordlists
+    from models.lm import CITY, COUNTRY, FIRST, ITEM, LAST
+
+    firsts, lasts = wordlists.people()
+    common = set(wordlists.words(30_000))
+    food = [w for w in wordlists.wordnet_lemmas("noun.food") if all(p in common for p in w.split())]
+    items = sorted(set(food) | {i for i in lexicon.ITEMS})
+    return {
+        CITY: list(wordlists.cities()),
+        COUNTRY: list(wordlists.countries()),
+        ITEM: items,
+        FIRST: list(firsts),
+        LAST: list(lasts),
+    }
+
+
 def dev_sentences(corpus: Path) -> list[list[str]]:
     from models.lm import with_classes
 
@@ -118,20 +179,31 @@ def train(args: argparse.Namespace) -> dict:
     import torch
     from tqdm import tqdm
 
-    from models.lm import BOS, EOS, SPECIALS, UNK, LMConfig, WordLM
+    from models.lm import BOS, EOS, SPECIALS, UNK, Catalogs, LMConfig, WordLM
     from training.run import start_run
 
     run = start_run(args.run, args.threads)
     corpus = Path(args.corpus)
     started = time.monotonic()
-    text, drops = training_text(corpus, args.sentences, args.seed, args.keep_heldout)
+    speech_set = is_speech_set(corpus)
+    if args.epochs is None:
+        args.epochs = 1 if speech_set else 4
+    if speech_set:
+        text, drops = speech_text(corpus, args.requests, args.seed, args.keep_heldout)
+    else:
+        text, drops = training_text(corpus, args.sentences, args.seed, args.keep_heldout)
     log.info("training text: %d sentences (%s)", len(text), drops)
     counts = Counter(w for s in text for w in s if w not in SPECIALS)
-    vocab = (*SPECIALS, *sorted(counts))
+    kept = [w for w, _ in counts.most_common(args.vocab)] if speech_set else list(counts)
+    vocab = (*SPECIALS, *sorted(kept))
     dev = dev_sentences(corpus)
 
     torch.manual_seed(args.seed)
-    model = WordLM(LMConfig(vocab, args.embed, args.hidden, unk_logprob=args.unk_logprob))
+    tie = bool(args.tie and speech_set)
+    config = LMConfig(vocab, args.embed, args.hidden, unk_logprob=args.unk_logprob, tie=tie)
+    model = WordLM(config)
+    if speech_set:
+        model.catalogs = Catalogs.from_lists(catalogs())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
     state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "history": []}
     ckpt_path = run / "checkpoint.pt"
@@ -202,12 +274,13 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     figures = {"dev_perplexity": round(ppl, 3), "dev_unk_tokens": unks, "epoch": state["epoch"], "step": state["step"]}
-    torch.save(model.checkpoint() | figures | {"text": drops}, out)
+    torch.save(model.checkpoint() | figures | {"text": drops, "corpus": corpus.name}, out)
     result = figures | {
         "weights": str(out),
         "file_mb": round(out.stat().st_size / 1e6, 3),
         "parameters": model.n_params(),
         "vocabulary": len(vocab),
+        "catalogs": model.catalogs.sizes(),
         "sentences": len(text),
         "text": drops,
         "minutes": round((time.monotonic() - started) / 60, 2),

@@ -4,6 +4,11 @@ Resets travel in band ahead of the newer revision's data, so remembering the
 highest revision each utterance was reset to is enough to drop a stale
 transcript that is still on its way (docs/architecture.md: every node downstream drops what
 it holds for older revisions).
+
+A transcript whose confidence (`nodes.confidence`, filled by the rescorer) is below
+the dev-tuned threshold of `weights/confidence.json` is not acted on: its intent is
+`unknown` ("sorry, I didn't catch that"), since executing a misheard request is
+worse than asking again.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from nodes.confidence import ConfidenceConfig
 from nodes.messages import Transcript
 from nodes.nlu.parser import parse
 from pipeline import Message, Node
@@ -18,12 +24,20 @@ from pipeline.messages import Reset
 
 log = logging.getLogger(__name__)
 
+UNKNOWN = "unknown"
+"""The intent of a transcript too unsure to act on: the assistant asks again instead."""
+
 
 class IntentParser(Node):
     """Transcript in, the same transcript with `intent` and sorted `slots` out."""
 
     name = "nlu"
     recoverable = True  # its state only drops stale revisions early; the sink drops them too
+
+    def __init__(self, *, threshold: float | None = None) -> None:
+        """`threshold`: below this confidence the intent is `unknown` (default: weights/confidence.json; 0: off)."""
+        super().__init__()
+        self.threshold = ConfidenceConfig.load().threshold if threshold is None else float(threshold)
 
     def new_state(self, stream: str) -> dict[int, int]:
         """Utterance id -> the lowest revision still alive (the highest a Reset announced)."""
@@ -38,6 +52,9 @@ class IntentParser(Node):
                 "%s: dropped utterance %d revision %d (reset to %d)", msg.stream, msg.utterance, msg.revision, alive
             )
             return ()
+        if msg.confidence is not None and msg.confidence < self.threshold:
+            log.debug("%s: utterance %d too unsure to act on (%.3f)", msg.stream, msg.utterance, msg.confidence)
+            return (msg.replace(intent=UNKNOWN, slots=()),)
         result = parse(msg.text, msg.context)
         return (msg.replace(intent=result.intent, slots=tuple(sorted(result.slots.items()))),)
 

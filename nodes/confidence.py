@@ -1,0 +1,165 @@
+"""How sure a result is: word and utterance confidence from the posteriors of a lattice's paths.
+
+The rescorer ranks a lattice's candidates by their combined scores; a softmax of
+those scores over `temperature` is each candidate's posterior. A word of the best
+candidate is as sure as the posterior mass of the candidates that, aligned to it
+word by word (edit distance), hold the same word there: where every path agrees
+the word is sure; where they split, it is not. The utterance's raw confidence is
+the smallest word confidence (one doubtful word is enough to act wrongly);
+a small logistic calibration fitted on dev (`bench rescore`) maps that, the best
+path's posterior, the LM's per-word log-probability and the share of words the cloud
+knows from nowhere (a spelling made up letter by letter) to the probability that the
+whole transcript is right. The NLU refuses to act below its threshold.
+
+Tuned values live in `weights/confidence.json` (written by `speechgraph bench
+rescore`); without it the raw confidence is used as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TUNED = Path(__file__).resolve().parents[1] / "weights" / "confidence.json"
+FEATURES = ("min_word", "posterior", "lm_per_word", "1/words", "unknown_share")
+"""The calibration's inputs, in order (see `features`)."""
+
+
+def posteriors(scores: Sequence[float], temperature: float = 1.0) -> list[float]:
+    """Softmax of the scores over `temperature` (a larger one spreads the mass)."""
+    if not scores:
+        return []
+    t = max(temperature, 1e-6)
+    top = max(scores)
+    exp = [math.exp((s - top) / t) for s in scores]
+    total = sum(exp)
+    return [e / total for e in exp]
+
+
+def align(ref: Sequence[str], hyp: Sequence[str]) -> list[str | None]:
+    """For each word of `ref`, the word of `hyp` aligned to it by edit distance (None where it was deleted)."""
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        cost[i][0] = i
+    for j in range(m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            sub = cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1])
+            cost[i][j] = min(sub, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    out: list[str | None] = [None] * n
+    i, j = n, m
+    while i > 0 and j > 0:
+        if cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            out[i - 1] = hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif cost[i][j] == cost[i - 1][j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def word_confidences(ranked: Sequence[tuple[str, float]], temperature: float = 1.0) -> tuple[list[float], list[float]]:
+    """(confidence of each word of the best candidate, posterior of each candidate), best first."""
+    if not ranked:
+        return [], []
+    post = posteriors([s for _, s in ranked], temperature)
+    best = ranked[0][0].split()
+    conf = [0.0] * len(best)
+    for (text, _), p in zip(ranked, post, strict=True):
+        words = text.split()
+        aligned = best if words == best else align(best, words)
+        for k, w in enumerate(aligned):
+            if w == best[k]:
+                conf[k] += p
+    return [min(1.0, c) for c in conf], post
+
+
+def features(
+    word_conf: Sequence[float], posterior: float, lm_per_word: float | None, fill: float, unknown_share: float = 0.0
+) -> list[float]:
+    """The calibration's inputs (`FEATURES`): min word confidence, best posterior, LM log-prob per word (or
+    `fill` when the LM did not run), 1/words, share of words in no vocabulary, context or catalog."""
+    return [
+        min(word_conf, default=posterior),
+        posterior,
+        fill if lm_per_word is None else lm_per_word,
+        1.0 / max(1, len(word_conf)),
+        unknown_share,
+    ]
+
+
+@dataclass
+class ConfidenceConfig:
+    """Temperature of the posteriors, the calibration and the NLU's threshold (tuned on dev by bench rescore)."""
+
+    temperature: float = 1.0
+    weights: list[float] = field(default_factory=list)
+    """Logistic weights over `FEATURES` then a bias; empty: the raw confidence (min word confidence)."""
+    lm_fill: float = -6.0
+    """The LM feature when the LM did not run (a deadline): the dev mean."""
+    threshold: float = 0.0
+    """Below this utterance confidence the NLU answers `unknown` instead of acting."""
+
+    @classmethod
+    def load(cls, path: Path = TUNED) -> ConfidenceConfig:
+        """The tuned values if `bench rescore` wrote them, else no calibration and no threshold."""
+        if not path.exists():
+            return cls()
+        try:
+            saved = json.loads(path.read_text())
+            return cls(**{k: saved[k] for k in ("temperature", "weights", "lm_fill", "threshold") if k in saved})
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return cls()
+
+    def judge(
+        self, ranked: Sequence[tuple[str, float]], lm_best: float | None = None, unknown_share: float = 0.0
+    ) -> tuple[float | None, list[float], list[float]]:
+        """(utterance confidence, word confidences, posteriors) of the best of `ranked` (best first)."""
+        if not ranked:
+            return None, [], []
+        words, post = word_confidences(ranked, self.temperature)
+        per_word = None if lm_best is None else lm_best / (len(ranked[0][0].split()) + 1)
+        return self.utterance(words, post[0], per_word, unknown_share), words, post
+
+    def utterance(
+        self, word_conf: Sequence[float], posterior: float, lm_per_word: float | None = None, unknown_share: float = 0.0
+    ) -> float:
+        """The utterance confidence: calibrated when weights were fitted, else the smallest word confidence."""
+        return self.calibrate(features(word_conf, posterior, lm_per_word, self.lm_fill, unknown_share))
+
+    def calibrate(self, x: Sequence[float]) -> float:
+        """Features (`features`) to the utterance confidence."""
+        if not self.weights:
+            return x[0]
+        z = self.weights[-1] + sum(w * v for w, v in zip(self.weights, x, strict=False))
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+def fit_logistic(x: Sequence[Sequence[float]], y: Sequence[int], l2: float = 1e-2, steps: int = 50) -> list[float]:
+    """Logistic regression by Newton's method (weights, then the bias), a little L2 so it always converges."""
+    import numpy as np
+
+    a = np.hstack([np.asarray(x, dtype=float), np.ones((len(x), 1))])
+    t = np.asarray(y, dtype=float)
+    w = np.zeros(a.shape[1])
+    reg = l2 * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(a @ w, -40, 40)))
+        grad = a.T @ (p - t) + reg @ w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + reg + 1e-9 * np.eye(a.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return [round(float(v), 5) for v in w]
