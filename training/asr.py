@@ -14,19 +14,17 @@ import json
 import logging
 import math
 import random
-import time
 from pathlib import Path
 
 import jiwer
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from corpus.contexts import own_phrases, row_context
 from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.tokens import decode, encode
 from training.features import FeatureCache
-from training.run import start_run
+from training.run import Checkpoint, EpochLoop, start_run
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +81,7 @@ def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tens
     return x[:, lo] * (1 - w) + x[:, hi] * w
 
 
-def collate(
-    cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None, warp: float = 0.0
-):
+def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None, warp: float = 0.0):
     feats, labels = [], []
     for i in ids:
         start = int(cache.starts[i])
@@ -137,7 +133,6 @@ def dev_wer(
 
 
 def train(args: argparse.Namespace) -> dict:
-    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
     run = start_run(args.run, args.threads)
     jobs = args.jobs or args.threads
     train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=jobs)
@@ -157,15 +152,14 @@ def train(args: argparse.Namespace) -> dict:
     if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
         groups.append({"params": list(model.biaser.parameters()), "lr_scale": args.context_lr_scale})
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
-    state = {"step": 0, "epoch": 0, "best_wer": math.inf, "history": []}
-    ckpt_path = run / "checkpoint.pt"
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        state = ckpt["state"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
+    loop = EpochLoop(
+        Checkpoint(run / "checkpoint.pt", model, opt),
+        epochs=args.epochs,
+        checkpoint_every=args.checkpoint_every,
+        max_minutes=args.max_minutes,
+    )
+    if loop.resume():
+        pass
     elif args.init and Path(args.init).exists():
         init = RNNT.from_checkpoint(torch.load(args.init, weights_only=False, map_location="cpu")).state_dict()
         own = model.state_dict()
@@ -180,34 +174,20 @@ def train(args: argparse.Namespace) -> dict:
         mean, std = train_cache.stats()
         model.feat_mean.copy_(mean)
         model.feat_std.copy_(std)
+    state = loop.state
+    state.setdefault("best_wer", math.inf)
     log.info("model: %d parameters (%.1f MB float32)", model.n_params(), model.n_params() * 4 / 1e6)
 
-    def save_checkpoint() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "state": state,
-                "torch_rng": torch.get_rng_state(),
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
-
     model.train()
-    while state["epoch"] < args.epochs and time.monotonic() < deadline:
-        epoch = state["epoch"]
+    for epoch in loop.each_epoch():
         rng = random.Random(args.seed * 1000 + epoch)
         nrng = np.random.default_rng(args.seed * 1000 + epoch)
         plan = batches(train_cache, args.max_frames, rng, args.answer_repeat)
-        done_in_epoch = state.get("batch_in_epoch", 0)
-        bar = tqdm(plan[done_in_epoch:], desc=f"epoch {epoch}", initial=done_in_epoch, total=len(plan))
         losses = []
-        for ids in bar:
+        for ids in loop.batches(plan, f"epoch {epoch}"):
             x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp)
             x, y, t, u = (v.to(device, non_blocking=True) for v in (spec_augment(x, nrng), y, t, u))
-            lr = args.lr * min(1.0, (state["step"] + 1) / args.warmup) * (args.decay**epoch)
+            lr = args.lr * min(1.0, (loop.step + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             contexts = (
@@ -219,39 +199,24 @@ def train(args: argparse.Namespace) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            state["step"] += 1
-            state["batch_in_epoch"] = state.get("batch_in_epoch", 0) + 1
             losses.append(transducer.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
-            if state["step"] % args.checkpoint_every == 0:
-                save_checkpoint()
-            if time.monotonic() > deadline:
-                break
-        else:
-            state["epoch"] += 1
-            state["batch_in_epoch"] = 0
-            wer, examples = dev_wer(model, dev_cache, args.dev_limit, dev_names)
-            state["history"].append(
-                {"epoch": epoch, "step": state["step"], "loss": float(np.mean(losses or [0])), "dev_wer": wer}
-            )
-            log.info(
-                "epoch %d: loss %.3f, dev WER (greedy, %d utts) %.3f",
-                epoch,
-                np.mean(losses or [0]),
-                args.dev_limit,
-                wer,
-            )
-            for ref, hyp in examples:
-                log.info("  ref: %s\n  hyp: %s", ref, hyp)
-            weights = model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": state["step"]}
-            torch.save(weights, run / f"epoch{epoch}.pt")  # for `speechgraph train average`
-            if wer < state["best_wer"]:
-                state["best_wer"] = wer
-                out = Path(args.weights)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(weights, out)
-                log.info("new best: %s", out)
-        save_checkpoint()
-    (run / "history.json").write_text(json.dumps(state["history"], indent=1))
-    torch.save(model.checkpoint() | {"epoch": state["epoch"], "step": state["step"]}, run / "last.pt")
+            loop.postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
+        if not loop.epoch_finished:
+            continue
+        wer, examples = dev_wer(model, dev_cache, args.dev_limit, dev_names)
+        loss = float(np.mean(losses or [0]))
+        loop.end_epoch({"loss": loss, "dev_wer": wer})
+        log.info("epoch %d: loss %.3f, dev WER (greedy, %d utts) %.3f", epoch, loss, args.dev_limit, wer)
+        for ref, hyp in examples:
+            log.info("  ref: %s\n  hyp: %s", ref, hyp)
+        weights = model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": loop.step}
+        torch.save(weights, run / f"epoch{epoch}.pt")  # for `speechgraph train average`
+        if wer < state["best_wer"]:
+            state["best_wer"] = wer
+            out = Path(args.weights)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(weights, out)
+            log.info("new best: %s", out)
+    (run / "history.json").write_text(json.dumps(loop.history, indent=1))
+    torch.save(model.checkpoint() | {"epoch": state["epoch"], "step": loop.step}, run / "last.pt")
     return state

@@ -177,10 +177,9 @@ def _pad(rows: list[list[int]]) -> Any:
 def train(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
-    from tqdm import tqdm
 
     from models.lm import BOS, EOS, SPECIALS, UNK, Catalogs, LMConfig, WordLM
-    from training.run import start_run
+    from training.run import Checkpoint, EpochLoop, start_run
 
     run = start_run(args.run, args.threads)
     corpus = Path(args.corpus)
@@ -205,42 +204,30 @@ def train(args: argparse.Namespace) -> dict:
     if speech_set:
         model.catalogs = Catalogs.from_lists(catalogs())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
-    state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "history": []}
-    ckpt_path = run / "checkpoint.pt"
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if tuple(ckpt["vocab"]) != vocab:
-            raise RuntimeError(f"{ckpt_path} was trained on other text (options changed?): remove it to start over")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        state = ckpt["state"]
-        log.info("resumed from step %d, epoch %d", state["step"], state["epoch"])
+    loop = EpochLoop(
+        Checkpoint(run / "checkpoint.pt", model, opt),
+        epochs=args.epochs,
+        checkpoint_every=args.checkpoint_every,
+        max_minutes=args.max_minutes,
+        extra={"vocab": vocab},
+    )
+    loop.resume()
     log.info("model: %d parameters, vocabulary %d", model.n_params(), len(vocab))
-
-    def save_checkpoint() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "vocab": vocab}, tmp)
-        tmp.replace(ckpt_path)
 
     encoded = [model.ids([BOS, *s, EOS]) for s in text]
     unk, n_special = model.index[UNK], len(SPECIALS)
-    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
     total_steps = args.epochs * math.ceil(len(encoded) / args.batch)
     model.train()
-    while state["epoch"] < args.epochs and time.monotonic() < deadline:
-        epoch = state["epoch"]
+    for epoch in loop.each_epoch():
         rng = np.random.default_rng(args.seed * 1000 + epoch)
         order = rng.permutation(len(encoded))
         plan = [order[k : k + args.batch] for k in range(0, len(order), args.batch)]
-        bar = tqdm(
-            plan[state["batch_in_epoch"] :], desc=f"lm epoch {epoch}", initial=state["batch_in_epoch"], total=len(plan)
-        )
         losses: list[float] = []
-        for ids_b in bar:
+        for ids_b in loop.batches(plan, f"lm epoch {epoch}"):
             ids = _pad([encoded[i] for i in ids_b])
-            noise = np.random.default_rng((args.seed, epoch, state["batch_in_epoch"])).random(ids.shape)
+            noise = np.random.default_rng((args.seed, epoch, loop.state["batch_in_epoch"])).random(ids.shape)
             ids[(ids >= n_special) & (torch.from_numpy(noise) < args.unk_rate)] = unk
-            lr = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, state["step"] / max(1, total_steps))))
+            lr = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, loop.step / max(1, total_steps))))
             for g in opt.param_groups:
                 g["lr"] = lr
             logits = model(ids[:, :-1])
@@ -251,24 +238,14 @@ def train(args: argparse.Namespace) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            state["step"] += 1
-            state["batch_in_epoch"] += 1
             losses.append(loss.item())
-            if state["step"] % 50 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
-            if state["step"] % args.checkpoint_every == 0:
-                save_checkpoint()
-            if time.monotonic() > deadline:
-                break
-        else:
-            state["epoch"] += 1
-            state["batch_in_epoch"] = 0
+            if loop.step % 50 == 0:
+                loop.postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}")
+        if loop.epoch_finished:
             ppl, _ = perplexity(model, dev)
-            state["history"].append(
-                {"epoch": epoch, "step": state["step"], "loss": float(np.mean(losses or [0])), "dev_ppl": ppl}
-            )
+            loop.end_epoch({"loss": float(np.mean(losses or [0])), "dev_ppl": ppl})
             log.info("epoch %d: loss %.3f, dev perplexity %.2f", epoch, np.mean(losses or [0]), ppl)
-        save_checkpoint()
+    state = loop.state
 
     ppl, unks = perplexity(model, dev)
     out = Path(args.weights)

@@ -38,7 +38,7 @@ from audio.files import load
 from audio.logmel import LogMel
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
-from training.run import start_run
+from training.run import Checkpoint, start_run
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.01
@@ -109,19 +109,9 @@ class Stage1Data:
         return x, labels, starts, mask
 
 
-def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> int:
-    if not path.exists():
-        return 0
-    ckpt = torch.load(path, weights_only=False)
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    return int(ckpt["step"])
-
-
-def _save(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(path)
+def _resume(ckpt: Checkpoint) -> int:
+    """The step a stage's checkpoint reached (0: none yet)."""
+    return int(ckpt.load()["step"]) if ckpt.exists() else 0
 
 
 def speech_negatives(corpus: str | None, cache: str, jobs: int) -> list[np.ndarray]:
@@ -151,8 +141,8 @@ def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path)
         model.feat_mean.copy_(mean)
         model.feat_std.copy_(std)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    ckpt = run / "stage1.ckpt"
-    first = _resume(ckpt, model, opt)
+    ckpt = Checkpoint(run / "stage1.ckpt", model, opt)
+    first = _resume(ckpt)
     data = Stage1Data(fc, negatives, np.random.default_rng(args.seed + first))
     model.train()
     for step in tqdm(range(first, args.stage1_steps), desc="stage 1", initial=first, total=args.stage1_steps):
@@ -167,9 +157,9 @@ def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path)
         loss.backward()
         opt.step()
         if (step + 1) % 100 == 0:
-            _save(ckpt, model, opt, step + 1)
+            ckpt.save(step=step + 1)
             log.info("stage 1 step %d loss %.4f", step + 1, loss.item())
-    _save(ckpt, model, opt, args.stage1_steps)
+    ckpt.save(step=args.stage1_steps)
     return model.eval()
 
 
@@ -249,8 +239,8 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
         model.feat_mean.copy_(stage1.feat_mean)
         model.feat_std.copy_(stage1.feat_std)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    ckpt = run / "stage2.ckpt"
-    first = _resume(ckpt, model, opt)
+    ckpt = Checkpoint(run / "stage2.ckpt", model, opt)
+    first = _resume(ckpt)
     model.train()
     for step in tqdm(range(first, args.stage2_steps), desc="stage 2", initial=first, total=args.stage2_steps):
         items = [sample() for _ in range(args.batch)]
@@ -262,9 +252,9 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
         loss.backward()
         opt.step()
         if (step + 1) % 100 == 0:
-            _save(ckpt, model, opt, step + 1)
+            ckpt.save(step=step + 1)
             log.info("stage 2 step %d loss %.4f", step + 1, loss.item())
-    _save(ckpt, model, opt, args.stage2_steps)
+    ckpt.save(step=args.stage2_steps)
     return model.eval()
 
 
