@@ -83,6 +83,21 @@ def test_speculative_then_agreeing_final_confirms_revision_0(decoder, frames):
     assert isinstance(confirm, Confirm) and (confirm.utterance, confirm.revision) == (0, 0)
 
 
+def test_a_final_end_point_after_silence_confirms_without_decoding_again(decoder, frames, monkeypatch):
+    """Nothing new was heard between the speculative end-point (in the trailing silence) and the final one:
+    the speculative revision is confirmed, and its lattice is not decoded a second time."""
+    t = frame_end(len(frames) - 1)
+    decoded = []
+    lattice = decoder.search.lattice
+    monkeypatch.setattr(decoder.search, "lattice", lambda *a, **k: decoded.append(1) or lattice(*a, **k))
+    spec, confirm = revisions(
+        decode(decoder, features(frames), [endpoint("speculative", t - 2400), endpoint("final", t)])
+    )
+    assert isinstance(spec, LatticeMessage) and spec.text.endswith("call mego")  # no context: spelt as heard
+    assert isinstance(confirm, Confirm) and (confirm.utterance, confirm.revision) == (0, 0)
+    assert len(decoded) == 1  # the speculative revision's lattice only
+
+
 def test_early_speculative_then_final_resets_to_revision_1(decoder, frames):
     t = frame_end(len(frames) - 1)
     # the speculative end-point 0.4 s in; the final one at the end; a late final one for the same utterance

@@ -6,9 +6,11 @@ edges, in audio-time order, so when one at audio time t is handled the decoder
 has decoded at least up to t (it may have run a little past, hence the cut):
 
 - speculative at t: the lattice cut at t goes out as revision 0 (not final);
-- final at t', after a speculative one: if the best path cut at t' is what
-  revision 0 said, a `Confirm` follows it; otherwise a `Reset` for the
-  utterance and revision 1 (final) follow it;
+- final at t', after a speculative one: if the first pass's best hypothesis
+  at t' is the one it had at t (nothing new was heard), a `Confirm` follows at
+  once, without decoding the lattice again; otherwise the lattice cut at t' is
+  decoded, and if its best path is what revision 0 said, a `Confirm` follows,
+  else a `Reset` for the utterance and revision 1 (final);
 - final with no speculative one before it: revision 0, final.
 
 The gate's `GateClosed` (length limit) and the end of the stream finalise an
@@ -72,6 +74,9 @@ class _Utterance:
     decoded_to: int = 0  # tick
     last_partial: str = ""
     speculative_text: str | None = None
+    speculative_tokens: tuple[int, ...] | None = None
+    """The first pass's best units at the speculative end-point: if they still lead at the final one, nothing
+    new was heard and the speculative revision is confirmed without decoding its lattice again."""
     final: bool = False
     snapshots: deque[DecoderState] = field(default_factory=lambda: deque(maxlen=SNAPSHOTS))
     """The search as it stood after each of the last encoder steps (see `RNNTDecoder._lattice`)."""
@@ -219,6 +224,7 @@ class RNNTDecoder(Node):
                 return []
             lattice = self._lattice(u, msg.end)
             u.speculative_text = lattice.best()
+            u.speculative_tokens = self._best_tokens(u, msg.end)
             return [self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False)]
         return self._finalise(msg.stream, st, msg.end, "final")
 
@@ -234,6 +240,9 @@ class RNNTDecoder(Node):
         assert u is not None
         u.final = True
         st.finished.add(u.id)
+        if u.speculative_tokens is not None and self._best_tokens(u, t) == u.speculative_tokens:
+            u.snapshots.clear()
+            return [Confirm(stream=stream, start=t, end=t, utterance=u.id, revision=0)]
         lattice = self._lattice(u, t)
         u.snapshots.clear()  # nothing is decoded for it any more
         if u.speculative_text is None:
@@ -245,21 +254,31 @@ class RNNTDecoder(Node):
             self._message(stream, u, lattice, 1, kind, t, final=True),
         ]
 
-    def _lattice(self, u: _Utterance, t: int) -> Lattice:
-        """The lattice as of audio time t: the search as it stood after the last encoder frame that ends by t.
+    def _state_at(self, u: _Utterance, t: int) -> tuple[DecoderState | None, int]:
+        """The search as it stood after the last encoder frame that ends by audio time t, and that frame
+        count; None when it is older than the snapshots kept.
 
         An end-point reaches the decoder on a feedback edge, after it has decoded a little past t: in
         process one chunk, on Ray as far as the other actors' timing let it run. The state kept at t makes
-        the result a function of the audio alone; only an end-point older than the snapshots kept falls
-        back to cutting the later search (whose beam may have pruned other runners-up)."""
+        the result a function of the audio alone."""
         frames = 0
         while frames < u.search.enc_frames and self.search.frame_end_tick(frames, u.first_frame) <= t:
             frames += 1
         if frames == u.search.enc_frames:
-            return self.search.lattice(u.search, u.context, first_feature=u.first_frame)
-        kept = next((s for s in u.snapshots if s.enc_frames == frames), None)
-        if kept is not None:
-            return self.search.lattice(kept, u.context, first_feature=u.first_frame)
+            return u.search, frames
+        return next((s for s in u.snapshots if s.enc_frames == frames), None), frames
+
+    def _best_tokens(self, u: _Utterance, t: int) -> tuple[int, ...] | None:
+        state, _ = self._state_at(u, t)
+        best = self.search.best(state, u.context) if state is not None else None
+        return best.tokens if best is not None else None
+
+    def _lattice(self, u: _Utterance, t: int) -> Lattice:
+        """The lattice as of audio time t (`_state_at`); an end-point older than the snapshots kept cuts the
+        later search (whose beam may have pruned other runners-up)."""
+        state, frames = self._state_at(u, t)
+        if state is not None:
+            return self.search.lattice(state, u.context, first_feature=u.first_frame)
         cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
         return cut.cut(seconds(t))
 
