@@ -51,6 +51,13 @@ GRID = {
     "blank_s": (0.0, 0.1, 0.2, 0.3, 0.4),
     "complete_blank_s": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 2.5, None),
 }
+COMPLETE_PROBS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+"""End-of-sentence probabilities tried as the completeness level (`EndpointParams.complete_prob`)."""
+PAUSE_S = 1.0
+"""Trailing silence the final end-pointer waits out while the hypothesis is not a complete request: a speaker's
+pause mid-request ("call ... meg bauer") must not end it, and the fitting recordings have no such pauses."""
+SPECULATIVE_MAX_PREMATURE = 0.2
+"""Share of speakers the speculative end-pointer may cut off: each cut costs a reset and the work redone."""
 BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
 
 
@@ -75,13 +82,13 @@ def fires(s: Steps, u: Utterance, p: EndpointParams) -> np.ndarray:
 
     A setting that has not fired by the end of the extended audio is counted at the length limit.
     """
-    t = first_fire(p, situation(s, u, p.threshold), s.t)
+    t = first_fire(p, situation(s, u, p.threshold, p.complete_prob), s.t)
     return np.where(t == NEVER, u.start + np.round(np.asarray(p.max_length_s) * SAMPLE_RATE).astype(np.int64), t)
 
 
 def fire(s: Steps, u: Utterance, p: EndpointParams) -> tuple[int, str]:
     """(tick, reason) of the end-point under one setting `p`, as the node decides."""
-    first = first_reason(p, situation(s, u, p.threshold))
+    first = first_reason(p, situation(s, u, p.threshold, p.complete_prob))
     if first is None:  # beyond the extended audio: the length limit ends it
         return u.start + round(p.max_length_s * SAMPLE_RATE), "max_length"
     k, reason = first
@@ -131,7 +138,8 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     """Parameters per variant: the lowest latency (p50 + p90) within the premature-cut budget.
 
     `vad_only` and `vad_blank` (VAD + decoder blank, no completeness) are the
-    baselines; `final` and `speculative` are the whole rule, chosen as a pair (`pair`).
+    baselines; `final` and `speculative` are the whole rule, chosen as a pair (`pair`)
+    at the completeness level (`complete_prob`, of `COMPLETE_PROBS`) that gives the best final.
     """
     from nodes.endpointer import FINAL
 
@@ -145,13 +153,32 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
             cost = np.percentile(lat, 50) + np.percentile(lat, 90)
             if (lat < 0).mean() <= max_premature and cost < best_cost:
                 best_cost, chosen["vad_only"] = cost, p
-    g = grid(GRID["threshold"][0], FINAL)
+    best: tuple[bool, float, dict[str, Any]] | None = None
+    for cp in COMPLETE_PROBS:
+        cost, rule = fit_rule(utts, all_steps, max_premature, replace(FINAL, complete_prob=cp))
+        paired = rule.get("speculative") is not None
+        log.info("complete_prob %.2f: final p50 + p90 %.3f s, speculative partner: %s", cp, cost, paired)
+        if best is None or (paired, -cost) > (best[0], -best[1]):
+            best = (paired, cost, rule)
+    return chosen | (best[2] if best else {})
+
+
+def fit_rule(
+    utts: list[Utterance], all_steps: list[Steps], max_premature: float, base: EndpointParams
+) -> tuple[float, dict[str, Any]]:
+    """(the final's p50 + p90, {vad_blank, final, speculative}) over GRID, from `base`'s other settings.
+
+    The committed result waits for the final end-point, so the final is what the user waits for: the
+    fastest final that waits out a pause of `PAUSE_S` and has a speculative partner (`pair`) is chosen."""
+    se = np.array([u.speech_end for u in utts])
+    chosen: dict[str, Any] = {}
+    g = grid(GRID["threshold"][0], base)
     a, b, c, d = np.broadcast_arrays(g.complete_silence_s, g.silence_s, g.blank_s, g.complete_blank_s)
 
     def params(th: float, i: tuple) -> Any:
         cb = None if np.isinf(d[i]) else float(d[i])
         return replace(
-            FINAL, threshold=th, complete_silence_s=float(a[i]), silence_s=float(b[i]), blank_s=float(c[i]),
+            base, threshold=th, complete_silence_s=float(a[i]), silence_s=float(b[i]), blank_s=float(c[i]),
             complete_blank_s=cb,
         )  # fmt: skip
 
@@ -159,31 +186,33 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
     where: dict[str, tuple[float, tuple]] = {}
     fires_at: dict[float, np.ndarray] = {}
     for th in GRID["threshold"]:
-        at = fires_at[th] = np.stack([fires(st, u, grid(th, FINAL)) for st, u in zip(all_steps, utts)])
+        at = fires_at[th] = np.stack([fires(st, u, grid(th, base)) for st, u in zip(all_steps, utts)])
         lat = at / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
         cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
         valid = ((lat < 0).mean(0) <= max_premature) & (a <= b)
-        for name, mask in (("final", valid), ("vad_blank", valid & (a == b) & np.isinf(d))):
+        for name, mask in (("final", valid & (b >= PAUSE_S)), ("vad_blank", valid & (a == b) & np.isinf(d))):
             if mask.any():
                 i = np.unravel_index(np.argmin(np.where(mask, cost, np.inf)), cost.shape)
                 if cost[i] < costs.get(name, np.inf):
                     costs[name], where[name], chosen[name] = float(cost[i]), (th, i), params(th, i)
     if "final" not in where:
-        return chosen
+        return np.inf, chosen
     th, _ = where["final"]
-    chosen["final"], chosen["speculative"] = pair(
+    chosen["final"], chosen["speculative"], final_cost = pair(
         fires_at[th], se, (a, b, c, d), max_premature, lambda i: params(th, i)
     )
-    return chosen
+    return final_cost, chosen
 
 
-def pair(at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, top: int = 20) -> tuple:
-    """(final, speculative): the pair whose effective latency is lowest (p50 + p90).
+def pair(at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, top: int = 100) -> tuple:
+    """(final, speculative, the final's p50 + p90): the fastest final (p50 + p90) that has a speculative
+    partner, and of its partners the one whose effective latency is lowest (p50 + p90).
 
     Effective latency is the speculative end-point's when it did not cut the
     speaker off (its result stands), else the final's. The final may cut at most
     `max_premature`; the speculative one waits no longer than the final on any
-    axis (so it never fires after it) and leads it by 150-250 ms (p50). Only the
+    axis (so it never fires after it), leads it by 150-250 ms (p50) and cuts at most
+    `SPECULATIVE_MAX_PREMATURE` of the speakers off. Only the
     `top` lowest-latency finals are tried as partners.
     """
     a, b, c, d = axes
@@ -191,24 +220,22 @@ def pair(at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, para
     lat = at / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1)
     premature = (lat < 0).mean(0)
     cost = np.percentile(lat, 50, axis=0) + np.percentile(lat, 90, axis=0)
-    valid = (premature <= max_premature) & (a <= b)
+    valid = (premature <= max_premature) & (a <= b) & (b >= PAUSE_S)
     order = np.argsort(np.where(valid, cost, np.inf), axis=None)[: min(top, int(valid.sum()))]
-    best = None
     for flat in order:
         i = np.unravel_index(flat, a.shape)
         f = at[(slice(None), *i)].reshape(n, 1, 1, 1, 1)
         lead = np.median((f - at) / SAMPLE_RATE, axis=0)
         ok = (a <= a[i]) & (b <= b[i]) & (c <= c[i]) & (d <= d[i]) & (a <= b) & (lead >= 0.15) & (lead <= 0.25)
+        ok &= premature <= SPECULATIVE_MAX_PREMATURE
         if not ok.any():
             continue
         effective = np.where(lat >= 0, lat, f / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1))
         eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
         j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), a.shape)
-        if best is None or eff_cost[j] < best[0]:
-            best = (float(eff_cost[j]), i, j)
-    if best is None:
-        return params(np.unravel_index(order[0], a.shape)), None
-    return params(best[1]), params(best[2])
+        return params(i), params(j), float(cost[i])
+    i = np.unravel_index(order[0], a.shape)
+    return params(i), None, float(cost[i])
 
 
 def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> tuple[Any, Any] | None:
@@ -285,7 +312,7 @@ def _describe(p: Any) -> str:
     if p.eoq_threshold is not None:
         return f"end-of-query model >= {p.eoq_threshold}, or strict silence_s={p.silence_s}"
     keys = ("threshold", "silence_s") if not p.use_decoder else (
-        "threshold", "complete_silence_s", "silence_s", "blank_s", "complete_blank_s",
+        "threshold", "complete_prob", "complete_silence_s", "silence_s", "blank_s", "complete_blank_s",
     )  # fmt: skip
     return ", ".join(f"{k}={getattr(p, k)}" for k in keys)
 

@@ -303,6 +303,18 @@ class WordLM(nn.Module):
         cols = {t: self.index[t] for t in tokens if t in self.index}
         return [{t: float(probs[k, c]) for t, c in cols.items()} for k in range(len(words))]
 
+    @torch.no_grad()
+    def end_prob(self, words: Sequence[str]) -> float:
+        """The probability that the sentence ends after `words` (unknown ones read as `<unk>`): how finished
+        a request sounds, learned from text rather than from any grammar's list of requests."""
+        was_training = self.training
+        self.eval()
+        ids = torch.tensor([self.ids([BOS, *(w if self.in_vocab(w) else UNK for w in words)])])
+        hidden, _ = self.lstm(self.embed(ids))
+        prob = float(torch.softmax(self.out(hidden[0, -1]).float(), -1)[self.index[EOS]])
+        self.train(was_training)
+        return prob
+
     def score(self, sentences: Sequence[str | Sequence[str]], context: Iterable[str] = ()) -> list[float]:
         """Log-probability of each sentence: all ways its context names can be read, summed."""
         was_training = self.training

@@ -110,7 +110,10 @@ class CatalogRespeller:
         hi = bisect.bisect_right(lengths, int(len(key) / (1 - self.max_distance)) + 1)
         # The whole key shortlists (fast, in C); the vowel-tolerant distance picks among the shortlist.
         shortlist = process.extract(
-            key, keys[lo:hi], scorer=Levenshtein.normalized_distance, score_cutoff=2 * self.max_distance,
+            key,
+            keys[lo:hi],
+            scorer=Levenshtein.normalized_distance,
+            score_cutoff=2 * self.max_distance,
             limit=SHORTLIST,
         )
         scored = [(distance(key, k), entries[lo + i]) for k, _, i in shortlist]

@@ -12,7 +12,8 @@ of `REASONS`:
 - `eoq` (when `eoq_threshold` is set): speech was heard and the end-of-query model
   (`models.eoq`) puts the probability that the request is over at or above it;
 - `silence`: speech was heard and the trailing silence is at least
-  `complete_silence_s` when the decoder's hypothesis is a complete request or
+  `complete_silence_s` when the decoder's hypothesis is a complete request (the
+  word LM's end-of-sentence probability after it is at least `complete_prob`) or
   `silence_s` when it is not, and the decoder has emitted nothing for `blank_s`;
   with the end-of-query model, instead the fallback of a model that stays unsure:
   `silence_s` of silence at its strict VAD threshold (`models.eoq.STRICT`);
@@ -54,6 +55,9 @@ class EndpointParams:
     blank_s: float = 0.0
     complete_blank_s: float | None = None
     """None: the decoder alone never ends an utterance."""
+    complete_prob: float = 0.5
+    """The decoder's hypothesis counts as a complete request when the word LM gives the end of the sentence
+    at least this probability after it (`nodes.endpointer.end_prob`)."""
     use_decoder: bool = True
     no_speech_s: float = 5.0
     max_length_s: float = 8.0

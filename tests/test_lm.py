@@ -127,3 +127,16 @@ def test_shipped_lm_knows_cities_no_device_context_holds(lm):
     finally:
         lm.catalogs = catalogs
     assert with_catalog > without + 1  # the class reading beats the unknown-word penalty
+
+
+def test_the_shipped_lm_hears_where_a_request_can_end(lm):
+    """Requests phrased as no grammar of the project lists them: the finished one may end, its prefix may not."""
+    pairs = [
+        ("could you set a timer for ten minutes", "could you set a timer for"),
+        ("shoot lekha a message that dinner is ready", "shoot lekha a message that"),
+        ("what is the weather in boston tomorrow", "what is the weather in"),
+        ("disable the ice maker", "disable the"),
+    ]
+    for done, cut in pairs:
+        finished, unfinished = lm.end_prob(done.split()), lm.end_prob(cut.split())
+        assert finished > 0.2 and unfinished < finished / 10, (done, cut)

@@ -21,12 +21,14 @@ import numpy as np
 from audio import SAMPLE_RATE
 from audio.files import load
 from audio.logmel import LogMel, frame_end
-from nodes.endpoint_rule import Situation
+from nodes.endpoint_rule import EndpointParams, Situation
 from nodes.endpoint_rule import eoq_inputs as rule_eoq_inputs
 
 WINDOW = 512
 """Samples per silero-vad window."""
 CHUNK_FRAMES = 4  # one encoder step of the recogniser: 40 ms
+COMPLETE_PROB = EndpointParams.complete_prob
+"""The completeness the end-of-query model's inputs are read at (the node's default)."""
 
 
 @dataclass
@@ -123,7 +125,7 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                 start=round(r["wake_end"] * SAMPLE_RATE),
                 speech_end=r["speech_end"],
                 duration=r["duration_s"],
-                pauses=r["pauses"],
+                pauses=r.get("pauses", []),  # the wake set has none
                 text=r["text"],
                 condition=r["condition"]["label"],
                 probs=np.asarray(d["probs"], np.float32),
@@ -142,14 +144,14 @@ class Steps:
     t: np.ndarray
     speech_end: dict[float, np.ndarray]  # per VAD threshold; -1 before any speech
     blank: np.ndarray
-    complete: np.ndarray
+    end_prob: np.ndarray  # the word LM's end-of-sentence probability after the hypothesis
     words: np.ndarray
     k0: int  # index of t[0]'s VAD window
     eoq: np.ndarray | None = None  # the end-of-query model's probability at each t
 
 
 def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
-    from nodes.endpointer import is_complete
+    from nodes.endpointer import end_prob
 
     k0 = max(0, -(-(u.start + WINDOW // 2) // WINDOW) - 1)
     t = (np.arange(k0, len(u.probs)) + 1) * WINDOW
@@ -161,13 +163,14 @@ def steps(u: Utterance, thresholds: tuple[float, ...]) -> Steps:
     has_text = np.array([bool(s) for s in u.sig_text])[j]
     last = np.where(has_text & (u.sig_last[j] >= 0), u.sig_last[j], u.start)
     blank = t - np.maximum(last, u.start)
-    complete = np.array([is_complete(s) for s in u.sig_text])[j]
+    ends_prob = np.array([end_prob(s) for s in u.sig_text], dtype=np.float32)[j]
     words = np.array([len(s.split()) for s in u.sig_text])[j]
-    return Steps(t, ends, blank, complete, words, k0)
+    return Steps(t, ends, blank, ends_prob, words, k0)
 
 
-def situation(s: Steps, u: Utterance, threshold: float) -> Situation:
-    """What the end-pointer's rule sees at every window of `s`, speech counted at VAD `threshold`."""
+def situation(s: Steps, u: Utterance, threshold: float, complete_prob: float = COMPLETE_PROB) -> Situation:
+    """What the end-pointer's rule sees at every window of `s`, speech counted at VAD `threshold` and the
+    hypothesis complete at an end-of-sentence probability of `complete_prob`."""
     from models.eoq import STRICT
 
     t = s.t
@@ -180,7 +183,7 @@ def situation(s: Steps, u: Utterance, threshold: float) -> Situation:
         strict_heard=strict_end >= 0,
         strict_silence=t - np.where(strict_end >= 0, strict_end, u.start),
         blank=s.blank,
-        complete=s.complete,
+        complete=s.end_prob >= complete_prob,
         eoq=s.eoq,
     )
 
