@@ -45,18 +45,31 @@ REASONS = ("eoq", "silence", "decoder", "no_speech", "max_length")
 class EndpointParams:
     """The rule's thresholds (seconds, except `threshold`, the VAD probability counted as speech).
 
-    To evaluate a grid of settings at once, give any threshold as a numpy array (None as inf).
+    The defaults are the final end-pointer's, fitted on dev with the speculative one's
+    (`nodes.endpointer.SPECULATIVE`) by `bench/endpoint.py`. To evaluate a grid of settings at once,
+    give any threshold as a numpy array (None as inf).
     """
 
     threshold: float = 0.5
-    silence_s: float = 1.0
-    complete_silence_s: float = 0.5
-    blank_s: float = 0.0
+    """VAD probability at or above which a window counts as speech."""
+    silence_s: float = 1.2
+    """Trailing silence that ends an utterance whose hypothesis is not a complete request (the pause a
+    speaker may take mid-request)."""
+    complete_silence_s: float = 0.15
+    """Trailing silence that ends an utterance whose hypothesis is a complete request (short: the grammar
+    vouches for it)."""
+    blank_s: float = 0.2
+    """Besides the silence, the decoder must have emitted nothing for this long (it may still be reading
+    the last word)."""
     complete_blank_s: float | None = None
-    """None: the decoder alone never ends an utterance."""
+    """A complete hypothesis and this long without decoder output end the utterance whatever the VAD says;
+    None: the decoder alone never ends one."""
     use_decoder: bool = True
+    """False: the VAD-only baseline (trailing silence `silence_s`, no decoder signals)."""
     no_speech_s: float = 5.0
+    """No speech this long after the utterance began ends it (a false wake)."""
     max_length_s: float = 8.0
+    """No utterance lasts longer."""
     eoq_threshold: float | None = None
     """None: the silence rule; else the end-of-query model replaces it (its VAD threshold is `models.eoq.SPEECH`)."""
 
