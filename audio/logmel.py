@@ -39,12 +39,21 @@ def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float, fmax:
 
 @dataclass(frozen=True)
 class LogMelConfig:
+    """The features every model was trained on: the features node and the training recipes share it, so
+    changing a value means retraining the models."""
+
     n_mels: int = 64
+    """Mel bands per frame."""
     win_ms: float = 25.0
+    """Analysis window (Hann)."""
     hop_ms: float = 10.0
+    """Frame step: 100 frames a second."""
     n_fft: int = 512
+    """FFT size (at least the window's samples)."""
     fmin: float = 20.0
+    """Lowest edge of the mel filterbank (Hz)."""
     fmax: float = 7600.0
+    """Highest edge, just under the 8 kHz Nyquist frequency of 16 kHz audio (Hz)."""
 
     @property
     def win(self) -> int:

@@ -10,7 +10,7 @@ test WER per slice, name recall and entity error rates (contacts; catalog
 entities: cities, countries, items, artists, never in a device's context)
 before and after rescoring, the oracle WER of the candidates, and the LM's time
 per request (the node's own code). The tuned values go to
-`weights/rescorer.json`, which the rescorer node reads as defaults.
+`weights/rescorer.json`, which the rescorer node reads (`RescorerConfig.load`).
 
 Then the confidence (`nodes.confidence`): the posteriors' temperature and a small
 logistic calibration fitted on dev, and the NLU's threshold: the highest at which
@@ -22,7 +22,7 @@ action differs from the truth; the truth is the NLU's reading of the reference
 text (`heard`: what a perfect recogniser would have made the assistant do; the
 figure confidence is for) and, as a second column, the manifest's gold intent and
 slots (which also counts the parser's own mistakes). The values go to
-`weights/confidence.json` (the rescorer and the NLU read it).
+`weights/confidence.json` (the rescorer's `ConfidenceConfig` and the NLU's `NLUConfig` read it).
 
 Re-run it whenever `weights/asr_rnnt.pt` or `weights/lm.pt` changes: one
 command, same result for the same weights. Heavy imports wait until `run`.
@@ -471,8 +471,9 @@ def curve(items: list[dict], truth: str) -> list[dict]:
 
 def tune_confidence(
     rows: list[dict], records: list[dict], scored: list[dict], best: dict, args: argparse.Namespace, lm: Any
-) -> tuple[Any, dict]:
-    """Temperature, calibration and threshold on dev; what each choice measured."""
+) -> tuple[Any, float, dict]:
+    """Temperature and calibration (a `ConfidenceConfig`) and the NLU's threshold on dev; what each choice
+    measured."""
     import numpy as np
 
     from nodes.confidence import ConfidenceConfig, fit_logistic
@@ -480,7 +481,7 @@ def tune_confidence(
     lm_values = [s["lm"].get(choose(s, best, rec["first_pass"])) for rec, s in zip(records, scored, strict=True)]
     lengths = [len(choose(s, best, rec["first_pass"]).split()) + 1 for rec, s in zip(records, scored, strict=True)]
     per_word = [v / n for v, n in zip(lm_values, lengths, strict=True) if v is not None]
-    fill = round(float(np.mean(per_word)), 3) if per_word else -6.0
+    fill = round(float(np.mean(per_word)), 3) if per_word else ConfidenceConfig.lm_fill
     by_temp = {}
     for t in args.temperatures:
         items = confidence_items(rows, records, scored, best, ConfidenceConfig(temperature=t, lm_fill=fill), lm)
@@ -508,16 +509,16 @@ def tune_confidence(
     ]
     table = curve(items, "heard")
     allowed = [c for c in table if c["reject_correct_rate"] is not None and c["reject_correct_rate"] <= args.max_reject]
-    chosen.threshold = max((c["threshold"] for c in allowed), default=0.0)
+    threshold = max((c["threshold"] for c in allowed), default=0.0)
     report = {
         "auc_by_temperature": {str(k): v for k, v in by_temp.items()},
         "auc_raw": raw_auc,
         "auc_calibrated_cv": cv_auc,
         "calibrated": bool(weights),
-        "at_threshold": next(c for c in table if c["threshold"] == chosen.threshold),
+        "at_threshold": next(c for c in table if c["threshold"] == threshold),
         "utterances": len(items),
     }
-    return chosen, report
+    return chosen, threshold, report
 
 
 def plot_curve(path: str, tables: dict[str, list[dict]], at: float) -> None:
@@ -591,7 +592,7 @@ def run(args: argparse.Namespace) -> dict:
         best = first_pass
         tuned = evaluate(dev_rows, dev_recs, dev_scored, best)
     best = {k: best[k] for k in first_pass}
-    conf, conf_dev = tune_confidence(dev_rows, dev_recs, dev_scored, best, args, lm)
+    conf, threshold, conf_dev = tune_confidence(dev_rows, dev_recs, dev_scored, best, args, lm)
 
     test_rows, test_recs = lattices(args, args.test_split, limit)
     test_scored = score_candidates(lm, ilm, test_rows, test_recs, args.nbests, args.alternatives)
@@ -603,14 +604,14 @@ def run(args: argparse.Namespace) -> dict:
         if it["slice"] in ("phrasing", "ood") or not speech_set
     ]
     curves = {truth: curve([dict(it) for it in items], truth) for truth in ("heard", "gold")}
-    at = {truth: next(c for c in table_ if c["threshold"] >= conf.threshold) for truth, table_ in curves.items()}
+    at = {truth: next(c for c in table_ if c["threshold"] >= threshold) for truth, table_ in curves.items()}
     no_threshold = {truth: table_[0] for truth, table_ in curves.items()}
     confidence = {
         "temperature": conf.temperature,
-        "weights": conf.weights,
+        "weights": list(conf.weights),
         "features": [*FEATURES, "bias"] if conf.weights else [],
         "lm_fill": conf.lm_fill,
-        "threshold": conf.threshold,
+        "threshold": threshold,
         "tuned_on": {"split": args.tune_split, "max_reject": args.max_reject} | conf_dev,
         "test": {
             "utterances": len(items),
@@ -620,7 +621,7 @@ def run(args: argparse.Namespace) -> dict:
         },
     }
     if args.curve:
-        plot_curve(args.curve, {f"truth: {k}": v for k, v in curves.items()}, conf.threshold)
+        plot_curve(args.curve, {f"truth: {k}": v for k, v in curves.items()}, threshold)
 
     config = best | {
         "tuned_on": {

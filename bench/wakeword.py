@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,8 @@ from audio import SAMPLE_RATE, seconds
 from audio.files import load
 from audio.logmel import frame_end, frame_start
 from models.wakeword import Stage1, Stage2, proposals, stage1_scores, stage2_window
-from nodes.wake_gate import WEIGHTS, gate_settings
+from nodes.config import WEIGHTS
+from nodes.wake_gate import WakeGateConfig
 from training.features import FeatureCache
 from training.wakeword import negative_streams
 
@@ -55,11 +57,11 @@ class Scored:
     """Stage-1 traces of one recording, and its proposals and stage-2 scores at a stage-1 threshold."""
 
     def __init__(
-        self, frames: np.ndarray, s1: Stage1, s2: Stage2, settings: dict, device_playing: bool = False
+        self, frames: np.ndarray, s1: Stage1, s2: Stage2, settings: WakeGateConfig, device_playing: bool = False
     ) -> None:
         self.frames = np.asarray(frames, dtype=np.float32)
         self.s2, self.settings, self.device_playing = s2, settings, device_playing
-        self.smoothed, self.starts = stage1_scores(s1, self.frames, settings["smooth"])
+        self.smoothed, self.starts = stage1_scores(s1, self.frames, settings.smooth)
         self._at: dict[float, tuple[list, np.ndarray]] = {}
         self.props: list = []
         self.score2 = np.zeros(0, np.float32)
@@ -67,10 +69,10 @@ class Scored:
     def at(self, t1: float) -> Scored:
         """Proposals at stage-1 threshold `t1` and their stage-2 scores (computed once per threshold)."""
         if t1 not in self._at:
-            props = proposals(self.smoothed, self.starts, t1, self.settings["refractory_frames"])
+            props = proposals(self.smoothed, self.starts, t1, self.settings.refractory_frames)
             score2 = np.zeros(0, np.float32)
             if props:
-                delay = self.settings["verify_delay_frames"]
+                delay = self.settings.verify_delay_frames
                 windows = np.stack([stage2_window(self.frames, 0, s, e + delay + 1) for e, s, _ in props])
                 with torch.no_grad():
                     flag = torch.full((len(windows),), float(self.device_playing))
@@ -91,7 +93,7 @@ def _hit(props, score2, t2: float, lo: int, hi: int) -> int | None:
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     corpus = Path(args.corpus)
-    settings = gate_settings()
+    settings = WakeGateConfig.load()
     s1 = Stage1.from_checkpoint(torch.load(WEIGHTS / "wakeword_stage1.pt", weights_only=False)).eval()
     s2 = Stage2.from_checkpoint(torch.load(WEIGHTS / "wakeword_stage2.pt", weights_only=False)).eval()
     fc = FeatureCache.build(corpus, args.split, args.cache, jobs=1)
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
         fc = fc.joined(fx)
     rows = fc.rows
     negs = negative_streams(corpus, args.split, Path(args.cache))
-    t1 = settings["threshold1"]
+    t1 = settings.threshold1
 
     pos = [i for i, r in enumerate(rows) if r["wake_word"]]
     other = [i for i, r in enumerate(rows) if not r["wake_word"]]
@@ -145,10 +147,10 @@ def run(args: argparse.Namespace) -> dict:
             t1 = -neg_t1
         else:
             _, _, t1, t2 = min((frr, fa, a, b) for a, b, frr, fa, _ in points)
-        (WEIGHTS / "wakeword.json").write_text(json.dumps({"threshold1": t1, "threshold2": t2}, indent=1) + "\n")
+        WakeGateConfig.FILE.write_text(json.dumps({"threshold1": t1, "threshold2": t2}, indent=1) + "\n")
         log.info("tuned on %s: thresholds %.2f / %.4f", args.split, t1, t2)
-        settings["threshold1"], settings["threshold2"] = t1, t2
-    t1, t2 = settings["threshold1"], settings["threshold2"]
+        settings = replace(settings, threshold1=t1, threshold2=t2)
+    t1, t2 = settings.threshold1, settings.threshold2
     propose(t1)
 
     def cond(r: dict) -> str:
@@ -171,7 +173,7 @@ def run(args: argparse.Namespace) -> dict:
         r, sc = rows[i], scored_pos[i]
         end = _hit(sc.props, sc.score2, t2, int(r["wake_start"] / FRAME_S), int((r["wake_end"] + LATE_S) / FRAME_S))
         if end is not None:
-            decided = seconds(frame_end(end + settings["verify_delay_frames"]))
+            decided = seconds(frame_end(end + settings.verify_delay_frames))
             latencies.append(decided - r["wake_end"])
     compute = measure_compute(s1, s2, negs[0] if negs else fc.utterance(pos[0]), settings)
 
@@ -242,14 +244,14 @@ def stage1_det(scored_pos, scored_neg, rows, pos, hours, settings) -> list[tuple
         for i in pos:
             r, sc = rows[i], scored_pos[i]
             lo, hi = int(r["wake_start"] / FRAME_S), int((r["wake_end"] + LATE_S) / FRAME_S)
-            ps = proposals(sc.smoothed, sc.starts, float(t), settings["refractory_frames"])
+            ps = proposals(sc.smoothed, sc.starts, float(t), settings.refractory_frames)
             misses += not any(lo <= e <= hi for e, _, _ in ps)
-        fa = sum(len(proposals(sc.smoothed, sc.starts, float(t), settings["refractory_frames"])) for sc in scored_neg)
+        fa = sum(len(proposals(sc.smoothed, sc.starts, float(t), settings.refractory_frames)) for sc in scored_neg)
         points.append((fa / hours, misses / len(pos)))
     return points
 
 
-def measure_compute(s1: Stage1, s2: Stage2, frames: np.ndarray, settings: dict) -> dict:
+def measure_compute(s1: Stage1, s2: Stage2, frames: np.ndarray, settings: WakeGateConfig) -> dict:
     """CPU time per second of audio for stage 1 streamed in 10 ms steps, and per stage-2 verification."""
     from nodes.wake_gate import WakeWordGate
 

@@ -11,22 +11,19 @@ path's posterior, the LM's per-word log-probability and the share of words the c
 knows from nowhere (a spelling made up letter by letter) to the probability that the
 whole transcript is right. The NLU refuses to act below its threshold.
 
-Tuned values live in `weights/confidence.json` (written by `speechgraph bench
-rescore`); without it the raw confidence is used as it is.
+`ConfidenceConfig` holds the settings; its tuned values live in `weights/confidence.json`
+(written by `speechgraph bench rescore`, with the NLU's threshold, `nodes.nlu.node.NLUConfig`);
+without it the raw confidence is used as it is.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+from nodes.config import WEIGHTS, TunedConfig
 
-TUNED = Path(__file__).resolve().parents[1] / "weights" / "confidence.json"
 FEATURES = ("min_word", "posterior", "lm_per_word", "1/words", "unknown_share")
 """The calibration's inputs, in order (see `features`)."""
 
@@ -97,29 +94,23 @@ def features(
     ]
 
 
-@dataclass
-class ConfidenceConfig:
-    """Temperature of the posteriors, the calibration and the NLU's threshold (tuned on dev by bench rescore)."""
+@dataclass(frozen=True)
+class ConfidenceConfig(TunedConfig):
+    """How the rescorer turns a lattice's scores into confidence (tuned on dev by `bench rescore`)."""
+
+    FILE = WEIGHTS / "confidence.json"
+    TUNED = ("temperature", "weights", "lm_fill")
 
     temperature: float = 1.0
-    weights: list[float] = field(default_factory=list)
+    """Of the softmax that turns the candidates' scores into posteriors: a larger one spreads the mass over
+    more candidates (chosen on dev for how well the confidence tells right transcripts from wrong)."""
+    weights: tuple[float, ...] = ()
     """Logistic weights over `FEATURES` then a bias; empty: the raw confidence (min word confidence)."""
     lm_fill: float = -6.0
     """The LM feature when the LM did not run (a deadline): the dev mean."""
-    threshold: float = 0.0
-    """Below this utterance confidence the NLU answers `unknown` instead of acting."""
 
-    @classmethod
-    def load(cls, path: Path = TUNED) -> ConfidenceConfig:
-        """The tuned values if `bench rescore` wrote them, else no calibration and no threshold."""
-        if not path.exists():
-            return cls()
-        try:
-            saved = json.loads(path.read_text())
-            return cls(**{k: saved[k] for k in ("temperature", "weights", "lm_fill", "threshold") if k in saved})
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("ignoring %s: %s", path, exc)
-            return cls()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", tuple(self.weights))  # a JSON list or a fitted list: kept immutable
 
     def judge(
         self, ranked: Sequence[tuple[str, float]], lm_best: float | None = None, unknown_share: float = 0.0

@@ -46,21 +46,34 @@ REASONS = ("eoq", "silence", "decoder", "no_speech", "max_length")
 class EndpointParams:
     """The rule's thresholds (seconds, except `threshold`, the VAD probability counted as speech).
 
-    To evaluate a grid of settings at once, give any threshold as a numpy array (None as inf).
+    The defaults are the final end-pointer's, fitted on dev with the speculative one's
+    (`nodes.endpointer.SPECULATIVE`) by `bench/endpoint.py`. To evaluate a grid of settings at once,
+    give any threshold as a numpy array (None as inf).
     """
 
     threshold: float = 0.5
+    """VAD probability at or above which a window counts as speech."""
     silence_s: float = 1.0
-    complete_silence_s: float = 0.5
+    """Trailing silence that ends an utterance whose hypothesis is not a complete request (the pause a
+    speaker may take mid-request: "call ... meg bauer")."""
+    complete_silence_s: float = 0.2
+    """Trailing silence that ends an utterance whose hypothesis is a complete request (short: the LM
+    vouches for it)."""
     blank_s: float = 0.0
-    complete_blank_s: float | None = None
-    """None: the decoder alone never ends an utterance."""
-    complete_prob: float = 0.5
+    """Besides the silence, the decoder must have emitted nothing for this long (it may still be reading
+    the last word)."""
+    complete_blank_s: float | None = 0.6
+    """A complete hypothesis and this long without decoder output end the utterance whatever the VAD says;
+    None: the decoder alone never ends one."""
+    complete_prob: float = 0.05
     """The decoder's hypothesis counts as a complete request when the word LM gives the end of the sentence
     at least this probability after it (`nodes.endpointer.end_prob`)."""
     use_decoder: bool = True
+    """False: the VAD-only baseline (trailing silence `silence_s`, no decoder signals)."""
     no_speech_s: float = 5.0
+    """No speech this long after the utterance began ends it (a false wake)."""
     max_length_s: float = 8.0
+    """No utterance lasts longer."""
     eoq_threshold: float | None = None
     """None: the silence rule; else the end-of-query model replaces it (its VAD threshold is `models.eoq.SPEECH`)."""
 

@@ -17,6 +17,9 @@ order), so the node decides at t only once both cover t: the VAD by a window
 ending at t, the decoder by its first signal whose `end` reaches t. Everything
 it uses is audio time, so the decision is the same whatever the arrival order.
 With `use_decoder=False` it is the VAD-only baseline (trailing silence `silence_s`).
+
+The settings are `EndpointerConfig`'s: the kind, and the rule's thresholds (`EndpointParams`),
+by default the kind's pair fitted on dev (`DEFAULTS`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +38,7 @@ import torch
 from audio import SAMPLE_RATE
 from models.eoq import HISTORY, SPEECH, STRICT, EndOfQuery
 from models.lm import WordLM
+from nodes.config import configure
 from nodes.endpoint_rule import EndpointParams, Situation, decide, eoq_inputs
 from nodes.messages import DecoderSignal, EndPoint, GateClosed, VoiceActivity, Wake
 from pipeline import EndOfStream, Error, Message, Node
@@ -45,12 +50,8 @@ KEEP_S = 10.0
 """VAD history kept behind the decoder's progress while no utterance is open (a `Wake` looks back)."""
 
 
-FINAL = EndpointParams(
-    threshold=0.5, complete_prob=0.05, complete_silence_s=0.2, silence_s=1.0, blank_s=0.0, complete_blank_s=0.6
-)
-SPECULATIVE = EndpointParams(
-    threshold=0.5, complete_prob=0.05, complete_silence_s=0.05, silence_s=0.4, blank_s=0.0, complete_blank_s=0.5
-)
+FINAL = EndpointParams()
+SPECULATIVE = EndpointParams(complete_silence_s=0.05, silence_s=0.4, complete_blank_s=0.5)
 DEFAULTS: dict[str, EndpointParams] = {"final": FINAL, "speculative": SPECULATIVE}
 """Fitted as a pair on 200 dev recordings of the wake set (requests phrased in held-out ways) by
 `speechgraph bench endpoint --corpus corpus_wake --split dev --limit 200`: the fastest final (p50 + p90) that cuts
@@ -60,12 +61,43 @@ speculative partner that waits no longer on any threshold, leads it by
 
 
 LEARNED: dict[str, EndpointParams] = {
-    "final": EndpointParams(threshold=0.5, eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
-    "speculative": EndpointParams(threshold=0.5, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
+    "final": EndpointParams(eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
+    "speculative": EndpointParams(eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
 }
 """The learned end-of-query model's pair, fitted on the same dev recordings the same way. It does not beat the rule
 there (final p50/p90 298/1444 ms against 293/1362 at the same 2 % of cuts; see bench/README.md), so it is an
-option, not the default: `EndPointer(kind=k, **asdict(LEARNED[k]))`."""
+option, not the default: `EndPointer(kind=k, rule=LEARNED[k])`."""
+
+
+@dataclass(frozen=True)
+class EndpointerConfig:
+    """An end-pointer's settings: its kind and the rule's thresholds."""
+
+    kind: str = "final"
+    """"final" or "speculative": tags its end-points and picks the rule's default thresholds."""
+    rule: EndpointParams | None = None
+    """The rule's thresholds (None: the kind's fitted pair in `DEFAULTS`)."""
+    forward_errors: bool = False
+    """Forward incoming `Error`s (set on one end-pointer, so a failing VAD is reported once)."""
+    eoq_weights: str | None = None
+    """The end-of-query model the rule reads when `eoq_threshold` is set (None: the shipped
+    `weights/endpointer_eoq.json`)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+
+    @property
+    def params(self) -> EndpointParams:
+        """The thresholds in force."""
+        return self.rule if self.rule is not None else DEFAULTS[self.kind]
+
+    def override(self, **overrides: Any) -> EndpointerConfig:
+        """A copy with `overrides` of its own fields, then of the rule's (`silence_s=0.9`) on the
+        thresholds in force."""
+        rule = {k: overrides.pop(k) for k in [f.name for f in fields(EndpointParams)] if k in overrides}
+        config = configure(self, overrides)
+        return replace(config, rule=replace(config.params, **rule)) if rule else config
 
 
 LM_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lm.pt"
@@ -121,26 +153,23 @@ class EndPointer(Node):
     """VoiceActivity, DecoderSignal and `Wake` in; one `EndPoint` per utterance out (users see it as
     an `endpoint` event).
 
-    Options: `kind` ("final" or "speculative": picks the defaults and tags the
-    end-points) and any `EndpointParams` field to override a default. Incoming notices
+    Options: `config` (default `EndpointerConfig()`), and overrides of its fields or of any
+    `EndpointParams` field (`kind="speculative", silence_s=0.9`). Incoming notices
     and events are consumed, not forwarded (they reach the results by other paths),
     except Errors when `forward_errors` is set (so a failing VAD is reported once).
     """
 
-    def __init__(self, *, kind: str = "final", forward_errors: bool = False, **overrides: float | bool | None) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        known = {f.name for f in fields(EndpointParams)}
-        unknown = set(overrides) - known
-        super().__init__(**{k: overrides[k] for k in unknown})
-        self.kind = kind
-        self.params = replace(DEFAULTS[kind], **overrides)
-        self.forward_errors = forward_errors
+    def __init__(self, config: EndpointerConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        self.config = c = (config or EndpointerConfig()).override(**overrides)
+        self.kind = c.kind
+        self.params = c.params
+        self.forward_errors = c.forward_errors
         self.eoq: EndOfQuery | None = None
         if self.params.eoq_threshold is not None:
             if not self.params.use_decoder or self.params.threshold != SPEECH:
                 raise ValueError(f"the end-of-query model needs the decoder's signals and a VAD threshold of {SPEECH}")
-            self.eoq = EndOfQuery.load()
+            self.eoq = EndOfQuery.load(c.eoq_weights)
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from audio.clock import SAMPLE_RATE
 from audio.logmel import LogMel, LogMelConfig, frame_end, frame_start
+from nodes.config import configure
 from nodes.messages import AudioChunk, FeatureFrames
 from pipeline import Error, Message, Node
 
@@ -113,9 +115,12 @@ class _StreamBuffer:
 class LogMelFeatures(Node):
     """AudioChunk in, FeatureFrames out (one message per chunk that completes a frame)."""
 
-    def __init__(self, **options: float) -> None:
+    def __init__(self, config: LogMelConfig | None = None, **overrides: Any) -> None:
+        """`config`: the features the models were trained on (`audio.logmel.LogMelConfig`, shared with
+        training); `overrides`: of its fields (`n_mels=40`)."""
         super().__init__()
-        self.logmel = LogMel(LogMelConfig(**options))
+        self.config = configure(config or LogMelConfig(), overrides)
+        self.logmel = LogMel(self.config)
 
     def new_state(self, stream: str) -> _StreamBuffer:
         return _StreamBuffer(tail=np.zeros(0, np.float32))

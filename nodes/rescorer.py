@@ -8,8 +8,8 @@ candidate's combined score is first-pass score + `lm_weight` x LM log-prob -
 first pass already holds a language model of the device's text, which the cloud
 LM would otherwise count twice) + `length_bonus` x words; the LM reads the
 stream's context phrases and its catalogs (cities, names, countries, items) as
-classes (`models.lm`). Tuned defaults come from `weights/rescorer.json`
-(`speechgraph bench rescore` writes it).
+classes (`models.lm`). The settings are `RescorerConfig`'s; its tuned values come from
+`weights/rescorer.json` (`speechgraph bench rescore` writes it).
 
 Every transcript carries its confidence (`nodes.confidence`): the posterior of each
 n-best entry, of each word of the text, and a calibrated utterance confidence the
@@ -28,7 +28,6 @@ lattices that arrive later are dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -44,40 +43,55 @@ from models.internal_lm import InternalLM
 from models.lm import WordLM
 from nodes.catalog_respell import CatalogRespeller
 from nodes.confidence import ConfidenceConfig
+from nodes.config import WEIGHTS, TunedConfig, configure
 from nodes.decoder.lattice import Lattice
 from nodes.messages import LatticeMessage, Transcript
 from pipeline import Message, Node, Reset
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS / "lm.pt"
-TUNED = WEIGHTS / "rescorer.json"
 ASR_WEIGHTS = WEIGHTS / "asr_rnnt.pt"
-FALLBACK = {
-    "lm_weight": 0.3,
-    "ilm_weight": 0.0,
-    "length_bonus": 0.5,
-    "nbest": 8,
-    "alternatives": 4,
-    "catalog_penalty": None,
-}
 RESPELL_TOP = 1
 """Candidates (best first) whose unknown spans are looked up in the catalogs (`nodes.catalog_respell`)."""
 SAME_END_S = 0.1
 KEEP_UTTERANCES = 64  # per stream, the Reset bookkeeping of this many recent utterances is kept
 
 
-def tuned_defaults(path: Path = TUNED) -> dict[str, Any]:
-    """The dev-tuned settings if `bench.rescore` wrote them, else built-in ones."""
-    out = dict(FALLBACK)
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text())
-            out.update({k: saved[k] for k in FALLBACK if k in saved})
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring %s: %s", path, exc)
-    return out
+@dataclass(frozen=True)
+class RescorerConfig(TunedConfig):
+    """The rescorer's settings. `load()` takes the LM's weighting and the candidates from `FILE`, which
+    `speechgraph bench rescore` writes after tuning them on dev; the defaults are for a missing file."""
+
+    FILE = WEIGHTS / "rescorer.json"
+    TUNED = ("nbest", "alternatives", "lm_weight", "ilm_weight", "length_bonus", "catalog_penalty")
+
+    weights: str | None = None
+    """The word LM's checkpoint (None: the shipped `weights/lm.pt`)."""
+    asr_weights: str | None = None
+    """The recogniser whose internal LM is subtracted (None: the shipped `weights/asr_rnnt.pt`)."""
+    lm_weight: float = 0.3
+    """Weight of the cloud LM's log-probability in the combined score (0: the LM does not run)."""
+    ilm_weight: float = 0.0
+    """Weight of the recogniser's internal LM, subtracted (its language would otherwise count twice);
+    ignored without the cloud LM."""
+    length_bonus: float = 0.5
+    """Added per word: the LMs' log-probabilities favour short transcripts, this evens it out."""
+    nbest: int = 8
+    """The lattice's best paths that become candidates (also how many go out with the transcript)."""
+    alternatives: int = 4
+    """One-word substitutions from the lattice's sibling arcs added per n-best path (`candidates`)."""
+    catalog_penalty: float | None = None
+    """Score lost per catalog respelling (`nodes.catalog_respell`); None: no respelling (nor without the LM,
+    which is what could judge one)."""
+    deadline_ms: float | None = 300.0
+    """Budget from when the device sent the lattice; past it the first pass is committed (None: no deadline)."""
+    network_delay_ms: float = 0.0
+    """Simulated device-cloud round trip: half slept before the work, half after."""
+    threads: int = 1
+    """Torch threads of the process the rescorer runs in."""
+    confidence: ConfidenceConfig | None = None
+    """How confidence is judged (None: `ConfidenceConfig.load()`)."""
 
 
 def candidates(lattice: Lattice, nbest: int, alternatives: int = 4) -> list[tuple[str, float]]:
@@ -155,48 +169,32 @@ class LatticeRescorer(Node):
 
     recoverable = True  # its state only drops stale revisions early; the sink drops them too
 
-    def __init__(
-        self,
-        *,
-        weights: str | None = None,
-        lm_weight: float | None = None,
-        ilm_weight: float | None = None,
-        length_bonus: float | None = None,
-        nbest: int | None = None,
-        alternatives: int | None = None,
-        catalog_penalty: float | None = None,
-        deadline_ms: float | None = 300.0,
-        network_delay_ms: float = 0.0,
-        threads: int = 1,
-        asr_weights: str | None = None,
-        confidence: ConfidenceConfig | None = None,
-    ) -> None:
+    def __init__(self, config: RescorerConfig | None = None, **overrides: Any) -> None:
+        """`config`: default `RescorerConfig.load()`; `overrides`: of its fields (`deadline_ms=None`)."""
         super().__init__()
-        torch.set_num_threads(threads)
-        path = Path(weights) if weights else DEFAULT_WEIGHTS
+        self.config = c = configure(config or RescorerConfig.load(), overrides)
+        torch.set_num_threads(c.threads)
+        path = Path(c.weights) if c.weights else DEFAULT_WEIGHTS
         if not path.exists():
             raise FileNotFoundError(f"no language model at {path} (train it: python3 -m training.lm)")
         self.lm = WordLM.from_checkpoint(torch.load(path, weights_only=False))
-        tuned = tuned_defaults()
-        self.lm_weight = float(tuned["lm_weight"] if lm_weight is None else lm_weight)
-        self.ilm_weight = float(tuned["ilm_weight"] if ilm_weight is None else ilm_weight)
-        if not self.lm_weight:
-            self.ilm_weight = 0.0  # without the cloud LM there is no language counted twice
-        self.ilm = InternalLM.from_weights(asr_weights or ASR_WEIGHTS) if self.ilm_weight else None
-        self.confidence = confidence or ConfidenceConfig.load()
-        penalty = tuned["catalog_penalty"] if catalog_penalty is None else catalog_penalty
+        self.lm_weight = float(c.lm_weight)
+        self.ilm_weight = float(c.ilm_weight) if self.lm_weight else 0.0  # no cloud LM: no language counted twice
+        self.ilm = InternalLM.from_weights(c.asr_weights or ASR_WEIGHTS) if self.ilm_weight else None
+        self.confidence = c.confidence or ConfidenceConfig.load()
+        penalty = c.catalog_penalty
         self.catalog_penalty = None if penalty is None or not self.lm_weight else float(penalty)
-        """Score lost per catalog respelling (None: no respelling; without the LM nothing could judge one)."""
+        """Score lost per catalog respelling, in force (None: no respelling)."""
         self.respeller = (
             CatalogRespeller(self.lm.catalogs, self.lm.in_vocab, self.lm.expects)
             if self.catalog_penalty is not None and self.lm.catalogs
             else None
         )
-        self.length_bonus = float(tuned["length_bonus"] if length_bonus is None else length_bonus)
-        self.nbest = int(tuned["nbest"] if nbest is None else nbest)
-        self.alternatives = int(tuned["alternatives"] if alternatives is None else alternatives)
-        self.deadline_ms = deadline_ms
-        self.network_delay_ms = network_delay_ms
+        self.length_bonus = float(c.length_bonus)
+        self.nbest = int(c.nbest)
+        self.alternatives = int(c.alternatives)
+        self.deadline_ms = c.deadline_ms
+        self.network_delay_ms = c.network_delay_ms
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream()

@@ -14,16 +14,26 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
+from nodes.config import configure
 from nodes.features import ChunkCheck
 from nodes.messages import AudioChunk, VoiceActivity
 from pipeline import Error, Message, Node
 
 WINDOW = 512
 """Samples per probability: silero's fixed window at 16 kHz (32 ms)."""
+
+
+@dataclass(frozen=True)
+class VADConfig:
+    """The VAD's settings (the model and its window are silero's own)."""
+
+    threads: int = 1
+    """Torch threads of the process the VAD runs in."""
 
 
 @dataclass
@@ -70,9 +80,10 @@ class SileroVAD:
 class VoiceActivityDetector(Node):
     """AudioChunk -> VoiceActivity: one message per chunk that completes at least one window."""
 
-    def __init__(self, *, threads: int = 1) -> None:
+    def __init__(self, config: VADConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        torch.set_num_threads(threads)
+        self.config = configure(config or VADConfig(), overrides)
+        torch.set_num_threads(self.config.threads)
         self.vad = SileroVAD()
 
     def new_state(self, stream: str) -> _Stream:

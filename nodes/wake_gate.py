@@ -26,11 +26,11 @@ frames, say) gets an `Error` and starts afresh; the others in its batch go on.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,15 +38,52 @@ import torch
 from audio import seconds
 from audio.logmel import frame_end, frame_start
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
+from nodes.config import WEIGHTS, TunedConfig, configure
 from nodes.messages import Committed, DevicePlaying, FeatureFrames, GateClosed, Lost, UtteranceFeatures, Wake
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-SETTINGS = WEIGHTS / "wakeword.json"
-"""Operating thresholds chosen on dev by `speechgraph bench wakeword --split dev --tune`."""
 HISTORY = 600  # frames kept: stage 1's context plus the stage-2 window and the hold
+FRAMES_PER_S = 100  # log-mel frames (10 ms hop)
+
+
+@dataclass(frozen=True)
+class WakeGateConfig(TunedConfig):
+    """The gate's models and decision rule. `load()` takes the operating thresholds from `FILE`, chosen on
+    dev by `speechgraph bench wakeword --split dev --tune`; the benchmark scores the same rule with them."""
+
+    FILE = WEIGHTS / "wakeword.json"
+    TUNED = ("threshold1", "threshold2")
+
+    stage1: str | None = None
+    """Stage 1's checkpoint (None: the shipped `weights/wakeword_stage1.pt`)."""
+    stage2: str | None = None
+    """Stage 2's checkpoint (None: the shipped `weights/wakeword_stage2.pt`)."""
+    threshold1: float = 0.5
+    """Stage 1's smoothed score at or above which it proposes a detection (lower: more stage-2 runs)."""
+    threshold2: float = 0.5
+    """Stage 2's score at or above which a proposal wakes the gate (the false accept / false reject trade)."""
+    smooth: int = 3
+    """Stage-1 scores averaged (frames): one noisy frame does not propose."""
+    refractory_s: float = 1.0
+    """After a proposal, no other for this long: one wake word is verified once."""
+    max_utterance_s: float = 10.0
+    """An open utterance closes after this long (`GateClosed`) if nothing closed it before."""
+    verify_delay_ms: float = 100.0
+    """Audio after stage 1's estimated end that stage 2 waits for: its latency, against the window's full 1.95 s."""
+
+    @property
+    def refractory_frames(self) -> int:
+        return int(self.refractory_s * FRAMES_PER_S)
+
+    @property
+    def max_frames(self) -> int:
+        return int(self.max_utterance_s * FRAMES_PER_S)
+
+    @property
+    def verify_delay_frames(self) -> int:
+        return int(self.verify_delay_ms / (1000 / FRAMES_PER_S))
 
 
 @dataclass
@@ -91,21 +128,12 @@ class _Step:
 
 
 class WakeWordGate(Node):
-    def __init__(
-        self,
-        *,
-        stage1: str | None = None,
-        stage2: str | None = None,
-        threshold1: float | None = None,
-        threshold2: float | None = None,
-        smooth: int = 3,
-        refractory_s: float = 1.0,
-        max_utterance_s: float = 10.0,
-        verify_delay_ms: float = 100.0,
-    ) -> None:
+    def __init__(self, config: WakeGateConfig | None = None, **overrides: Any) -> None:
+        """`config`: default `WakeGateConfig.load()`; `overrides`: of its fields (`threshold1=0.3`)."""
         super().__init__()
-        p1 = Path(stage1) if stage1 else WEIGHTS / "wakeword_stage1.pt"
-        p2 = Path(stage2) if stage2 else WEIGHTS / "wakeword_stage2.pt"
+        self.config = c = configure(config or WakeGateConfig.load(), overrides)
+        p1 = Path(c.stage1) if c.stage1 else WEIGHTS / "wakeword_stage1.pt"
+        p2 = Path(c.stage2) if c.stage2 else WEIGHTS / "wakeword_stage2.pt"
         for p in (p1, p2):
             if not p.exists():
                 raise FileNotFoundError(f"no wake-word weights at {p} (train them: speechgraph train wakeword)")
@@ -114,13 +142,11 @@ class WakeWordGate(Node):
         self.stream1 = Stage1Stream(self.stage1)
         self._zeros = self.stream1.new_cache()[0]  # the cache of a stream that starts (read only, shared)
         self._zeros.setflags(write=False)
-        tuned = gate_settings()
-        self.t1 = tuned["threshold1"] if threshold1 is None else threshold1
-        self.t2 = tuned["threshold2"] if threshold2 is None else threshold2
-        self.smooth = smooth
-        self.refractory = int(refractory_s * 100)
-        self.max_frames = int(max_utterance_s * 100)
-        self.verify_delay = int(verify_delay_ms / 10)
+        self.t1, self.t2 = c.threshold1, c.threshold2
+        self.smooth = c.smooth
+        self.refractory = c.refractory_frames
+        self.max_frames = c.max_frames
+        self.verify_delay = c.verify_delay_frames
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
@@ -334,11 +360,3 @@ class WakeWordGate(Node):
         st.open_from = None
         st.scores = []
         st.last_detection = st.next_frame
-
-
-def gate_settings() -> dict:
-    """The gate's decision rule, with the thresholds tuned on dev where they exist."""
-    out = {"threshold1": 0.5, "threshold2": 0.5, "smooth": 3, "refractory_frames": 100, "verify_delay_frames": 10}
-    if SETTINGS.exists():
-        out |= json.loads(SETTINGS.read_text())
-    return out

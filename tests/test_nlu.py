@@ -250,11 +250,13 @@ def test_node_refuses_to_act_on_an_unsure_transcript():
     unsure = _transcript("call meg bauer", 2, 0).replace(confidence=0.3)
     unknown = _transcript("turn the kitchen lights off", 3, 0)  # no confidence estimated (no rescorer): acts
     out_sure, out_unsure, out_unknown = [
-        m.replace(trace=()) for m in run_node(IntentParser, [sure, unsure, unknown], name="nlu", threshold=0.5)
+        m.replace(trace=())
+        for m in run_node(IntentParser, [sure, unsure, unknown], name="nlu", threshold=0.5)
         if not isinstance(m, EndOfStream)
     ]
     assert out_sure.intent == "call" and out_sure.slots == (("contact", "meg bauer"),)
     assert out_unsure.intent == "unknown" and out_unsure.slots == () and out_unsure.text == "call meg bauer"
     assert out_unknown.intent == "device_power"
-    (never,) = [m for m in run_node(IntentParser, [unsure], name="nlu", threshold=0.0) if not isinstance(m, EndOfStream)]
+    out = run_node(IntentParser, [unsure], name="nlu", threshold=0.0)
+    (never,) = [m for m in out if not isinstance(m, EndOfStream)]
     assert never.intent == "call"  # a zero threshold never refuses

@@ -101,15 +101,14 @@ def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
     from audio.files import load
     from audio.logmel import LogMel
     from models.wakeword import proposals, stage1_scores
-    from nodes.wake_gate import gate_settings
 
     row = json.loads((tiny / "negatives.jsonl").read_text().splitlines()[0])
     frames = LogMel().frames(load(tiny / row["audio"]))
     gate = WakeWordGate(threshold1=0.3, threshold2=1.01)  # every proposal is rejected: the gate stays closed
     rejected = [m.data["end_s"] for m in stream_through(gate, frames, chunk=7) if isinstance(m, Event)]
-    s = gate_settings()
-    smoothed, starts = stage1_scores(gate.stage1, frames, s["smooth"])
-    offline = [round(seconds(frame_end(e)), 3) for e, _, _ in proposals(smoothed, starts, 0.3, 100)]
+    c = gate.config
+    smoothed, starts = stage1_scores(gate.stage1, frames, c.smooth)
+    offline = [round(seconds(frame_end(e)), 3) for e, _, _ in proposals(smoothed, starts, 0.3, c.refractory_frames)]
     assert rejected == offline
 
 

@@ -33,11 +33,13 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from audio import seconds
 from models.rnnt import RNNT, quantize_int8
+from nodes.config import WEIGHTS, configure
 from nodes.decoder.beam import BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
@@ -55,13 +57,38 @@ from nodes.messages import (
 )
 from pipeline import EndOfStream, Error, Event, Message, Node, Reset
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "asr_rnnt.pt"
+DEFAULT_WEIGHTS = WEIGHTS / "asr_rnnt.pt"
 MAX_PHRASES = 1000
 """Context phrases the device decodes with at most. On one core of the 2-core machine, the work at the
 end-point grows by about 0.1-0.15 ms per phrase (1000: +110-180 ms) and the process by 0.16 MB."""
 SNAPSHOTS = 100
 """Search states kept per open utterance, one per encoder step (4 s): how late an end-point may arrive and
 still be decoded exactly as of its audio time."""
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The decoder's model and search. The biasing and respelling defaults are the values tuned on dev for
+    the shipped recogniser, kept beside the code that uses them (`nodes.decoder.context`, `.respell`)."""
+
+    weights: str | None = None
+    """The recogniser's checkpoint (None: the shipped `weights/asr_rnnt.pt`)."""
+    beam: int = 8
+    """Hypotheses kept by the beam search."""
+    nbest: int = 8
+    """Best paths sent with each lattice (`LatticeMessage.nbest`: the rescorer's fallback, the sink's list)."""
+    bonus: float = BONUS
+    """Shallow-fusion bonus per letter of a context phrase matched so far (`nodes.decoder.context.BONUS`)."""
+    max_bonus: float | None = MAX_BONUS
+    """Bonus per phrase at most, so a long contact cannot outbid the audio (None: no cap)."""
+    respell: float = MAX_DISTANCE
+    """How far (sound-key edit distance) a span may be from a context phrase to be respelled to it; 0: off."""
+    verify: bool = True
+    """Check context phrases against the audio in a second pass at the end (`nodes.decoder.verify`)."""
+    int8: bool = False
+    """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
+    threads: int = 1
+    """Torch threads of the process the decoder runs in."""
 
 
 @dataclass
@@ -99,30 +126,24 @@ class _Stream:
 
 class RNNTDecoder(Node):
     def __init__(
-        self,
-        *,
-        weights: str | None = None,
-        beam: int = 8,
-        context: list[str] | None = None,
-        bonus: float = BONUS,
-        max_bonus: float | None = MAX_BONUS,
-        nbest: int = 8,
-        threads: int = 1,
-        int8: bool = False,
-        respell: float = MAX_DISTANCE,
-        verify: bool = True,
+        self, config: DecoderConfig | None = None, *, context: list[str] | None = None, **overrides: Any
     ) -> None:
+        """`config`: default `DecoderConfig()`; `context`: the phrases every stream starts with (a `Context`
+        notice replaces them for its stream); `overrides`: of the config's fields (`int8=True`)."""
         super().__init__()
-        torch.set_num_threads(threads)
-        path = Path(weights) if weights else DEFAULT_WEIGHTS
+        self.config = c = configure(config or DecoderConfig(), overrides)
+        torch.set_num_threads(c.threads)
+        path = Path(c.weights) if c.weights else DEFAULT_WEIGHTS
         if not path.exists():
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
-        self.search = BeamSearch(quantize_int8(model) if int8 else model, beam=beam, respell=respell, verify=verify)
-        self.bonus, self.max_bonus = bonus, max_bonus
+        self.search = BeamSearch(
+            quantize_int8(model) if c.int8 else model, beam=c.beam, respell=c.respell, verify=c.verify
+        )
+        self.bonus, self.max_bonus = c.bonus, c.max_bonus
         self.phrases, self.capped = _cap(normalise_phrases(context or ()))
         self.context = self._graph(self.phrases)
-        self.nbest = nbest
+        self.nbest = c.nbest
 
     def _graph(self, phrases: tuple[str, ...]) -> ContextGraph:
         return ContextGraph(phrases, self.bonus, self.max_bonus) if phrases else EMPTY

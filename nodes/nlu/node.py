@@ -6,17 +6,20 @@ transcript that is still on its way (docs/architecture.md: every node downstream
 it holds for older revisions).
 
 A transcript whose confidence (`nodes.confidence`, filled by the rescorer) is below
-the dev-tuned threshold of `weights/confidence.json` is not acted on: its intent is
-`unknown` ("sorry, I didn't catch that"), since executing a misheard request is
-worse than asking again.
+`NLUConfig.threshold` (tuned on dev, in `weights/confidence.json`) is not acted on: its
+intent is `unknown` ("sorry, I didn't catch that"), since executing a misheard request
+is worse than asking again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from nodes.confidence import ConfidenceConfig
+from nodes.config import TunedConfig, configure
 from nodes.messages import Transcript
 from nodes.nlu.parser import parse
 from pipeline import Message, Node
@@ -28,16 +31,29 @@ UNKNOWN = "unknown"
 """The intent of a transcript too unsure to act on: the assistant asks again instead."""
 
 
+@dataclass(frozen=True)
+class NLUConfig(TunedConfig):
+    """When the NLU refuses to act. Its threshold is on the calibrated confidence's scale, so `bench rescore`
+    tunes it with the calibration and writes both to one file."""
+
+    FILE = ConfidenceConfig.FILE
+    TUNED = ("threshold",)
+
+    threshold: float = 0.0
+    """Below this utterance confidence the intent is `unknown` instead of acted on (0: act on everything)."""
+
+
 class IntentParser(Node):
     """Transcript in, the same transcript with `intent` and sorted `slots` out."""
 
     name = "nlu"
     recoverable = True  # its state only drops stale revisions early; the sink drops them too
 
-    def __init__(self, *, threshold: float | None = None) -> None:
-        """`threshold`: below this confidence the intent is `unknown` (default: weights/confidence.json; 0: off)."""
+    def __init__(self, config: NLUConfig | None = None, **overrides: Any) -> None:
+        """`config`: default `NLUConfig.load()`; `overrides`: of its fields (`threshold=0.5`)."""
         super().__init__()
-        self.threshold = ConfidenceConfig.load().threshold if threshold is None else float(threshold)
+        self.config = configure(config or NLUConfig.load(), overrides)
+        self.threshold = float(self.config.threshold)
 
     def new_state(self, stream: str) -> dict[int, int]:
         """Utterance id -> the lowest revision still alive (the highest a Reset announced)."""
