@@ -107,10 +107,22 @@ class _Stream:
     cached_to: int = 0
     errors: int = 0
     dead: bool = False  # failed MAX_ERRORS_PER_STREAM times: its data is dropped
+    resumed: bool = False  # began before this gate restarted after a crash: see `_next_utterance`
 
     @property
     def next_frame(self) -> int:
         return self.first + len(self.frames)
+
+
+def _next_utterance(st: _Stream, wake_frame: int) -> int:
+    """The next utterance number: one more than the last, except for the first after a restart, which goes
+    on from the audio time instead (one number per 100 ms, more than a count of requests can reach):
+    the restarted gate does not know the numbers it gave before the crash, and the nodes that outlived it
+    (the cloud side) must not take a new utterance for one they already closed."""
+    if st.resumed:
+        st.resumed = False
+        return max(st.utterance + 1, wake_frame // 10)
+    return st.utterance + 1
 
 
 @dataclass
@@ -150,6 +162,9 @@ class WakeWordGate(Node):
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
+
+    def restored(self, stream: str, state: _Stream) -> None:
+        state.resumed = True
 
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
         """The sink's `Committed` (on a feedback edge) closes the utterance it commits, and its `Lost` the
@@ -231,6 +246,8 @@ class WakeWordGate(Node):
         new = np.asarray(msg.frames, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != st.frames.shape[1]:
             raise ValueError(f"expected frames of {st.frames.shape[1]} bands, got shape {new.shape}")
+        if not len(st.frames) and st.next_frame != msg.first_frame:  # first heard mid-way: after a restart
+            st.first = st.cached_to = int(msg.first_frame)
         step.start_new = st.next_frame
         st.frames = np.concatenate([st.frames, new])
         if st.open_from is not None or not len(new):
@@ -323,7 +340,7 @@ class WakeWordGate(Node):
         if not score2 >= self.t2:  # NaN never wakes
             out.append(Event.make("wake_rejected", stream=msg.stream, start=msg.end, end=msg.end, **fields))
             return
-        st.utterance += 1
+        st.utterance = _next_utterance(st, prop.start)
         st.open_from = prop.end + 1
         out.append(
             Wake(stream=msg.stream, start=frame_start(prop.start), end=msg.end, utterance=st.utterance, **fields)

@@ -66,14 +66,17 @@ def test_acceptance_opens_an_utterance_that_starts_after_the_wake_word(weights):
 # -- the shipped weights ----------------------------------------------------------------
 
 
-def stream_through(gate: WakeWordGate, frames: np.ndarray, chunk: int = 10) -> list:
-    """What the gate emits for `frames` sent in chunks, through the node host (the stream ends after)."""
+def stream_through(
+    gate: WakeWordGate, frames: np.ndarray, chunk: int = 10, offset: int = 0, restarted: bool = False
+) -> list:
+    """What the gate emits for `frames` sent in chunks, through the node host (the stream ends after);
+    `offset` frames into the stream, to a gate that stands in for a crashed one with `restarted`."""
     msgs = [
-        FeatureFrames(stream="s", start=frame_start(i), end=frame_end(i + len(f) - 1), frames=f, first_frame=i)
+        FeatureFrames(stream="s", start=frame_start(k), end=frame_end(k + len(f) - 1), frames=f, first_frame=k)
         for i in range(0, len(frames), chunk)
-        for f in [frames[i : i + chunk]]
+        for f, k in [(frames[i : i + chunk], i + offset)]
     ]
-    return [m for m in run_node(gate, msgs) if not isinstance(m, EndOfStream)]
+    return [m for m in run_node(gate, msgs, restarted=restarted) if not isinstance(m, EndOfStream)]
 
 
 def test_shipped_gate_wakes_once_on_each_demo_recording_near_the_wake_word():
@@ -92,6 +95,24 @@ def test_shipped_gate_wakes_once_on_each_demo_recording_near_the_wake_word():
         assert abs(wakes[0].end_s - t["wake_end"]) < 0.2, (name, wakes[0], t)
         forwarded = [m for m in out if isinstance(m, UtteranceFeatures)]
         assert forwarded and forwarded[0].first_frame * 0.01 >= t["wake_end"] - 0.2
+
+
+def test_a_restarted_gate_numbers_utterances_apart_from_those_before_the_crash():
+    """A gate restarted mid-stream does not know the numbers it gave before; its first wake goes on from the
+    audio time, so the cloud side, which outlived the crash, never takes it for an utterance it closed; and it
+    places what it hears at the stream's time, not from its own restart."""
+    from audio.files import load
+    from audio.logmel import LogMel
+    from tests.conftest import DEMO
+
+    frames = LogMel().frames(load(DEMO / "alexa_call_meg_bauer.wav"))
+    (fresh,) = [m for m in stream_through(WakeWordGate(), frames) if isinstance(m, Wake)]
+    assert fresh.utterance == 0
+    out = stream_through(WakeWordGate(), frames, offset=3000, restarted=True)  # 30 s into the stream
+    (wake,) = [m for m in out if isinstance(m, Wake)]
+    assert wake.utterance >= 300
+    assert abs(wake.start_s - (30.0 + fresh.start_s)) < 0.05  # the stream's time, not the restarted gate's
+    assert {m.utterance for m in out if isinstance(m, UtteranceFeatures)} == {wake.utterance}
 
 
 def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
