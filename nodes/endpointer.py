@@ -64,9 +64,9 @@ LEARNED: dict[str, EndpointParams] = {
     "final": EndpointParams(eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
     "speculative": EndpointParams(eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
 }
-"""The learned end-of-query model's pair, fitted on the same dev recordings the same way. It does not beat the rule
-there (final p50/p90 298/1444 ms against 293/1362 at the same 2 % of cuts; see bench/README.md), so it is an
-option, not the default: `EndPointer(kind=k, rule=LEARNED[k])`."""
+"""The learned end-of-query model's pair (`models.eoq`, trained on the old grammar's recordings). On held-out
+phrasings it waits far longer than the rule (final p50/p90 1310/1613 ms against 290/1078; docs/measurements.md),
+so it is an option, not the default: `EndPointer(kind=k, rule=LEARNED[k])`."""
 
 
 @dataclass(frozen=True)
