@@ -3,12 +3,13 @@
     source ─▶ features ─▶ gate ─▶ decoder ─▶ rescorer (cloud) ─▶ nlu ─▶ sink
        │                   ▲        │  ▲                                  │
        └─▶ vad ─▶ endpointer_speculative / endpointer_final ┘  (EndPoint, feedback)
-                           └─────── Committed, Lost (feedback: close the utterance) ┘
+                   └── the final EndPoint; Committed, Lost (feedback: close the utterance) ┘
 
 Edges carry only what the receiver needs: the end-pointers get the decoder's
 per-chunk signals and its `Wake` notices, the cloud gets lattices, notices and
 events (never audio), and the feedback edges carry the notices their receiver
-acts on (`EndPoint` to the decoder; `Committed` and `Lost` to the gate). The
+acts on (`EndPoint` to the decoder; the final `EndPoint`, `Committed` and `Lost` to the gate, which
+listens for the wake word again once the final end-point has ended the request). The
 on-device recogniser runs int8-quantised (on dev: same WER, 1.6x less CPU).
 `speculative=False` leaves the speculative end-pointer out (the baseline that
 speculation is measured against).
@@ -65,4 +66,5 @@ def build(
         g.connect("vad", name, only=(VoiceActivity,), events=())
         g.connect("decoder", name, only=(DecoderSignal,), events=(Wake,))
         g.connect(name, "decoder", feedback=True, events=(EndPoint,))
+    g.connect("endpointer_final", "gate", feedback=True, events=(EndPoint,))
     return g.validate()

@@ -39,7 +39,16 @@ from audio import seconds
 from audio.logmel import frame_end, frame_start
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
 from nodes.config import WEIGHTS, TunedConfig, configure
-from nodes.messages import Committed, DevicePlaying, FeatureFrames, GateClosed, Lost, UtteranceFeatures, Wake
+from nodes.messages import (
+    Committed,
+    DevicePlaying,
+    EndPoint,
+    FeatureFrames,
+    GateClosed,
+    Lost,
+    UtteranceFeatures,
+    Wake,
+)
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line
 
 log = logging.getLogger(__name__)
@@ -167,12 +176,19 @@ class WakeWordGate(Node):
         state.resumed = True
 
     def on_control(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        """The sink's `Committed` (on a feedback edge) closes the utterance it commits, and its `Lost` the
-        utterances a failure cost (a crashed decoder would otherwise be fed the rest of one it never
-        began); `DevicePlaying` tells stage 2 that the device's own audio is on; the rest passes."""
+        """The final end-pointer's `EndPoint` (on a feedback edge) closes the utterance it ends: its audio is
+        complete, and the gate listens for the wake word again without waiting for the result (nor for a
+        sink that is restarting); the sink's `Committed` closes it too where no end-pointer spoke (a graph
+        without one), and its `Lost` the utterances a failure cost (a crashed decoder would otherwise be
+        fed the rest of one it never began); `DevicePlaying` tells stage 2 that the device's own audio is
+        on; the rest passes."""
         if isinstance(msg, DevicePlaying):
             st.device_playing = msg.playing
             return (msg,)
+        if isinstance(msg, EndPoint):
+            if msg.kind == "final" and st.open_from is not None and msg.utterance == st.utterance:
+                self.close_utterance(st)
+            return ()
         if isinstance(msg, Committed):
             if st.open_from is not None and msg.utterance == st.utterance:
                 self.close_utterance(st)

@@ -9,7 +9,7 @@ import torch
 from audio import SAMPLE_RATE, seconds, ticks
 from audio.logmel import frame_end, frame_start
 from models.wakeword import Stage1, Stage2
-from nodes.messages import FeatureFrames, GateClosed, UtteranceFeatures, Wake
+from nodes.messages import EndPoint, FeatureFrames, GateClosed, UtteranceFeatures, Wake
 from nodes.wake_gate import WakeWordGate
 from pipeline import EndOfStream, Event, Watermark
 from pipeline.testing import run_node
@@ -113,6 +113,30 @@ def test_a_restarted_gate_numbers_utterances_apart_from_those_before_the_crash()
     assert wake.utterance >= 300
     assert abs(wake.start_s - (30.0 + fresh.start_s)) < 0.05  # the stream's time, not the restarted gate's
     assert {m.utterance for m in out if isinstance(m, UtteranceFeatures)} == {wake.utterance}
+
+
+def test_the_final_end_point_closes_the_utterance_and_the_gate_listens_again():
+    """The request's audio is complete at the final end-point: nothing after it is forwarded, whatever the
+    sink is doing; a speculative end-point closes nothing."""
+    from audio.files import load
+    from audio.logmel import LogMel
+    from tests.conftest import DEMO
+
+    frames = LogMel().frames(load(DEMO / "alexa_call_meg_bauer.wav"))
+    msgs = [
+        FeatureFrames(stream="s", start=frame_start(i), end=frame_end(i + len(f) - 1), frames=f, first_frame=i)
+        for i in range(0, len(frames), 10)
+        for f in [frames[i : i + 10]]
+    ]
+    t = ticks(2.0)
+
+    def endpoint(kind: str) -> EndPoint:
+        return EndPoint(stream="s", start=t, end=t, utterance=0, kind=kind, reason="silence", trailing_silence_s=0.3)
+
+    for kind, closes in (("speculative", False), ("final", True)):
+        out = run_node(WakeWordGate(), {"features": msgs, "endpointers": [endpoint(kind)]}, feedback=("endpointers",))
+        last = max(m.end for m in out if isinstance(m, UtteranceFeatures))
+        assert (last < t + ticks(0.2)) == closes, (kind, seconds(last))
 
 
 def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
