@@ -84,9 +84,25 @@ class LogMel:
         n = self.n_frames(len(samples))
         if n == 0:
             return np.zeros((0, c.n_mels), np.float32)
+        return self._logmel(self._windows(samples, n))
+
+    def frames_many(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        """`frames` of several signals, through one FFT and one filterbank product (many streams at once)."""
+        counts = [self.n_frames(len(x)) for x in signals]
+        parts = [self._windows(x, n) for x, n in zip(signals, counts, strict=True) if n]
+        if not parts:
+            return [np.zeros((0, self.config.n_mels), np.float32) for _ in signals]
+        out = self._logmel(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        return np.split(out, np.cumsum(counts)[:-1])
+
+    def _windows(self, samples: np.ndarray, n: int) -> np.ndarray:
+        c = self.config
         x = np.asarray(samples, dtype=np.float64)
         idx = np.arange(c.win)[None, :] + c.hop * np.arange(n)[:, None]
-        spectrum = np.fft.rfft(x[idx] * self.window, n=c.n_fft)
+        return x[idx] * self.window
+
+    def _logmel(self, windowed: np.ndarray) -> np.ndarray:
+        spectrum = np.fft.rfft(windowed, n=self.config.n_fft)
         power = spectrum.real**2 + spectrum.imag**2
         return np.log(np.maximum(power @ self.filters, LOG_FLOOR)).astype(np.float32)
 

@@ -189,6 +189,94 @@ def quantize_int8(model: RNNT) -> RNNT:
         return torch.ao.quantization.quantize_dynamic(model.eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
 
 
+INT_MM_ROWS = 8
+"""From this many rows the integer products run as int8 (`torch._int_mm`), below as float32: both exact,
+so the same numbers; float32 is faster for a few rows, int8 for many."""
+
+
+def _row_quantised(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row of `x` as 8-bit integers (held in float32) and its scale: the row's range, zero included, in
+    127 steps (the reduced range of torch's dynamic quantisation on x86). The zero point only shifts the
+    integers, and the product subtracts it again, so it is left out."""
+    lo, hi = torch.aminmax(x, dim=-1, keepdim=True)
+    scale = ((hi.clamp(min=0.0) - lo.clamp(max=0.0)) / 127.0).clamp(min=1e-30)  # a row of zeros: any scale
+    return torch.round(x / scale), scale
+
+
+class _Int8LSTMLayer:
+    """One layer of a dynamically quantised LSTM with its inputs quantised row by row.
+
+    torch's dynamic quantisation gives a call's input one scale, so a row's result depends on the rows
+    beside it. Here each row of the input and of the hidden state gets its own scale, and the integer
+    products are summed in float32: every partial sum is an integer below 2^24, exact in any order, so a
+    row's result is the same in a batch of any size (and within float rounding of torch's own: ~1e-7)."""
+
+    def __init__(self, w_ih: torch.Tensor, b_ih: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> None:
+        ws = [w.int_repr().float() - w.q_zero_point() for w in (w_ih, w_hh)]
+        if max(w.shape[1] for w in ws) * 127 * 128 >= 2**24:
+            raise ValueError("rows this long may not sum exactly in float32")
+        self.weight_t = torch.stack([w.t() for w in ws]).contiguous()  # (2, in, 4 x hidden)
+        self.weight_i8 = self.weight_t.to(torch.int8)
+        self.scale = torch.tensor([float(w_ih.q_scale()), float(w_hh.q_scale())]).reshape(2, 1, 1)
+        self.bias = b_ih.float() + b_hh.float()
+
+    def __call__(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q, scale = _row_quantised(torch.stack([x, h]))
+        if len(x) >= INT_MM_ROWS:
+            acc = torch.stack([torch._int_mm(q[j].to(torch.int8), self.weight_i8[j]) for j in (0, 1)]).float()
+        else:
+            acc = torch.bmm(q, self.weight_t)
+        gates = (acc * (scale * self.scale)).sum(0) + self.bias
+        i, f, g, o = gates.chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class BatchEncoder:
+    """The encoder of many streams in one call, each stream's rows computed as if alone.
+
+    `feats` (B, T, F) holds one row per stream; `state` the streams' LSTM states side by side (dim 1). A
+    float model runs its own modules on the batch: equal to each stream alone up to float rounding. An
+    int8 model (`quantize_int8`) runs on `_Int8LSTMLayer`s: a stream's output is exactly the same whichever
+    streams share the call, so results do not depend on how a runtime batched them."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        lstm = encoder.lstm
+        self.int8 = not isinstance(lstm, nn.LSTM)
+        if self.int8:
+            w = encoder.inp.weight()
+            self.inp_t = (w.int_repr().float() - w.q_zero_point()).t().contiguous()
+            self.inp_scale, self.inp_bias = float(w.q_scale()), encoder.inp.bias().float()
+            ws, bs = lstm.get_weight(), lstm.get_bias()
+            self.layers = [
+                _Int8LSTMLayer(ws[f"weight_ih_l{k}"], bs[f"bias_ih_l{k}"], ws[f"weight_hh_l{k}"], bs[f"bias_hh_l{k}"])
+                for k in range(lstm.num_layers)
+            ]
+            self.hidden = lstm.hidden_size
+
+    @torch.no_grad()
+    def __call__(
+        self, feats: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        if not self.int8:
+            return self.encoder(feats, state)
+        q, scale = _row_quantised(self.encoder.stack_frames(feats))
+        x = torch.relu((q @ self.inp_t) * (scale * self.inp_scale) + self.inp_bias)
+        if state is None:
+            zeros = torch.zeros(len(self.layers), x.shape[0], self.hidden)
+            state = (zeros, zeros)
+        h, c = list(state[0].unbind(0)), list(state[1].unbind(0))
+        outs = []
+        for t in range(x.shape[1]):
+            y = x[:, t]
+            for k, layer in enumerate(self.layers):
+                h[k], c[k] = layer(y, h[k], c[k])
+                y = h[k]
+            outs.append(y)
+        return self.encoder.norm(torch.stack(outs, 1)), (torch.stack(h), torch.stack(c))
+
+
 @torch.no_grad()
 def greedy_decode(
     model: RNNT, feats: torch.Tensor, contexts: Sequence[Sequence[str]] | None = None, max_symbols: int = 5

@@ -4,10 +4,14 @@
 a stream's chunks must follow each other and hold finite samples in [-1, 1].
 Bad audio is repaired so the node's state and the times of what it sends stay
 true, and reported as an `Error` line on the stream; the stream goes on.
+
+The chunks of all the streams in one delivery (`on_batch`) go through one FFT
+and one filterbank product: the frames are the same as one stream at a time.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +22,9 @@ from audio.clock import SAMPLE_RATE
 from audio.logmel import LogMel, LogMelConfig, frame_end, frame_start
 from nodes.config import configure
 from nodes.messages import AudioChunk, FeatureFrames
-from pipeline import Error, Message, Node
+from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, one_line
+
+log = logging.getLogger(__name__)
 
 MAX_FILL = SAMPLE_RATE
 """Ticks of missing audio (a gap, a chunk whose samples do not fit its span) replaced by silence;
@@ -110,6 +116,7 @@ class _StreamBuffer:
     tail: np.ndarray
     next_frame: int = 0
     check: ChunkCheck = field(default_factory=ChunkCheck)
+    errors: int = 0
 
 
 class LogMelFeatures(Node):
@@ -126,27 +133,64 @@ class LogMelFeatures(Node):
         return _StreamBuffer(tail=np.zeros(0, np.float32))
 
     def on_message(self, msg: Message, state: _StreamBuffer) -> Iterable[Message]:
-        if not isinstance(msg, AudioChunk):
-            return ()
-        c = self.logmel.config
-        samples, at, jumped, problem = state.check.take(msg)
+        return self.on_batch([(msg, state)])
+
+    def on_batch(self, items: list[tuple[Message, _StreamBuffer]]) -> list[Message]:
+        """The chunks of all the streams in `items`, their frames through one FFT (`LogMel.frames_many`):
+        the same frames as one stream at a time. A stream with several messages in `items` takes them in
+        turn (rounds of one message per stream)."""
         out: list[Message] = []
-        if problem:
-            out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=problem))
-        if not len(samples) and not jumped:
-            return out
-        if jumped:  # frame i starts at tick i*hop, wherever the stream starts or lands
-            state.next_frame = -(-at // c.hop)
-            samples = samples[state.next_frame * c.hop - at :]
-            state.tail = np.zeros(0, np.float32)
-        buf = np.concatenate([state.tail, samples]) if state.tail.size else samples
-        frames = self.logmel.frames(buf)
-        n = len(frames)
-        state.tail = buf[n * c.hop :].copy() if n else buf.copy()
-        if n == 0:
-            return out
-        first = state.next_frame
-        state.next_frame += n
-        start, end = frame_start(first, c), frame_end(first + n - 1, c)
-        out.append(FeatureFrames(stream=msg.stream, start=start, end=end, frames=frames, first_frame=first))
+        round_: list[tuple[AudioChunk, _StreamBuffer]] = []
+        taken: set[int] = set()
+        for msg, st in items:
+            if not isinstance(msg, AudioChunk) or st.errors >= MAX_ERRORS_PER_STREAM:
+                continue
+            if id(st) in taken:
+                self._round(round_, out)
+                round_, taken = [], set()
+            round_.append((msg, st))
+            taken.add(id(st))
+        self._round(round_, out)
         return out
+
+    def _round(self, items: list[tuple[AudioChunk, _StreamBuffer]], out: list[Message]) -> None:
+        c = self.logmel.config
+        bufs: list[tuple[AudioChunk, _StreamBuffer, np.ndarray]] = []
+        for msg, state in items:
+            try:
+                samples, at, jumped, problem = state.check.take(msg)
+            except Exception as exc:  # ChunkCheck repairs bad audio: this is a bug, and only this stream's
+                self._fail(msg, state, exc, out)
+                continue
+            if problem:
+                out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=problem))
+            if not len(samples) and not jumped:
+                continue
+            if jumped:  # frame i starts at tick i*hop, wherever the stream starts or lands
+                state.next_frame = -(-at // c.hop)
+                samples = samples[state.next_frame * c.hop - at :]
+                state.tail = np.zeros(0, np.float32)
+            bufs.append((msg, state, np.concatenate([state.tail, samples]) if state.tail.size else samples))
+        if not bufs:
+            return
+        frames_of = self.logmel.frames_many([b for _, _, b in bufs])
+        for (msg, state, buf), frames in zip(bufs, frames_of, strict=True):
+            n = len(frames)
+            state.tail = buf[n * c.hop :].copy() if n else buf.copy()
+            if n == 0:
+                continue
+            first = state.next_frame
+            state.next_frame += n
+            start, end = frame_start(first, c), frame_end(first + n - 1, c)
+            out.append(FeatureFrames(stream=msg.stream, start=start, end=end, frames=frames, first_frame=first))
+
+    def _fail(self, msg: AudioChunk, state: _StreamBuffer, exc: Exception, out: list[Message]) -> None:
+        """What NodeHost does for a failed stream, for one stream of the batch: an `Error`, and the stream
+        starts afresh (its next chunk starts the frame grid)."""
+        log.error("node %s failed on stream %s: %s", self.name, msg.stream, one_line(exc), exc_info=exc)
+        state.errors += 1
+        text = one_line(exc)
+        if state.errors >= MAX_ERRORS_PER_STREAM:
+            text += f" (failed {state.errors} times: stream dropped at this node)"
+        state.tail, state.next_frame, state.check = np.zeros(0, np.float32), 0, ChunkCheck()
+        out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=text))

@@ -37,6 +37,7 @@ class FileSource(Source):
         concurrency: int = 0,
         device_playing: list[bool] | None = None,
         errors: list[str | None] | None = None,
+        aligned: bool = False,
     ) -> None:
         super().__init__()
         if contexts is not None and len(contexts) != len(paths):
@@ -55,6 +56,9 @@ class FileSource(Source):
         self.device_playing = device_playing
         self.errors = errors or [None] * len(self.paths)
         self.chunk = SAMPLE_RATE * chunk_ms // 1000
+        self.aligned = aligned
+        """Lanes start on the chunk grid, so every stream's chunk is due at the same moments and shares one
+        batch, as on a server that gathers its streams' audio once a chunk (the scale benchmark)."""
         self._stop = threading.Event()
 
     def batches(self, t0_ns: int) -> Iterator[list[Message]]:
@@ -81,6 +85,8 @@ class FileSource(Source):
             except AudioFileError:
                 seconds = 0.0
             lanes[lane] += round(seconds * SAMPLE_RATE) + SAMPLE_RATE // 10
+            if self.aligned:
+                lanes[lane] = -(-lanes[lane] // self.chunk) * self.chunk
         return offsets
 
     def stop(self) -> None:

@@ -64,3 +64,63 @@ def test_a_context_of_twenty_thousand_phrases_is_cut_with_one_warning_per_stream
     results = [e for e in events if e["event"] == "result"]
     assert [r["text"] for r in results] == ["call meg bauer"] * 2
     assert all(len(r["context"]) == MAX_PHRASES for r in results)
+
+
+def _features(signals):
+    """Each demo recording's FeatureFrames (10 ms chunks); delivery k holds message k of every stream."""
+    from nodes.features import LogMelFeatures
+    from tests.batching import deliveries, one_by_one
+
+    feats = one_by_one(LogMelFeatures(), deliveries(signals, [160] * len(signals)))
+    streams = list(feats.values())
+    return [[s[k] for s in streams if k < len(s)] for k in range(max(len(s) for s in streams))]
+
+
+def _decoded(decoder, batches, together: bool):
+    """Every stream's output, the encoder batched across streams or each stream alone, then its end."""
+    from pipeline import EndOfStream
+    from tests.batching import batched, one_by_one
+
+    states: dict = {}
+    out = (batched if together else one_by_one)(decoder, batches, states)
+    for stream, st in states.items():  # the final lattice: decoded from the search the frames left
+        end = EndOfStream(stream=stream, start=batches[-1][0].end, end=batches[-1][0].end)
+        out[stream] += list(decoder.on_end_of_stream(end, st))
+    return out
+
+
+def test_streams_batched_decode_exactly_as_each_stream_alone():
+    """The shipped int8 recogniser, the demo recordings as concurrent streams with the demo contacts: with
+    the encoder batched across streams, every signal, partial and final lattice (scores and n-best
+    included) is exactly what each stream gets alone, as the runtimes' equal results need."""
+    from tests.batching import demo_audio
+    from tests.conftest import DEMO
+
+    context = [line for line in (DEMO / "contacts.txt").read_text().splitlines() if line]
+    decoder = RNNTDecoder(context=context, int8=True)
+    batches = _features(demo_audio())
+    assert max(len(b) for b in batches) > 1
+    together, alone = _decoded(decoder, batches, True), _decoded(decoder, batches, False)
+    assert together.keys() == alone.keys()
+    for stream, msgs in alone.items():
+        assert together[stream] == msgs, stream
+        assert any(getattr(m, "text", "") for m in msgs)
+
+
+def test_a_stream_that_fails_in_a_batch_fails_alone():
+    """Frames of the wrong width on one stream: that stream gets an `Error` and starts afresh; the others
+    in the batch decode as if alone."""
+    import numpy as np
+
+    from pipeline import Error
+    from tests.batching import batched, demo_audio, one_by_one
+
+    decoder = RNNTDecoder(int8=True)
+    batches = _features(demo_audio()[:3])[:60]
+    bad = [m.replace(frames=np.zeros((len(m.frames), 7), np.float32)) if m.stream == "s1" else m for m in batches[30]]
+    together = batched(decoder, [*batches[:30], bad, *batches[31:]])
+    alone = one_by_one(decoder, batches)
+    errors = [m for m in together["s1"] if isinstance(m, Error)]
+    assert len(errors) == 1 and "7" in errors[0].error
+    for s in ("s0", "s2"):
+        assert together[s] == alone[s]

@@ -15,6 +15,7 @@ from audio.logmel import LogMel, LogMelConfig
 from nodes.features import LogMelFeatures
 from nodes.messages import AudioChunk, FeatureFrames
 from pipeline.testing import run_node
+from tests.batching import batched, deliveries, demo_audio, one_by_one
 
 TOLERANCE = 1e-3
 """Max absolute difference in log energy against librosa (float32 output, float64 maths)."""
@@ -98,3 +99,21 @@ def test_options_are_checked():
         LogMelFeatures(win_ms=40.0, n_fft=256)
     with pytest.raises(TypeError):
         LogMelFeatures(bands=3)
+
+
+def test_streams_batched_give_the_frames_of_each_stream_alone():
+    """The demo recordings as concurrent streams, in ragged chunks: batched across streams (one FFT for
+    all), the same messages and frames as each stream alone."""
+    signals = demo_audio()
+    batches = deliveries(signals, [160, 320, 100, 1000, 160][: len(signals)])
+    node = LogMelFeatures()
+    together, alone = batched(node, batches), one_by_one(node, batches)
+    assert together.keys() == alone.keys() and len(together) == len(signals)
+    assert max(len(b) for b in batches) > 1
+    for stream, msgs in alone.items():
+        got = together[stream]
+        assert [(type(m), m.start, m.end, m.first_frame) for m in got] == [
+            (type(m), m.start, m.end, m.first_frame) for m in msgs
+        ]
+        for a, b in zip(got, msgs, strict=True):
+            assert np.allclose(a.frames, b.frames, atol=1e-5, rtol=0)

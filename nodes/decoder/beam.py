@@ -35,7 +35,7 @@ import torch
 from audio import seconds
 from audio.logmel import frame_end
 from models.context_bias import ContextMemory
-from models.rnnt import RNNT
+from models.rnnt import RNNT, BatchEncoder
 from models.tokens import BLANK, CHARS, SPACE
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
@@ -105,6 +105,7 @@ class BeamSearch:
         encoder_bias: float = ENCODER_BIAS,
         respell: float = MAX_DISTANCE,
         verify: bool = True,
+        batch: bool = True,
     ) -> None:
         self.model = model.eval()
         self.verifier = PhraseVerifier(model) if verify else None
@@ -119,6 +120,10 @@ class BeamSearch:
         self.beam = beam
         self.max_symbols = max_symbols
         self.stack = model.config.stack
+        self.batch = batch
+        """`encode` runs utterances together (`BatchEncoder`); False: each alone on the model's own encoder (with
+        int8, torch's kernels: the fastest for one stream, but a call's rows are quantised together)."""
+        self.encoder = BatchEncoder(model.encoder) if batch else model.encoder
 
     def start(self) -> DecoderState:
         with torch.no_grad():
@@ -135,13 +140,50 @@ class BeamSearch:
     @torch.no_grad()
     def accept(self, st: DecoderState, frames: np.ndarray, context: ContextGraph = EMPTY) -> None:
         """Decode more log-mel frames (raw, shape n x n_mels)."""
-        x = frames if st.pending is None else np.concatenate([st.pending, frames])
-        usable = len(x) // self.stack * self.stack
-        st.pending = x[usable:]
-        if usable == 0:
-            return
-        feats = self.model.normalise(torch.from_numpy(np.array(x[:usable], dtype=np.float32)))[None]
-        enc, st.enc_state = self.model.encoder(feats, st.enc_state)
+        enc = self.encode([st], [frames])[0]
+        if enc is not None:
+            self.search(st, enc, context)
+
+    @torch.no_grad()
+    def encode(self, states: list[DecoderState], frames: list[np.ndarray]) -> list[torch.Tensor | None]:
+        """The encoder over more log-mel frames of several utterances, as one call per number of encoder
+        steps (`BatchEncoder`: with an int8 model each utterance's output is exactly what it gets alone;
+        one call per utterance if not `batch`).
+        Returns each one's encoder frames (1, T, H), or None where its frames complete no step yet; an
+        utterance's state moves on only if the call succeeds."""
+        todo: dict[int, list[tuple[int, np.ndarray]]] = {}
+        rest: list[np.ndarray | None] = []
+        for i, (st, f) in enumerate(zip(states, frames, strict=True)):
+            x = f if st.pending is None else np.concatenate([st.pending, f])
+            usable = len(x) // self.stack * self.stack
+            rest.append(x[usable:])
+            if usable:
+                todo.setdefault(usable if self.batch else i, []).append((i, x[:usable]))
+        out: list[torch.Tensor | None] = [None] * len(states)
+        new_state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for group in todo.values():
+            feats = self.model.normalise(torch.from_numpy(np.array([x for _, x in group], dtype=np.float32)))
+            enc, (h, c) = self.encoder(feats, self._states([states[i] for i, _ in group]))
+            for j, (i, _) in enumerate(group):
+                out[i], new_state[i] = enc[j : j + 1], (h[:, j : j + 1], c[:, j : j + 1])
+        for i, st in enumerate(states):
+            st.pending = rest[i]
+            if i in new_state:
+                st.enc_state = new_state[i]
+        return out
+
+    def _states(self, states: list[DecoderState]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The encoder states of utterances side by side (zeros for one that has not started)."""
+        if all(st.enc_state is None for st in states):
+            return None
+        c = self.model.config
+        zeros = torch.zeros(c.enc_layers, 1, c.enc_hidden)
+        pairs = [st.enc_state or (zeros, zeros) for st in states]
+        return torch.cat([h for h, _ in pairs], dim=1), torch.cat([c_ for _, c_ in pairs], dim=1)
+
+    @torch.no_grad()
+    def search(self, st: DecoderState, enc: torch.Tensor, context: ContextGraph = EMPTY) -> None:
+        """The beam search over encoder frames (1, T, H) from `encode`."""
         memory = self._memory(context)
         if memory is not None:
             enc = self.biaser.bias_encoder(enc, memory, self.encoder_bias)

@@ -29,12 +29,14 @@ per stream.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from audio import seconds
@@ -55,7 +57,9 @@ from nodes.messages import (
     UtteranceFeatures,
     Wake,
 )
-from pipeline import EndOfStream, Error, Event, Message, Node, Reset
+from pipeline import MAX_ERRORS_PER_STREAM, EndOfStream, Error, Event, Message, Node, Reset, one_line
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = WEIGHTS / "asr_rnnt.pt"
 MAX_PHRASES = 1000
@@ -89,6 +93,12 @@ class DecoderConfig:
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
     """Torch threads of the process the decoder runs in."""
+    batch: bool = True
+    """Run the encoder steps of all the streams in a delivery as one call (`models.rnnt.BatchEncoder`). With
+    `int8` each stream's rows are quantised alone, so its results are exactly those it gets alone, on any
+    runtime; a float model's differ by float rounding. It costs one stream alone about 2x the encoder's CPU
+    of torch's int8 kernels, and 16 streams together about a third of it each. False: one call per stream
+    on torch's kernels (a device that serves one stream)."""
 
 
 @dataclass
@@ -122,6 +132,21 @@ class _Stream:
     """This decoder replaces one that crashed mid-stream: an utterance whose `wake` it did not see began
     before the crash, and its frames are not decoded (half a request would be committed as a whole one)."""
     woken: set[int] = field(default_factory=set)
+    errors: int = 0
+    dead: bool = False
+    """Failed MAX_ERRORS_PER_STREAM times: its frames are dropped."""
+
+
+@dataclass
+class _Job:
+    """One stream's message on its way through `on_batch`."""
+
+    msg: FeatureFrames | UtteranceFeatures
+    st: _Stream
+    utt: _Utterance | None = None
+    """The utterance its frames go to (None: frames not decoded)."""
+    out: list[Message] = field(default_factory=list)
+    error: Exception | None = None
 
 
 class RNNTDecoder(Node):
@@ -138,7 +163,7 @@ class RNNTDecoder(Node):
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
         self.search = BeamSearch(
-            quantize_int8(model) if c.int8 else model, beam=c.beam, respell=c.respell, verify=c.verify
+            quantize_int8(model) if c.int8 else model, beam=c.beam, respell=c.respell, verify=c.verify, batch=c.batch
         )
         self.bonus, self.max_bonus = c.bonus, c.max_bonus
         self.phrases, self.capped = _cap(normalise_phrases(context or ()))
@@ -163,22 +188,79 @@ class RNNTDecoder(Node):
     # -- audio ---------------------------------------------------------------------
 
     def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
-        """Frames go to the search one by one, so the encoder always runs one step a call. How many frames a
-        message holds depends on how batches met on the way (on Ray, on timing), and the int8 encoder's
-        dynamic quantisation scales each call's activations together: fed whole, the same audio gave other
-        scores (n-best lists differed between runs and runtimes)."""
-        if not isinstance(msg, FeatureFrames | UtteranceFeatures):
-            return ()
+        return self.on_batch([(msg, st)])
+
+    def on_batch(self, items: list[tuple[Message, _Stream]]) -> list[Message]:
+        """The frames of all the streams in `items`: the encoder steps of every stream that completes one
+        at the same frame run as one batched call (`BeamSearch.encode`), the beam searches per stream.
+
+        Frames go to the encoder one by one, so the encoder always runs one step a call: with a float model
+        the result must not depend on how many frames a message holds (that depends on how batches met on
+        the way: on Ray, on timing), and with an int8 model each stream's rows are quantised alone, so the
+        streams beside it change nothing either. A stream with several messages in `items` takes them in
+        turn (rounds of one message per stream). A stream whose message fails gets an `Error` and starts
+        afresh; the others go on."""
+        out: list[Message] = []
+        round_: list[_Job] = []
+        taken: set[int] = set()
+        for msg, st in items:
+            if not isinstance(msg, FeatureFrames | UtteranceFeatures) or st.dead:
+                continue
+            if id(st) in taken:
+                self._round(round_, out)
+                round_, taken = [], set()
+            round_.append(_Job(msg, st))
+            taken.add(id(st))
+        self._round(round_, out)
+        return out
+
+    def _round(self, jobs: list[_Job], out: list[Message]) -> None:
+        for job in jobs:
+            try:
+                self._open(job)
+            except Exception as exc:
+                job.error = exc
+        live = [j for j in jobs if j.error is None and j.utt is not None]
+        for i in range(max((len(j.msg.frames) for j in live), default=0)):
+            step = [j for j in live if j.error is None and i < len(j.msg.frames)]
+            encs = self._encode(step, i)
+            for job, enc in zip(step, encs, strict=True):
+                if enc is None or job.error is not None:
+                    continue
+                try:
+                    u = job.utt
+                    assert u is not None
+                    steps = u.search.enc_frames
+                    self.search.search(u.search, enc, u.context)
+                    if u.search.enc_frames > steps:
+                        u.snapshots.append(_snapshot(u.search))
+                except Exception as exc:
+                    job.error = exc
+        for job in jobs:
+            if job.error is None and job.utt is not None:
+                try:
+                    self._signal(job)
+                except Exception as exc:
+                    job.error = exc
+            if job.error is not None:
+                self._fail(job, out)
+            else:
+                out.extend(job.out)
+
+    def _open(self, job: _Job) -> None:
+        """The utterance the message belongs to: the stream's open one, or a new one (`job.utt` stays None
+        for frames not to decode)."""
+        msg, st = job.msg, job.st
         utterance = msg.utterance if isinstance(msg, UtteranceFeatures) else 0
-        out: list[Message] = self._warning(msg.stream, st, msg.start)
+        job.out = self._warning(msg.stream, st, msg.start)
         if st.utt is None or st.utt.id != utterance:
             if utterance in st.finished:
-                return ()  # frames the gate still sends after the final end-point
+                job.out = []  # frames the gate still sends after the final end-point
+                return
             if st.restored and isinstance(msg, UtteranceFeatures) and utterance not in st.woken:
                 st.finished.add(utterance)  # lost with the crash: the sink names it, the gate closes it
                 text = f"utterance {utterance} began before the decoder restarted after a crash: it is lost"
-                return [
-                    *out,
+                job.out.append(
                     Error(
                         stream=msg.stream,
                         start=msg.start,
@@ -186,22 +268,44 @@ class RNNTDecoder(Node):
                         node=self.name,
                         error=text,
                         utterances=(utterance,),
-                    ),
-                ]
+                    )
+                )
+                return
             if st.utt is not None and not st.utt.final:  # a committed utterance is never re-finalised
-                out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
+                job.out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
             st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
-        u = st.utt
-        for i in range(len(msg.frames)):  # one frame a call: see `on_message`'s docstring
-            steps = u.search.enc_frames
-            self.search.accept(u.search, msg.frames[i : i + 1], u.context)
-            if u.search.enc_frames > steps:
-                u.snapshots.append(_snapshot(u.search))
+        frames = np.asarray(msg.frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != self.search.model.config.n_mels:
+            raise ValueError(f"expected frames of {self.search.model.config.n_mels} bands, got shape {frames.shape}")
+        job.utt = st.utt
+
+    def _encode(self, jobs: list[_Job], i: int) -> list[torch.Tensor | None]:
+        """Frame i of each job through the encoder, batched; if the batch fails, each stream alone, so only
+        the one at fault fails."""
+        frames = [np.asarray(j.msg.frames[i : i + 1], dtype=np.float32) for j in jobs]
+        if self.config.batch and len(jobs) > 1:
+            try:
+                return self.search.encode([j.utt.search for j in jobs], frames)  # type: ignore[union-attr]
+            except Exception:
+                pass  # find the stream at fault: each one alone, below
+        encs: list[torch.Tensor | None] = []
+        for job, f in zip(jobs, frames, strict=True):
+            try:
+                encs.append(self.search.encode([job.utt.search], [f])[0])  # type: ignore[union-attr]
+            except Exception as exc:
+                job.error = exc
+                encs.append(None)
+        return encs
+
+    def _signal(self, job: _Job) -> None:
+        """The best hypothesis after the message: a `DecoderSignal`, and a `partial` when it changed."""
+        msg, u = job.msg, job.utt
+        assert u is not None
         u.decoded_to = msg.end
         best = self.search.best(u.search, u.context)
         last_token = self.search.frame_end_tick(best.times[-1], u.first_frame) if best and best.times else msg.start
         text = " ".join(best.words()) if best else ""
-        out.append(
+        job.out.append(
             DecoderSignal(
                 stream=msg.stream,
                 start=msg.start,
@@ -214,10 +318,24 @@ class RNNTDecoder(Node):
         )
         if text != u.last_partial:
             u.last_partial = text
-            out.append(
+            job.out.append(
                 Event.make("partial", stream=msg.stream, start=msg.start, end=msg.end, utterance=u.id, text=text)
             )
-        return out
+
+    def _fail(self, job: _Job, out: list[Message]) -> None:
+        """What NodeHost does for a failed stream, for one stream of the batch: an `Error`, and the stream
+        starts afresh (MAX_ERRORS_PER_STREAM failures drop it at this node)."""
+        msg, st, exc = job.msg, job.st, job.error
+        assert exc is not None
+        log.error("node %s failed on stream %s: %s", self.name, msg.stream, one_line(exc), exc_info=exc)
+        text = one_line(exc)
+        fresh = self.new_state(msg.stream)
+        fresh.errors = st.errors + 1
+        if fresh.errors >= MAX_ERRORS_PER_STREAM:
+            fresh.dead = True
+            text += f" (failed {fresh.errors} times: stream dropped at this node)"
+        st.__dict__.update(fresh.__dict__)
+        out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=text))
 
     # -- end-points and context ------------------------------------------------------
 
