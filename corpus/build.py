@@ -48,9 +48,7 @@ class Size:
 SIZES = {
     "tiny": Size({"train": 6, "dev": 3, "test": 4}, {"train": 0, "dev": 0, "test": 1}, 20.0, 2, 1),
     "small": Size({"train": 300, "dev": 60, "test": 80}, {"train": 1, "dev": 1, "test": 1}, 300.0, 100, 50),
-    "default": Size(
-        {"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0, 8000, 8000
-    ),
+    "default": Size({"train": 20000, "dev": 600, "test": 800}, {"train": 3, "dev": 2, "test": 12}, 600.0, 8000, 8000),
 }
 
 POSITIVE_SHARE = 0.6
@@ -111,9 +109,7 @@ def _drill_request(rng: random.Random, pool: NamePool) -> grammar.Request:
             return req
 
 
-def render_utterance(
-    split_name: str, index: int, out_dir: Path, drill: NamePool | None = None
-) -> dict[str, Any]:
+def render_utterance(split_name: str, index: int, out_dir: Path, drill: NamePool | None = None) -> dict[str, Any]:
     """Synthesise, lay out and augment one utterance; write its audio; return its manifest entry.
 
     A drill utterance is a request whose names come from a made-up pool, `drill` (train only).

@@ -86,9 +86,7 @@ def _known_words() -> set[str]:
     return {w for items in lists for item in items for w in item.split()}
 
 
-def drill_pool(
-    seed: int, first: int = 3000, last: int = 3000, devices: int = 1500, style: str = "english"
-) -> NamePool:
+def drill_pool(seed: int, first: int = 3000, last: int = 3000, devices: int = 1500, style: str = "english") -> NamePool:
     """A pool of made-up names, the same for a seed and style; no word of the lexicon is in it."""
     if style not in ("english", "world"):
         raise ValueError(f"unknown name style {style!r}: english or world")

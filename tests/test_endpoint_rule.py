@@ -122,7 +122,9 @@ def test_a_grid_of_settings_decides_as_each_setting_alone(laid_out):
         assert at.shape == a.shape
         for i in points:
             cb = None if np.isinf(d[i]) else float(d[i])
-            p = replace(FINAL, threshold=0.5, complete_silence_s=a[i], silence_s=b[i], blank_s=c[i], complete_blank_s=cb)
+            p = replace(
+                FINAL, threshold=0.5, complete_silence_s=a[i], silence_s=b[i], blank_s=c[i], complete_blank_s=cb
+            )
             assert at[i] == fire(s, u, p)[0], (u.id, p)
 
 
