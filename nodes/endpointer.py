@@ -51,7 +51,7 @@ KEEP_S = 10.0
 
 
 FINAL = EndpointParams()
-SPECULATIVE = EndpointParams(complete_silence_s=0.05, silence_s=0.4, complete_blank_s=0.5)
+SPECULATIVE = EndpointParams(silence_s=0.7, blank_s=0.0, complete_blank_s=0.5)
 DEFAULTS: dict[str, EndpointParams] = {"final": FINAL, "speculative": SPECULATIVE}
 """Fitted as a pair on 200 dev recordings of the wake set (requests phrased in held-out ways) by
 `speechgraph bench endpoint --corpus corpus_wake --split dev --limit 200`: the fastest final (p50 + p90) that cuts
@@ -61,8 +61,8 @@ speculative partner that waits no longer on any threshold, leads it by
 
 
 LEARNED: dict[str, EndpointParams] = {
-    "final": EndpointParams(eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
-    "speculative": EndpointParams(eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
+    "final": EndpointParams(threshold=SPEECH, eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
+    "speculative": EndpointParams(threshold=SPEECH, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
 }
 """The learned end-of-query model's pair (`models.eoq`, trained on the old grammar's recordings). On held-out
 phrasings it waits far longer than the rule (final p50/p90 1310/1613 ms against 290/1078; docs/measurements.md),
