@@ -65,7 +65,7 @@ LEARNED: dict[str, EndpointParams] = {
     "speculative": EndpointParams(threshold=SPEECH, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
 }
 """The learned end-of-query model's pair (`models.eoq`, trained on the old grammar's recordings). On held-out
-phrasings it waits far longer than the rule (final p50/p90 1310/1613 ms against 290/1078; docs/measurements.md),
+phrasings its final waits far longer at p90 than the rule (p50/p90 249/1460 ms against 360/945; docs/measurements.md),
 so it is an option, not the default: `EndPointer(kind=k, rule=LEARNED[k])`."""
 
 
