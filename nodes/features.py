@@ -22,7 +22,7 @@ from audio.clock import SAMPLE_RATE
 from audio.logmel import LogMel, LogMelConfig, frame_end, frame_start
 from nodes.config import configure
 from nodes.messages import AudioChunk, FeatureFrames
-from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, one_line
+from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, one_line, rounds
 
 log = logging.getLogger(__name__)
 
@@ -140,17 +140,9 @@ class LogMelFeatures(Node):
         the same frames as one stream at a time. A stream with several messages in `items` takes them in
         turn (rounds of one message per stream)."""
         out: list[Message] = []
-        round_: list[tuple[AudioChunk, _StreamBuffer]] = []
-        taken: set[int] = set()
-        for msg, st in items:
-            if not isinstance(msg, AudioChunk) or st.errors >= MAX_ERRORS_PER_STREAM:
-                continue
-            if id(st) in taken:
-                self._round(round_, out)
-                round_, taken = [], set()
-            round_.append((msg, st))
-            taken.add(id(st))
-        self._round(round_, out)
+        wanted = [(msg, st) for msg, st in items if isinstance(msg, AudioChunk) and st.errors < MAX_ERRORS_PER_STREAM]
+        for round_ in rounds(wanted):
+            self._round([(msg, st) for msg, st in round_], out)
         return out
 
     def _round(self, items: list[tuple[AudioChunk, _StreamBuffer]], out: list[Message]) -> None:

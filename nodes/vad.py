@@ -27,7 +27,7 @@ import torch
 from nodes.config import configure
 from nodes.features import ChunkCheck
 from nodes.messages import AudioChunk, VoiceActivity
-from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, one_line
+from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, one_line, rounds
 
 log = logging.getLogger(__name__)
 
@@ -152,17 +152,9 @@ class VoiceActivityDetector(Node):
         A stream with several messages in `items` takes them in turn: the batch is cut into rounds of
         consecutive items with one message per stream."""
         out: list[Message] = []
-        round_: list[_Job] = []
-        taken: set[int] = set()
-        for msg, st in items:
-            if not isinstance(msg, AudioChunk) or st.dead:
-                continue
-            if id(st) in taken:
-                self._round(round_, out)
-                round_, taken = [], set()
-            round_.append(_Job(msg, st, []))
-            taken.add(id(st))
-        self._round(round_, out)
+        wanted = [(msg, st) for msg, st in items if isinstance(msg, AudioChunk) and not st.dead]
+        for round_ in rounds(wanted):
+            self._round([_Job(msg, st, []) for msg, st in round_], out)
         return out
 
     def _round(self, jobs: list[_Job], out: list[Message]) -> None:

@@ -49,7 +49,7 @@ from nodes.messages import (
     UtteranceFeatures,
     Wake,
 )
-from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line
+from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line, rounds
 
 log = logging.getLogger(__name__)
 
@@ -208,17 +208,9 @@ class WakeWordGate(Node):
         A stream with several messages in `items` takes them in turn: the batch is cut into rounds
         of consecutive items with one message per stream."""
         out: list[Message] = []
-        round_: list[_Step] = []
-        taken: set[int] = set()
-        for msg, st in items:
-            if not isinstance(msg, FeatureFrames) or st.dead:
-                continue
-            if id(st) in taken:
-                self._round(round_, out)
-                round_, taken = [], set()
-            round_.append(_Step(msg, st))
-            taken.add(id(st))
-        self._round(round_, out)
+        wanted = [(msg, st) for msg, st in items if isinstance(msg, FeatureFrames) and not st.dead]
+        for round_ in rounds(wanted):
+            self._round([_Step(msg, st) for msg, st in round_], out)
         return out
 
     def _round(self, steps: list[_Step], out: list[Message]) -> None:

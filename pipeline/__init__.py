@@ -18,7 +18,7 @@ from pipeline.messages import (
     Watermark,
     now_ns,
 )
-from pipeline.node import MAX_ERRORS_PER_STREAM, Node, Source, one_line
+from pipeline.node import MAX_ERRORS_PER_STREAM, Node, Source, one_line, rounds
 from pipeline.runtime import Runtime
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "make_runtime",
     "now_ns",
     "one_line",
+    "rounds",
 ]
 
 

@@ -18,6 +18,21 @@ MAX_ERRORS_PER_STREAM = 10
 that isolates failures per stream inside `on_batch` follows the same rule."""
 
 
+def rounds(items: Iterable[tuple[Message, Any]]) -> Iterator[list[tuple[Message, Any]]]:
+    """`on_batch`'s (message, state) items cut into rounds of consecutive items with one message per
+    stream, in order: a stream with several messages in a batch takes them in turn."""
+    round_: list[tuple[Message, Any]] = []
+    taken: set[int] = set()
+    for msg, st in items:
+        if id(st) in taken:
+            yield round_
+            round_, taken = [], set()
+        round_.append((msg, st))
+        taken.add(id(st))
+    if round_:
+        yield round_
+
+
 def one_line(exc: BaseException) -> str:
     """An exception as one line of text: users read errors in a terminal, one per line."""
     return " ".join(f"{type(exc).__name__}: {exc}".split())

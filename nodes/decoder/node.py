@@ -57,7 +57,7 @@ from nodes.messages import (
     UtteranceFeatures,
     Wake,
 )
-from pipeline import MAX_ERRORS_PER_STREAM, EndOfStream, Error, Event, Message, Node, Reset, one_line
+from pipeline import MAX_ERRORS_PER_STREAM, EndOfStream, Error, Event, Message, Node, Reset, one_line, rounds
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +201,9 @@ class RNNTDecoder(Node):
         turn (rounds of one message per stream). A stream whose message fails gets an `Error` and starts
         afresh; the others go on."""
         out: list[Message] = []
-        round_: list[_Job] = []
-        taken: set[int] = set()
-        for msg, st in items:
-            if not isinstance(msg, FeatureFrames | UtteranceFeatures) or st.dead:
-                continue
-            if id(st) in taken:
-                self._round(round_, out)
-                round_, taken = [], set()
-            round_.append(_Job(msg, st))
-            taken.add(id(st))
-        self._round(round_, out)
+        wanted = [(msg, st) for msg, st in items if isinstance(msg, FeatureFrames | UtteranceFeatures) and not st.dead]
+        for round_ in rounds(wanted):
+            self._round([_Job(msg, st) for msg, st in round_], out)
         return out
 
     def _round(self, jobs: list[_Job], out: list[Message]) -> None:
