@@ -12,7 +12,8 @@ What is held out (nothing of it is heard in training):
   titles and message bodies of the word lists, each divided by a hash;
 - **ood**: general English sentences (WordNet's examples, fortunes) divided the same way;
 - **engine**: flite's voices speak only the test split's `engine` slice; espeak-ng voices are
-  divided between train, dev and test; the Piper voice is train only;
+  divided between train, dev and test; the Piper voice, MBROLA's speakers and SVOX Pico are
+  train only (the `voices` rows, planned after the others so that a cache of the rest stays valid);
 - **in_template**: the old request grammar (`corpus.grammar`) with held-out names and voices,
   the figure earlier models were measured on, kept as a secondary row.
 """
@@ -41,7 +42,17 @@ from audio import SAMPLE_RATE
 from corpus import augment, grammar, phrasings, wordlists
 from corpus.augment import Condition
 from corpus.grammar import NamePool, number_words
-from corpus.tts import ESPEAK_ACCENTS, FLITE_VOICES, Prosody, Voice, espeak_variants, synthesize
+from corpus.tts import (
+    ESPEAK_ACCENTS,
+    FLITE_VOICES,
+    Prosody,
+    Voice,
+    espeak_variants,
+    mbrola_voices,
+    pico_voices,
+    require,
+    synthesize,
+)
 from models import lexicon
 
 log = logging.getLogger(__name__)
@@ -60,6 +71,8 @@ class Size:
     test: dict[str, int]
     piper: int
     """Train rows spoken by the Piper voice (rendered ahead)."""
+    voices: int = 0
+    """More train rows, spoken by MBROLA's speakers and SVOX Pico, with the train slices' texts."""
 
 
 SIZES = {
@@ -68,14 +81,18 @@ SIZES = {
         dev={"phrasing": 8, "ood": 6, "in_template": 4},
         test={"phrasing": 8, "ood": 6, "engine": 6, "in_template": 4},
         piper=4,
+        voices=10,
     ),
     "default": Size(
         train={"request": 17000, "in_template": 3000, "sentence": 14000, "words": 4000, "names": 2000},
         dev={"phrasing": 400, "ood": 200, "in_template": 100},
         test={"phrasing": 600, "ood": 400, "engine": 400, "in_template": 300},
         piper=5000,
+        voices=12000,
     ),
 }
+PICO_SHARE = 0.4
+"""Of the `voices` rows, the share Pico speaks (two voices); MBROLA's fifteen speakers speak the rest."""
 
 
 def _u(*parts: Any) -> float:
@@ -335,7 +352,37 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
                 }
                 rows.append(row)
         out[split] = rows
+    out["train"] += _voices_rows(seed, sz, lists["train"])
     return out
+
+
+def _voices_rows(seed: int, sz: Size, lists: Lists) -> list[dict[str, Any]]:
+    """The train rows of the engines beyond espeak-ng and Piper, in the proportions of the train slices."""
+    if not sz.voices:
+        return []
+    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+    kinds, weights = zip(*sz.train.items(), strict=True)
+    rows = []
+    for i in range(sz.voices):
+        rid = f"train-voices-{i:06d}"
+        rng = random.Random(f"{seed}:{rid}")
+        kind = rng.choices(kinds, weights)[0]
+        row = {"id": rid, "split": "train", "slice": kind, **_text_row(kind, rng, "train", lists, seed)}
+        voice = rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+        nrng = np.random.default_rng(int(_u(seed, rid, "condition") * 2**32))
+        row |= {
+            "voice": voice.id,
+            "engine": voice.engine,
+            "accent": voice.accent,
+            "variant": voice.variant,
+            "prosody": _prosody(rng, voice.engine).__dict__,
+            "speed": round(rng.uniform(0.9, 1.1), 3),
+            "condition": augment.random_condition(nrng, clean_share=0.3).as_dict(),
+            "wake_word": False,
+            "audio": None,
+        }
+        rows.append(row)
+    return rows
 
 
 def _condition(d: dict[str, Any]) -> Condition:
@@ -384,8 +431,18 @@ def _render_piper(args: tuple[dict[str, Any], str]) -> dict[str, Any]:
     return row | {"clean_audio": str(path.relative_to(out))}
 
 
+def _kept(manifest: Path, planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The planned rows, each replaced by the manifest's row of the same id where there is one."""
+    if not manifest.exists():
+        return planned
+    old = {r["id"]: r for r in map(json.loads, manifest.read_text().splitlines())}
+    return [old.get(r["id"], r) for r in planned]
+
+
 def _render_eval(args: tuple[dict[str, Any], str]) -> dict[str, Any]:
     row, out = args
+    if row.get("audio") and (Path(out) / row["audio"]).exists():
+        return row
     path = Path(out) / row["split"] / f"{row['id']}.flac"
     audio, speech = render(row)
     if not path.exists():
@@ -420,10 +477,11 @@ def workers(jobs: int) -> Iterator[Any]:
 def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int = 2, progress: bool = True) -> dict:
     """Plan every split, render the Piper train rows and all dev and test rows, write the manifests.
 
-    Resumable: files already rendered are kept."""
+    Resumable: files already rendered are kept, and so is every row already in a manifest (its
+    audio or cached features were made from it); new rows are added. Delete a manifest to plan it anew."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = plan(seed, size)
+    rows = {split: _kept(out / f"{split}.jsonl", planned) for split, planned in plan(seed, size).items()}
     with workers(jobs) as pool:
         piper = [r for r in rows["train"] if r["engine"] == "piper"]
         done = {

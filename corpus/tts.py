@@ -1,8 +1,16 @@
-"""Text to speech: espeak-ng voices and variants, the Piper neural voice, and flite.
+"""Text to speech: espeak-ng voices and variants, MBROLA's speakers, SVOX Pico, the Piper neural voice, flite.
 
-espeak-ng and Piper give 22,050 Hz audio, flite 16 kHz; everything is resampled
-to 16 kHz (soxr) and trimmed to where the speech is, so that the pieces of an
-utterance can be laid out with known boundaries.
+espeak-ng and Piper give 22,050 Hz audio, flite and Pico 16 kHz, MBROLA either;
+everything is resampled to 16 kHz (soxr) and trimmed to where the speech is, so
+that the pieces of an utterance can be laid out with known boundaries.
+
+MBROLA (Debian's `mbrola-*` packages, spoken through espeak-ng) concatenates
+diphones recorded from real speakers; its English-speaking voices are the
+speakers of other languages reading English, so they bring accents as well as
+voices. Its `us1`, `us2`, `us3` and `en1` speakers are also Festival's voices
+and are refused, like flite's `kal` and `slt`: they are reserved for evaluation
+outside the project. SVOX Pico (`libttspico-utils`) is a small HMM synthesiser
+with a US and a British voice.
 
 flite is the held-out engine: its voices speak only the test split's "engine"
 slice (`corpus.speech`), so that slice measures a synthesiser never heard in
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import io
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -35,16 +44,48 @@ ESPEAK_ACCENTS = (
     "en-029",
     "en-us-nyc",
 )
-"""Every English accent of espeak-ng's own (the mbrola voices need data Debian does not ship)."""
+"""Every English accent of espeak-ng's own formant synthesiser."""
+
+MBROLA_VOICES = (
+    "af1",
+    "de1",
+    "de2",
+    "de3",
+    "de4",
+    "de5",
+    "fr1",
+    "fr4",
+    "gr2",
+    "hu1",
+    "nl2",
+    "pl1",
+    "ro1",
+    "sw1",
+    "sw2",
+)
+"""MBROLA speakers that espeak-ng can make speak English (Debian package `mbrola-<name>`)."""
+RESERVED_MBROLA = ("us1", "us2", "us3", "en1")
+"""MBROLA speakers that are also Festival's voices: never synthesised here."""
+PICO_VOICES = ("en-US", "en-GB")
 
 PIPER_VOICE = "piper:en_US-joe-medium"
 FLITE_VOICES = ("awb", "rms")
 """flite's voices this project may use (Scottish English male, US English male)."""
 
 
+class MissingVoices(RuntimeError):
+    """A corpus needs voices this machine has not installed."""
+
+
+def require(voices: list[Voice], what: str) -> list[Voice]:
+    if not voices:
+        raise MissingVoices(f"{what} is not installed here: bash .ci/install --corpus installs it")
+    return voices
+
+
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak", "piper" or "flite"
+    engine: str  # "espeak", "mbrola", "pico", "piper" or "flite"
     accent: str
     variant: str = ""
 
@@ -54,6 +95,10 @@ class Voice:
             return PIPER_VOICE
         if self.engine == "flite":
             return f"flite:{self.variant}"
+        if self.engine == "mbrola":
+            return f"mb-{self.variant}-en"
+        if self.engine == "pico":
+            return f"pico:{self.accent}"
         return f"{self.accent}+{self.variant}" if self.variant else self.accent
 
 
@@ -75,6 +120,16 @@ def espeak_variants() -> list[str]:
         if len(parts) >= 5 and parts[4].startswith("!v/"):
             names.append(parts[4][3:])
     return sorted(set(names))
+
+
+def mbrola_voices() -> list[Voice]:
+    """The MBROLA speakers installed here (their diphone files under /usr/share/mbrola)."""
+    return [Voice("mbrola", "en", v) for v in MBROLA_VOICES if Path(f"/usr/share/mbrola/{v}/{v}").exists()]
+
+
+def pico_voices() -> list[Voice]:
+    """SVOX Pico's English voices, when `pico2wave` is installed."""
+    return [Voice("pico", a) for a in PICO_VOICES] if shutil.which("pico2wave") else []
 
 
 def all_voices() -> list[Voice]:
@@ -107,6 +162,14 @@ def synthesize(text: str, voice: Voice, prosody: Prosody) -> np.ndarray:
         cmd = ["espeak-ng", "-v", voice.id, "-s", str(prosody.rate_wpm), "-p", str(prosody.pitch), "--stdout", text]
         wav = subprocess.run(cmd, capture_output=True, check=True).stdout
         x, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    elif voice.engine == "mbrola":
+        if voice.variant in RESERVED_MBROLA or voice.variant not in MBROLA_VOICES:
+            raise ValueError(f"MBROLA voice {voice.variant!r} is not one this project may use")
+        cmd = ["espeak-ng", "-v", voice.id, "-s", str(prosody.rate_wpm), "-p", str(prosody.pitch), "--stdout", text]
+        wav = subprocess.run(cmd, capture_output=True, check=True).stdout
+        x, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    elif voice.engine == "pico":
+        x, rate = _pico(text, voice.accent, prosody)
     elif voice.engine == "flite":
         x, rate = _flite(text, voice.variant, prosody)
     elif voice.engine == "piper":
@@ -132,6 +195,17 @@ def _flite(text: str, voice: str, prosody: Prosody) -> tuple[np.ndarray, int]:
         cmd = ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, "-o", out.name]
         subprocess.run(cmd, capture_output=True, check=True)
         x, rate = sf.read(out.name, dtype="float32")
+    return x, rate
+
+
+def _pico(text: str, language: str, prosody: Prosody) -> tuple[np.ndarray, int]:
+    """Pico reads its own markup for rate and pitch (percent of normal)."""
+    speed, pitch = round(100 * prosody.rate_wpm / 160), round(100 * (0.75 + prosody.pitch / 200))
+    marked = f'<speed level="{speed}"><pitch level="{pitch}">{text}</pitch></speed>'
+    with tempfile.TemporaryDirectory() as tmp:  # pico2wave insists on a name ending in .wav
+        out = Path(tmp) / "out.wav"
+        subprocess.run(["pico2wave", "-l", language, "-w", str(out), marked], capture_output=True, check=True)
+        x, rate = sf.read(out, dtype="float32")
     return x, rate
 
 

@@ -11,7 +11,8 @@ and tested on the same held-out voices, engines and phrasings as the recogniser:
 Every row is rendered to a file at build time, because the wake word's span is
 known only once it has been synthesised (train as Opus, dev and test as FLAC).
 The test split holds out whole engines (flite's `awb` and `rms`, heard by no
-other split), and the espeak-ng voices of each split are the speech set's.
+other split), and the espeak-ng voices of each split are the speech set's; MBROLA's
+speakers and SVOX Pico speak more train rows (`voices`), as in the speech set.
 The speech set's rows are speech without the wake word in the same voices:
 training hears its 29 train hours as negative streams (`training.wakeword`),
 and `bench wakeword` adds its dev or test split to the negatives, which makes
@@ -37,6 +38,7 @@ from corpus.speech import (
     OPUS_LEVEL,
     Size,
     _condition,
+    _kept,
     _prosody,
     _text_row,
     _u,
@@ -45,7 +47,7 @@ from corpus.speech import (
     word_lists,
     workers,
 )
-from corpus.tts import FLITE_VOICES, Prosody, Voice, synthesize
+from corpus.tts import FLITE_VOICES, Prosody, Voice, mbrola_voices, pico_voices, require, synthesize
 from models import lexicon
 
 SIZES = {  # rows per split and kind; `engine` rows are test positives in the held-out engine
@@ -54,14 +56,18 @@ SIZES = {  # rows per split and kind; `engine` rows are test positives in the he
         dev={"positive": 6, "lookalike": 3, "no_wake": 3},
         test={"positive": 6, "engine": 4, "lookalike": 3, "no_wake": 3},
         piper=4,
+        voices=6,
     ),
     "default": Size(
         train={"positive": 2500, "lookalike": 1000, "no_wake": 500},
         dev={"positive": 300, "lookalike": 150, "no_wake": 150},
         test={"positive": 400, "engine": 300, "lookalike": 400, "no_wake": 700},
         piper=400,
+        voices=1500,
     ),
 }
+PICO_SHARE = 0.4
+"""Of the `voices` rows, the share Pico speaks; MBROLA's speakers speak the rest."""
 REQUEST_KIND = {"train": "request", "dev": "phrasing", "test": "phrasing"}
 """The speech set's kind of request text for each split: test requests are held-out phrasings."""
 
@@ -97,27 +103,46 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
                     voice = Voice("piper", "en-us", "joe")
                 else:
                     voice = rng.choice(vs[split])
-                wake = kind in ("positive", "engine")
-                nrng = np.random.default_rng(int(_u(seed, rid, "condition") * 2**32))
-                rows.append(
-                    {
-                        "id": rid,
-                        "split": split,
-                        "slice": kind,
-                        **_text(kind, rng, split, lists[split], seed),
-                        "wake_word": wake,
-                        "gap_s": (0.0 if rng.random() < 0.3 else round(rng.uniform(0.1, 0.6), 3)) if wake else 0.0,
-                        "voice": voice.id,
-                        "engine": voice.engine,
-                        "accent": voice.accent,
-                        "variant": voice.variant,
-                        "prosody": _prosody(rng, voice.engine).__dict__,
-                        "speed": round(rng.uniform(0.9, 1.1), 3) if split == "train" else 1.0,
-                        "condition": augment.random_condition(nrng, clean_share=0.3).as_dict(),
-                    }
-                )
+                rows.append(_row(rid, split, kind, voice, rng, lists[split], seed))
         out[split] = rows
+    out["train"] += _voices_rows(seed, sz, lists["train"])
     return out
+
+
+def _voices_rows(seed: int, sz: Size, lists: Any) -> list[dict[str, Any]]:
+    """Train rows in MBROLA's speakers and SVOX Pico, in the proportions of the train kinds."""
+    if not sz.voices:
+        return []
+    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+    kinds, weights = zip(*sz.train.items(), strict=True)
+    rows = []
+    for i in range(sz.voices):
+        rid = f"wake-train-voices-{i:06d}"
+        rng = random.Random(f"{seed}:{rid}")
+        kind = rng.choices(kinds, weights)[0]
+        voice = rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+        rows.append(_row(rid, "train", kind, voice, rng, lists, seed))
+    return rows
+
+
+def _row(rid: str, split: str, kind: str, voice: Voice, rng: random.Random, lists: Any, seed: int) -> dict[str, Any]:
+    wake = kind in ("positive", "engine")
+    nrng = np.random.default_rng(int(_u(seed, rid, "condition") * 2**32))
+    return {
+        "id": rid,
+        "split": split,
+        "slice": kind,
+        **_text(kind, rng, split, lists, seed),
+        "wake_word": wake,
+        "gap_s": (0.0 if rng.random() < 0.3 else round(rng.uniform(0.1, 0.6), 3)) if wake else 0.0,
+        "voice": voice.id,
+        "engine": voice.engine,
+        "accent": voice.accent,
+        "variant": voice.variant,
+        "prosody": _prosody(rng, voice.engine).__dict__,
+        "speed": round(rng.uniform(0.9, 1.1), 3) if split == "train" else 1.0,
+        "condition": augment.random_condition(nrng, clean_share=0.3).as_dict(),
+    }
 
 
 def render(row: dict[str, Any]) -> tuple[np.ndarray, dict[str, float | None]]:
@@ -169,10 +194,11 @@ def _render_row(args: tuple[dict[str, Any], str]) -> dict[str, Any]:
 
 
 def build(out_dir: str | Path, size: str = "default", seed: int = 0, jobs: int = 2, progress: bool = True) -> dict:
-    """Plan and render every split and write the manifests. Resumable: rendered rows are kept."""
+    """Plan and render every split and write the manifests. Resumable: rendered rows are kept, and so is
+    every row already in a manifest; new rows are added."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = plan(seed, size)
+    rows = {split: _kept(out / f"{split}.jsonl", planned) for split, planned in plan(seed, size).items()}
     with workers(jobs) as pool:
         for split, split_rows in rows.items():
             done = list(

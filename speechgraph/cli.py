@@ -335,21 +335,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
+    from corpus.tts import MissingVoices
+
+    try:
+        summary = _build_corpus(args)
+    except MissingVoices as e:
+        print(f"speechgraph corpus: {e}", file=sys.stderr)
+        return 2
+    if summary is None:
+        return 2
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _build_corpus(args: argparse.Namespace) -> dict | None:
     if args.set in ("speech", "wake"):
         from corpus import speech, wake
 
         module = speech if args.set == "speech" else wake
         if args.size not in module.SIZES:
             print(f"speechgraph corpus: --set {args.set} has sizes {', '.join(module.SIZES)}", file=sys.stderr)
-            return 2
-        out = args.out or f"corpus_{args.set}"
-        summary = module.build(out, size=args.size, seed=args.seed, jobs=args.jobs)
-    else:
-        from corpus.build import build
+            return None
+        return module.build(args.out or f"corpus_{args.set}", size=args.size, seed=args.seed, jobs=args.jobs)
+    from corpus.build import build
 
-        summary = build(args.out or "corpus_out", size=args.size, seed=args.seed, jobs=args.jobs)
-    print(json.dumps(summary, indent=1))
-    return 0
+    return build(args.out or "corpus_out", size=args.size, seed=args.seed, jobs=args.jobs)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

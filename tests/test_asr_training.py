@@ -6,6 +6,7 @@ import argparse
 import random
 from collections import Counter
 
+import numpy as np
 import torch
 
 from models.rnnt import RNNT, RNNTConfig, greedy_decode
@@ -61,6 +62,23 @@ def test_training_resumes_and_writes_weights(tiny, tmp_path):
     name = "joint.out.weight"
     assert not torch.equal(a[name], b[name])
     assert torch.allclose(avg.state_dict()[name], (a[name].float() + b[name].float()) / 2, atol=1e-3)
+
+
+def test_a_feature_cache_computes_only_the_rows_added_to_its_split(tiny, tmp_path):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny, corpus)
+    rows = (corpus / "train.jsonl").read_text().splitlines()
+    (corpus / "train.jsonl").write_text("\n".join(rows[:-5]) + "\n")
+    first = FeatureCache.build(corpus, "train", tmp_path / "features")
+    first_frames = np.array(first.frames)
+    (corpus / "train.jsonl").write_text("\n".join(rows) + "\n")
+    grown = FeatureCache.build(corpus, "train", tmp_path / "features")
+    whole = FeatureCache.build(tiny, "train", tmp_path / "whole")
+    assert len(grown.rows) == len(rows) and np.array_equal(grown.frames[: len(first_frames)], first_frames)
+    assert np.array_equal(np.asarray(grown.frames), np.asarray(whole.frames))
+    assert list(grown.lengths) == list(whole.lengths) and list(grown.offsets) == list(whole.offsets)
 
 
 def test_answer_repeat_shows_each_lone_answer_more_often(tiny, tmp_path):

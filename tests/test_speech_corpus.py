@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from corpus import phrasings, speech, wordlists
-from corpus.tts import FLITE_VOICES
+from corpus.tts import FLITE_VOICES, RESERVED_MBROLA, Prosody, Voice, synthesize
 from models.rnnt import RNNT, RNNTConfig
 
 
@@ -56,6 +56,32 @@ def test_flite_speaks_only_the_engine_slice_and_piper_only_train(full_plan):
             if r["engine"] == "piper":
                 assert split == "train"
     assert set(FLITE_VOICES) == {"awb", "rms"}  # the others are kept for evaluation outside the project
+
+
+def test_mbrola_and_pico_speak_train_rows_only_and_festivals_speakers_never(full_plan):
+    by_engine = {e: [r for rows in full_plan.values() for r in rows if r["engine"] == e] for e in ("mbrola", "pico")}
+    assert len({r["voice"] for r in by_engine["mbrola"]}) >= 10 and len({r["voice"] for r in by_engine["pico"]}) == 2
+    assert all(r["split"] == "train" for rows in by_engine.values() for r in rows)
+    assert not {r["variant"] for r in by_engine["mbrola"]} & set(RESERVED_MBROLA)
+    with pytest.raises(ValueError, match="may use"):
+        synthesize("hello", Voice("mbrola", "en", "us1"), Prosody())
+    for voice in (Voice("mbrola", "en", "nl2"), Voice("pico", "en-GB")):
+        slow = synthesize("turn on the kitchen lights", voice, Prosody(rate_wpm=120, pitch=50))
+        fast = synthesize("turn on the kitchen lights", voice, Prosody(rate_wpm=200, pitch=50))
+        assert 0.6 < len(fast) / 16000 < len(slow) / 16000 < 3.5, voice  # the rate is heard
+
+
+def test_rebuilding_keeps_the_rows_of_a_manifest_and_adds_new_ones(tiny_set, tmp_path):
+    import shutil
+
+    out = tmp_path / "set"
+    shutil.copytree(tiny_set, out)
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    changed = [*train[:3], {**train[3], "voice": "kept-as-written"}]
+    (out / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in changed))
+    speech.build(out, size="tiny", seed=0, jobs=1, progress=False)
+    again = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert again[3]["voice"] == "kept-as-written" and [r["id"] for r in again] == [r["id"] for r in train]
 
 
 def test_the_speech_set_is_broad(full_plan):

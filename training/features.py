@@ -9,6 +9,7 @@ an audio file is a recipe (`corpus.speech`): it is rendered here, in the workers
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from tqdm import tqdm
 
 from audio.files import load
 from audio.logmel import LogMel
+
+log = logging.getLogger(__name__)
 
 HOP_S = 0.01
 
@@ -69,19 +72,31 @@ class FeatureCache:
         cache.mkdir(parents=True, exist_ok=True)
         npy, idx = cache / f"{split}.frames.npy", cache / f"{split}.index.json"
         rows = [json.loads(line) for line in (corpus / f"{split}.jsonl").read_text().splitlines()]
+        ids = [r["id"] for r in rows]
+        kept: np.ndarray | None = None
+        index = {"ids": [], "offsets": [], "lengths": []}
         if npy.exists() and idx.exists():
             index = json.loads(idx.read_text())
-            if index["ids"] == [r["id"] for r in rows]:
+            if index["ids"] == ids:
                 return cls._from(np.load(npy, mmap_mode="r"), index, rows)
-        work = [(str(corpus), r) for r in rows]
+            if index["ids"] == ids[: len(index["ids"])]:  # rows were added: compute only theirs
+                kept = np.load(npy, mmap_mode="r")
+                log.info("features %s: %d cached, %d to add", split, len(index["ids"]), len(ids) - len(index["ids"]))
+            else:
+                index = {"ids": [], "offsets": [], "lengths": []}
+        work = [(str(corpus), r) for r in rows[len(index["ids"]) :]]
         from corpus.speech import workers
 
         with workers(jobs) as pool:
             feats = list(tqdm(pool.imap(_features, work, chunksize=16), total=len(work), desc=f"features {split}"))
-        lengths = np.array([len(f) for f in feats])
+        lengths = np.array(index["lengths"] + [len(f) for f in feats])
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        np.save(npy, np.concatenate(feats))
-        index = {"ids": [r["id"] for r in rows], "offsets": offsets.tolist(), "lengths": lengths.tolist()}
+        frames = np.concatenate(([kept] if kept is not None else []) + feats)
+        tmp = npy.with_suffix(".tmp.npy")
+        np.save(tmp, frames)
+        del kept, frames
+        tmp.replace(npy)
+        index = {"ids": ids, "offsets": offsets.tolist(), "lengths": lengths.tolist()}
         idx.write_text(json.dumps(index))
         return cls._from(np.load(npy, mmap_mode="r"), index, rows)
 
