@@ -142,6 +142,10 @@ def run(args: argparse.Namespace) -> dict:
             "wer_snr_5_15db": metrics.recognition(snr10, hyps).wer if snr10 else None,
             "name_recall": rec.name_recall,
             "wer_by_accent": rec.per_group,
+            "wer_by_engine_voice": {  # each voice of the engines that speak one slice alone (flite's)
+                v: metrics.recognition([r for r in rows if r.get("voice") == v], hyps).wer
+                for v in sorted({r.get("voice", "") for r in rows if r.get("engine") not in (None, "espeak")})
+            },
             "cohort_gap": rec.cohort_gap,
         }
 

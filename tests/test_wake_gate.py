@@ -232,7 +232,7 @@ def replay_gate(paths: list[str], **gate_options) -> list:
         {},  # as shipped: one wake word on each demo recording
         # many proposals, and short utterances, so that streams resume listening (stage 1 rebuilds its cache)
         # while the others go on, and steps of different lengths share a batch
-        {"threshold1": 0.2, "max_utterance_s": 0.7, "refractory_s": 0.3},
+        {"threshold1": 0.01, "max_utterance_s": 0.7, "refractory_s": 0.3},
     ],
 )
 def test_streams_replayed_together_decide_exactly_as_each_alone(demo_files, tmp_path, options):
