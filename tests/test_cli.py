@@ -143,3 +143,12 @@ def test_sigterm_drains_the_graph_like_ctrl_c(tmp_path, demo_files, runtime):
     assert opened and {e["stream"] for e in events if e["event"] == "end"} == opened
     ends = [e for e in events if e["event"] == "end"]
     assert all(e["audio_s"] < 3.6 for e in ends), ends  # stopped early, not played to the end (3.8-4.9 s)
+
+
+def test_a_corpus_whose_voices_are_missing_is_one_line_naming_the_install(tmp_path, monkeypatch, capsys):
+    import corpus.tts
+
+    monkeypatch.setattr(corpus.tts.shutil, "which", lambda name: None)  # as on a machine without pico2wave
+    assert main(["corpus", "--set", "speech", "--size", "tiny", "--out", str(tmp_path / "set")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "SVOX Pico" in err and ".ci/install --corpus" in err
