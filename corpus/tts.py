@@ -8,7 +8,7 @@ MBROLA (Debian's `mbrola-*` packages, spoken through espeak-ng) concatenates
 diphones recorded from real speakers; its English-speaking voices are the
 speakers of other languages reading English, so they bring accents as well as
 voices. Its `us1`, `us2`, `us3` and `en1` speakers are also Festival's voices
-and are refused, like flite's `kal` and `slt`: they are reserved for evaluation
+and are refused, like flite's other English voices: they are reserved for evaluation
 outside the project. SVOX Pico (`libttspico-utils`) is a small HMM synthesiser
 with a US and a British voice.
 
