@@ -53,16 +53,16 @@ class EndpointParams:
 
     threshold: float = 0.7
     """VAD probability at or above which a window counts as speech."""
-    silence_s: float = 1.8
+    silence_s: float = 1.6
     """Trailing silence that ends an utterance whose hypothesis is not a complete request (the pause a
     speaker may take mid-request: "call ... meg bauer")."""
-    complete_silence_s: float = 0.05
+    complete_silence_s: float = 0.2
     """Trailing silence that ends an utterance whose hypothesis is a complete request (short: the LM
     vouches for it)."""
-    blank_s: float = 0.2
+    blank_s: float = 0.1
     """Besides the silence, the decoder must have emitted nothing for this long (it may still be reading
     the last word)."""
-    complete_blank_s: float | None = 0.6
+    complete_blank_s: float | None = 0.5
     """A complete hypothesis and this long without decoder output end the utterance whatever the VAD says;
     None: the decoder alone never ends one."""
     complete_prob: float = 0.02

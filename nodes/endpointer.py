@@ -51,7 +51,7 @@ KEEP_S = 10.0
 
 
 FINAL = EndpointParams()
-SPECULATIVE = EndpointParams(silence_s=0.7, blank_s=0.0, complete_blank_s=0.5)
+SPECULATIVE = EndpointParams(silence_s=0.7, complete_silence_s=0.05, blank_s=0.0, complete_blank_s=0.5)
 DEFAULTS: dict[str, EndpointParams] = {"final": FINAL, "speculative": SPECULATIVE}
 """Fitted as a pair on 200 dev recordings of the wake set (requests phrased in held-out ways) by
 `speechgraph bench endpoint --corpus corpus_wake --split dev --limit 200`: the fastest final (p50 + p90) that cuts
@@ -65,7 +65,7 @@ LEARNED: dict[str, EndpointParams] = {
     "speculative": EndpointParams(threshold=SPEECH, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
 }
 """The learned end-of-query model's pair (`models.eoq`, trained on the old grammar's recordings). On held-out
-phrasings its final waits far longer at p90 than the rule (p50/p90 249/1460 ms against 360/945; docs/measurements.md),
+phrasings it is no better than the rule (final p50/p90 249/1503 ms against 290/1601; docs/measurements.md),
 so it is an option, not the default: `EndPointer(kind=k, rule=LEARNED[k])`."""
 
 
