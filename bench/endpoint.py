@@ -57,7 +57,9 @@ PAUSE_S = 1.0
 """Trailing silence the final end-pointer waits out while the hypothesis is not a complete request: a speaker's
 pause mid-request ("call ... meg bauer") must not end it, and the fitting recordings have no such pauses."""
 SPECULATIVE_MAX_PREMATURE = 0.2
-"""Share of speakers the speculative end-pointer may cut off: each cut costs a reset and the work redone."""
+"""Share of speakers the speculative end-pointer may cut off: each cut costs a reset and the work redone.
+Resets where the hypothesis changed between the two end-points come on top (`hypothesis_at`); bounding
+those too on dev costs the final 76 ms at p50 and 254 ms at p90 (docs/measurements.md)."""
 BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
 
 
@@ -93,6 +95,17 @@ def fire(s: Steps, u: Utterance, p: EndpointParams) -> tuple[int, str]:
         return u.start + round(p.max_length_s * SAMPLE_RATE), "max_length"
     k, reason = first
     return int(s.t[k]), reason
+
+
+def hypothesis_at(utts: list[Utterance], at: np.ndarray) -> np.ndarray:
+    """The decoder's best hypothesis at each tick of `at` (one row per utterance), as an id: equal ids,
+    equal text (-1: none yet). The speculative result stands when the final end-point finds the same one."""
+    ids: dict[str, int] = {}
+    out = np.empty(at.shape, dtype=np.int32)
+    for n, u in enumerate(utts):
+        text_ids = np.array([ids.setdefault(t, len(ids)) for t in u.sig_text] + [-1], dtype=np.int32)
+        out[n] = text_ids[np.searchsorted(u.sig_end, at[n], side="right") - 1]  # index -1: the trailing -1
+    return out
 
 
 def grid(th: float, base: EndpointParams) -> EndpointParams:
@@ -199,21 +212,23 @@ def fit_rule(
         return np.inf, chosen
     th, _ = where["final"]
     chosen["final"], chosen["speculative"], final_cost = pair(
-        fires_at[th], se, (a, b, c, d), max_premature, lambda i: params(th, i)
+        fires_at[th], se, (a, b, c, d), max_premature, lambda i: params(th, i), hypothesis_at(utts, fires_at[th])
     )
     return final_cost, chosen
 
 
-def pair(at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, top: int = 100) -> tuple:
+def pair(
+    at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, hyp: np.ndarray, top: int = 100
+) -> tuple:
     """(final, speculative, the final's p50 + p90): the fastest final (p50 + p90) that has a speculative
     partner, and of its partners the one whose effective latency is lowest (p50 + p90).
 
-    Effective latency is the speculative end-point's when it did not cut the
-    speaker off (its result stands), else the final's. The final may cut at most
-    `max_premature`; the speculative one waits no longer than the final on any
-    axis (so it never fires after it), leads it by 150-250 ms (p50) and cuts at most
-    `SPECULATIVE_MAX_PREMATURE` of the speakers off. Only the
-    `top` lowest-latency finals are tried as partners.
+    Effective latency is the speculative end-point's when its result stands (it did not cut the speaker
+    off and `hyp`, the hypothesis at each tick, is the same at the final end-point), else the final's. The
+    final may cut at most `max_premature`; the speculative one waits no longer than the final on any axis
+    (so it never fires after it), leads it by 150-250 ms (p50) and cuts at most
+    `SPECULATIVE_MAX_PREMATURE` of the speakers off. Only the `top` lowest-latency finals are tried as
+    partners.
     """
     a, b, c, d = axes
     n = len(se)
@@ -228,9 +243,10 @@ def pair(at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, para
         lead = np.median((f - at) / SAMPLE_RATE, axis=0)
         ok = (a <= a[i]) & (b <= b[i]) & (c <= c[i]) & (d <= d[i]) & (a <= b) & (lead >= 0.15) & (lead <= 0.25)
         ok &= premature <= SPECULATIVE_MAX_PREMATURE
+        stands = (lat >= 0) & (hyp == hyp[(slice(None), *i)].reshape(n, 1, 1, 1, 1))
         if not ok.any():
             continue
-        effective = np.where(lat >= 0, lat, f / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1))
+        effective = np.where(stands, lat, f / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1))
         eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
         j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), a.shape)
         return params(i), params(j), float(cost[i])
@@ -367,8 +383,13 @@ def report(args: argparse.Namespace) -> dict:
         if f is not None and s is not None:
             f, s = np.array(f) / SAMPLE_RATE, np.array(s) / SAMPLE_RATE
             se = np.array([u.speech_end for u in utts])
-            effective = np.where(s >= se, s, f) - se  # the speculative result stands unless it cut the speaker off
+            sf, ff = ticks[f"{prefix}: {kind}speculative"], ticks[f"{prefix}: {kind}final"]
+            stands = (s >= se) & (
+                hypothesis_at(utts, np.array(sf)[:, None])[:, 0] == hypothesis_at(utts, np.array(ff)[:, None])[:, 0]
+            )
+            effective = np.where(stands, s, f) - se  # the speculative result stands unless the final resets it
             row = rows[[r["name"] for r in rows].index(f"{prefix}: {kind}speculative")]
+            row["reset_rate"] = round(float(1 - stands.mean()), 4)
             row["lead_ms_p50"] = round(float(np.median(f - s)) * 1000, 1)
             row["effective_ms_p50"] = round(float(np.percentile(effective, 50)) * 1000, 1)
             row["effective_ms_p90"] = round(float(np.percentile(effective, 90)) * 1000, 1)
@@ -391,7 +412,10 @@ def report(args: argparse.Namespace) -> dict:
         )
         extra = ""
         if "effective_ms_p50" in r:
-            extra = f"; effective latency p50 {r['effective_ms_p50']:.0f} ms, p90 {r['effective_ms_p90']:.0f} ms"
+            extra = (
+                f"; reset {r['reset_rate']:.3f} (cut off or hypothesis changed); effective latency"
+                f" p50 {r['effective_ms_p50']:.0f} ms, p90 {r['effective_ms_p90']:.0f} ms"
+            )
         print(f"{'':<22}reasons: {r['reasons']}{extra}")
     for r in rows:
         r.pop("params_obj")

@@ -15,7 +15,7 @@ import pytest
 
 from audio import SAMPLE_RATE
 from audio.logmel import frame_end
-from bench.endpoint import GRID, fire, fires, grid, node_fire
+from bench.endpoint import GRID, fire, fires, grid, hypothesis_at, node_fire
 from models.eoq import SPEECH, EndOfQuery
 from nodes.endpoint_rule import EndpointParams, Situation, decide
 from nodes.endpointer import DEFAULTS, FINAL, LEARNED
@@ -150,3 +150,14 @@ def test_the_rule_checks_its_reasons_in_order():
     assert decide(p, replace(quiet, elapsed=tick, silence=tick)) is None
     half = replace(done, elapsed=2 * tick, silence=tick // 2)  # complete, but 0.5 s of silence
     assert decide(p, half) == "silence" and decide(replace(p, use_decoder=False), half) is None  # 1 s without it
+
+
+def test_a_speculative_result_is_reset_when_the_hypothesis_changes_before_the_final_end_point():
+    """The bench counts a reset where the decoder's hypothesis at the final end-point differs from the one
+    at the speculative end-point, as the decoder node does, not only where the speaker was cut off."""
+    u = STREAMS[0]  # "call" at 1.2 s, "call meg" at 1.6 s, "call meg bauer" at 1.95 s
+    at = np.array([[round(t * SAMPLE_RATE) for t in (0.5, 0.9, 1.7, 1.9, 2.1, 2.5)]])
+    ids = hypothesis_at([u], at)[0]
+    assert ids[0] == -1 and ids[1] != ids[2]  # no decoder signal yet; then an empty hypothesis, then "call meg"
+    assert ids[2] == ids[3] != ids[4]  # "call meg" until the last word is decoded
+    assert ids[4] == ids[5]  # "call meg bauer" stands
