@@ -58,8 +58,8 @@ PAUSE_S = 1.0
 pause mid-request ("call ... meg bauer") must not end it, and the fitting recordings have no such pauses."""
 SPECULATIVE_MAX_PREMATURE = 0.2
 """Share of speakers the speculative end-pointer may cut off: each cut costs a reset and the work redone.
-Resets where the hypothesis changed between the two end-points come on top (`hypothesis_at`); bounding
-those too on dev costs the final 76 ms at p50 and 254 ms at p90 (docs/measurements.md)."""
+Resets where the hypothesis changed between the two end-points come on top (`hypothesis_at`): bounding those
+too leaves partners only to slower finals (docs/measurements.md), and a result waits for the final either way."""
 BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
 
 
@@ -243,9 +243,9 @@ def pair(
         lead = np.median((f - at) / SAMPLE_RATE, axis=0)
         ok = (a <= a[i]) & (b <= b[i]) & (c <= c[i]) & (d <= d[i]) & (a <= b) & (lead >= 0.15) & (lead <= 0.25)
         ok &= premature <= SPECULATIVE_MAX_PREMATURE
-        stands = (lat >= 0) & (hyp == hyp[(slice(None), *i)].reshape(n, 1, 1, 1, 1))
         if not ok.any():
             continue
+        stands = (lat >= 0) & (hyp == hyp[(slice(None), *i)].reshape(n, 1, 1, 1, 1))
         effective = np.where(stands, lat, f / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1))
         eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
         j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), a.shape)
@@ -381,12 +381,10 @@ def report(args: argparse.Namespace) -> dict:
     for prefix, kind in (("fitted", ""), ("fitted", "eoq_"), ("shipped", ""), ("shipped", "eoq_")):
         f, s = ticks.get(f"{prefix}: {kind}final"), ticks.get(f"{prefix}: {kind}speculative")
         if f is not None and s is not None:
+            same = hypothesis_at(utts, np.array([s, f]).T)
             f, s = np.array(f) / SAMPLE_RATE, np.array(s) / SAMPLE_RATE
             se = np.array([u.speech_end for u in utts])
-            sf, ff = ticks[f"{prefix}: {kind}speculative"], ticks[f"{prefix}: {kind}final"]
-            stands = (s >= se) & (
-                hypothesis_at(utts, np.array(sf)[:, None])[:, 0] == hypothesis_at(utts, np.array(ff)[:, None])[:, 0]
-            )
+            stands = (s >= se) & (same[:, 0] == same[:, 1])
             effective = np.where(stands, s, f) - se  # the speculative result stands unless the final resets it
             row = rows[[r["name"] for r in rows].index(f"{prefix}: {kind}speculative")]
             row["reset_rate"] = round(float(1 - stands.mean()), 4)
