@@ -61,6 +61,9 @@ SPECULATIVE_MAX_PREMATURE = 0.2
 Resets where the hypothesis changed between the two end-points come on top (`hypothesis_at`): bounding those
 too leaves partners only to slower finals (docs/measurements.md), and a result waits for the final either way."""
 BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
+IDLE_GRID = (None, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0)
+"""Decoder silences tried as the pair's `idle_blank_s` once the rest is fitted (at least `PAUSE_S`: a speaker's
+pause must not end a request by this road either)."""
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -173,7 +176,31 @@ def fit(utts: list[Utterance], all_steps: list[Steps], max_premature: float) -> 
         log.info("complete_prob %.2f: final p50 + p90 %.3f s, speculative partner: %s", cp, cost, paired)
         if best is None or (paired, -cost) > (best[0], -best[1]):
             best = (paired, cost, rule)
-    return chosen | (best[2] if best else {})
+    rule = best[2] if best else {}
+    if rule.get("final") is not None:
+        rule["final"], rule["speculative"] = fit_idle(
+            utts, all_steps, max_premature, rule["final"], rule["speculative"]
+        )
+    return chosen | rule
+
+
+def fit_idle(
+    utts: list[Utterance], all_steps: list[Steps], max_premature: float, final: Any, speculative: Any
+) -> tuple[Any, Any]:
+    """The pair with the `IDLE_GRID` decoder silence that gives the fastest final (p50 + p90, then the mean:
+    the tail past p90 is where a stuck VAD waits for the length limit) within the premature-cut budget (the
+    same for both: the speculative one then never waits longer)."""
+    se = np.array([u.speech_end for u in utts])
+    best: tuple[tuple[float, float], float | None] | None = None
+    for idle in IDLE_GRID:
+        p = replace(final, idle_blank_s=idle)
+        lat = np.array([fire(st, u, p)[0] for st, u in zip(all_steps, utts)]) / SAMPLE_RATE - se
+        cost = (float(np.percentile(lat, 50) + np.percentile(lat, 90)), float(lat.mean()))
+        log.info("idle_blank_s %s: final p50 + p90 %.3f s, mean %.3f s, premature %.3f", idle, *cost, (lat < 0).mean())
+        if (lat < 0).mean() <= max_premature and (best is None or cost < best[0]):
+            best = (cost, idle)
+    idle = best[1] if best else None
+    return replace(final, idle_blank_s=idle), None if speculative is None else replace(speculative, idle_blank_s=idle)
 
 
 def fit_rule(
@@ -259,7 +286,7 @@ def fit_eoq(utts: list[Utterance], all_steps: list[Steps], max_premature: float)
     from models.eoq import SPEECH
     from nodes.endpointer import FINAL
 
-    base = replace(FINAL, threshold=SPEECH, complete_blank_s=None)
+    base = replace(FINAL, threshold=SPEECH, complete_blank_s=None, idle_blank_s=None)
     probs = np.round(np.concatenate([np.arange(0.05, 0.95, 0.05), 1 - np.geomspace(0.05, 1e-4, 40)]), 6)
     silences = np.round(np.arange(0.5, 2.01, 0.1), 2)
     se = np.array([u.speech_end for u in utts])
@@ -329,6 +356,7 @@ def _describe(p: Any) -> str:
         return f"end-of-query model >= {p.eoq_threshold}, or strict silence_s={p.silence_s}"
     keys = ("threshold", "silence_s") if not p.use_decoder else (
         "threshold", "complete_prob", "complete_silence_s", "silence_s", "blank_s", "complete_blank_s",
+        "idle_blank_s",
     )  # fmt: skip
     return ", ".join(f"{k}={getattr(p, k)}" for k in keys)
 

@@ -19,6 +19,9 @@ of `REASONS`:
   `silence_s` of silence at its strict VAD threshold (`models.eoq.STRICT`);
 - `decoder`: the hypothesis is complete and the decoder has emitted nothing for
   `complete_blank_s`, whatever the VAD says;
+- `idle` (when `idle_blank_s` is set): the VAD has heard speech for `idle_blank_s`
+  past the decoder's last output, whatever the LM says (noise or the device's own
+  playback keeps the VAD on while nobody speaks to it; a silent pause never counts);
 - `no_speech`: no speech `no_speech_s` after the utterance began;
 - `max_length`: the utterance has lasted `max_length_s`.
 """
@@ -38,7 +41,7 @@ Ticks = int | np.ndarray
 """Audio time in ticks: one value (the node), or one per window and setting (the benchmark)."""
 Flags = bool | np.ndarray
 
-REASONS = ("eoq", "silence", "decoder", "no_speech", "max_length")
+REASONS = ("eoq", "silence", "decoder", "idle", "no_speech", "max_length")
 """What ends an utterance, in the order the rule checks them."""
 
 
@@ -53,7 +56,7 @@ class EndpointParams:
 
     threshold: float = 0.7
     """VAD probability at or above which a window counts as speech."""
-    silence_s: float = 1.6
+    silence_s: float = 1.4
     """Trailing silence that ends an utterance whose hypothesis is not a complete request (the pause a
     speaker may take mid-request: "call ... meg bauer")."""
     complete_silence_s: float = 0.2
@@ -68,6 +71,9 @@ class EndpointParams:
     complete_prob: float = 0.02
     """The decoder's hypothesis counts as a complete request when the word LM gives the end of the sentence
     at least this probability after it (`nodes.endpointer.end_prob`)."""
+    idle_blank_s: float | None = 1.5
+    """The VAD has heard speech this long past the decoder's last output (noise or playback, no words): the
+    utterance ends whatever the LM says; None: never."""
     use_decoder: bool = True
     """False: the VAD-only baseline (trailing silence `silence_s`, no decoder signals)."""
     no_speech_s: float = 5.0
@@ -135,10 +141,14 @@ def holds(p: EndpointParams, s: Situation) -> dict[str, Flags]:
     decoder: Flags = False
     if p.complete_blank_s is not None and blank is not None and complete is not None:
         decoder = np.asarray(complete) & reached(blank, p.complete_blank_s)
+    idle: Flags = False
+    if p.idle_blank_s is not None and blank is not None:
+        idle = heard & reached(np.asarray(blank) - np.asarray(s.silence), p.idle_blank_s)
     return {
         "eoq": eoq,
         "silence": silence,
         "decoder": decoder,
+        "idle": idle,
         "no_speech": ~heard & reached(s.elapsed, p.no_speech_s),
         "max_length": reached(s.elapsed, p.max_length_s),
     }

@@ -6,7 +6,7 @@ never cut the speaker off (the decoder repairs a speculative cut with a Reset).
 
 The rule, checked at the end of every 32 ms VAD window of the open utterance, is
 `nodes.endpoint_rule` (the benchmark that fits its thresholds runs the same code):
-`eoq`, `silence`, `decoder`, `no_speech` or `max_length` ends it. A stream that
+`eoq`, `silence`, `decoder`, `idle`, `no_speech` or `max_length` ends it. A stream that
 ends with the utterance still open ends it too (`end_of_stream`).
 
 When the gate closes the utterance (`GateClosed`), the decoder stops; the rule
@@ -51,21 +51,28 @@ KEEP_S = 10.0
 
 
 FINAL = EndpointParams()
-SPECULATIVE = EndpointParams(silence_s=0.7, complete_silence_s=0.05, blank_s=0.0, complete_blank_s=0.5)
+SPECULATIVE = EndpointParams(
+    silence_s=0.7, complete_silence_s=0.05, blank_s=0.0, complete_blank_s=0.5, idle_blank_s=1.5
+)
 DEFAULTS: dict[str, EndpointParams] = {"final": FINAL, "speculative": SPECULATIVE}
 """Fitted as a pair on 200 dev recordings of the wake set (requests phrased in held-out ways) by
 `speechgraph bench endpoint --corpus corpus_wake --split dev --limit 200`: the fastest final (p50 + p90) that cuts
 at most 2 % of speakers off, waits out a 1 s pause in a request the LM does not think complete, and has a
 speculative partner that waits no longer on any threshold, leads it by
-150-250 ms (p50) and cuts at most 20 % off. Refit when the recogniser or the word LM changes."""
+150-250 ms (p50) and cuts at most 20 % off; then the decoder silence that ends an utterance whatever the VAD
+hears (`idle_blank_s`, the same for both). Refit when the recogniser or the word LM changes."""
 
 
 LEARNED: dict[str, EndpointParams] = {
-    "final": EndpointParams(threshold=SPEECH, eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None),
-    "speculative": EndpointParams(threshold=SPEECH, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None),
+    "final": EndpointParams(
+        threshold=SPEECH, eoq_threshold=0.98078, silence_s=1.5, complete_blank_s=None, idle_blank_s=None
+    ),
+    "speculative": EndpointParams(
+        threshold=SPEECH, eoq_threshold=0.963645, silence_s=0.5, complete_blank_s=None, idle_blank_s=None
+    ),
 }
 """The learned end-of-query model's pair (`models.eoq`, trained on the old grammar's recordings). On held-out
-phrasings it is no better than the rule (final p50/p90 249/1503 ms against 290/1601; docs/measurements.md),
+phrasings it is no better than the rule (final p50/p90 249/1503 ms against 290/1338; docs/measurements.md),
 so it is an option, not the default: `EndPointer(kind=k, rule=LEARNED[k])`."""
 
 
@@ -335,7 +342,10 @@ class EndPointer(Node):
                 probs[-len(recent) :] = recent
             inputs = eoq_inputs(s, probs, len((text or "").split()))
             s = replace(s, eoq=float(self.eoq.prob(inputs)[0]))
-        reason = decide(self.params, s)
+        params = self.params
+        if u.decoder_done:  # the decoder stopped with the gate: its silence says nothing about the speaker
+            params = replace(params, idle_blank_s=None)
+        reason = decide(params, s)
         if reason is None:
             return None
         return Decision(t, reason, int(s.silence), None if s.blank is None else int(s.blank), s.complete, text)

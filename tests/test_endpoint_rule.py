@@ -108,7 +108,7 @@ def test_the_node_and_the_benchmark_end_each_stream_alike(laid_out, setting):
 
 def test_the_streams_reach_every_reason(laid_out):
     seen = {fire(s, u, p)[1] for s, u in laid_out for _, p in SETTINGS.values()}
-    assert seen == {"eoq", "silence", "decoder", "no_speech", "max_length"}
+    assert seen == {"eoq", "silence", "decoder", "idle", "no_speech", "max_length"}
 
 
 def test_a_grid_of_settings_decides_as_each_setting_alone(laid_out):
@@ -148,6 +148,8 @@ def test_the_rule_checks_its_reasons_in_order():
     quiet = Situation(elapsed=5 * tick, heard=False, silence=5 * tick, blank=5 * tick, complete=False)
     assert decide(p, quiet) == "no_speech"
     assert decide(p, replace(quiet, elapsed=tick, silence=tick)) is None
+    stuck = replace(done, elapsed=2 * tick, silence=0, blank=2 * tick, complete=False)  # the VAD on, no words
+    assert decide(p, stuck) == "idle" and decide(replace(p, idle_blank_s=None), stuck) is None
     half = replace(done, elapsed=2 * tick, silence=tick // 2)  # complete, but 0.5 s of silence
     assert decide(p, half) == "silence" and decide(replace(p, use_decoder=False), half) is None  # 1 s without it
 

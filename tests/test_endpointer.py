@@ -102,9 +102,16 @@ def test_no_speech_after_the_wake_word_times_out():
 
 def test_endless_speech_stops_at_the_maximum_length():
     vad, dec = scenario([(0.6, 20.0)], [(1.0, "what")], 10.0)
-    (ep,) = run(node(**RULE), vad, dec)
+    (ep,) = run(node(**RULE, idle_blank_s=None), vad, dec)  # no limit on the decoder's silence
     assert ep.reason == "max_length"
     assert 0.5 + 6.0 <= ep.at_s <= 0.5 + 6.0 + W / SAMPLE_RATE
+
+
+def test_noise_that_keeps_the_vad_on_ends_once_the_decoder_has_heard_no_word_for_a_while():
+    vad, dec = scenario([(0.6, 20.0)], [(1.0, "what")], 10.0)
+    (ep,) = run(node(**RULE, idle_blank_s=1.5), vad, dec)
+    assert ep.reason == "idle"
+    assert 1.0 + 1.5 <= ep.at_s <= 1.0 + 1.5 + 2 * W / SAMPLE_RATE
 
 
 def test_a_stream_that_ends_mid_utterance_is_flushed():
