@@ -25,6 +25,7 @@ from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.tokens import decode, encode
 from training.features import FeatureCache
 from training.run import Checkpoint, EpochLoop, start_run
+from training.speaker_augment import vtlp
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +67,6 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
             t0 = int(rng.integers(0, max(1, T - w)))
             x[b, t0 : t0 + w] = 0
     return x
-
-
-def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
-    """Vocal-tract length perturbation on log-mel frames (T, F): the mel axis stretched by a random factor
-    in 1±spread, so one synthetic speaker sounds like speakers with longer or shorter vocal tracts."""
-    if spread <= 0:
-        return x
-    F = x.shape[1]
-    src = torch.clamp(torch.arange(F, dtype=torch.float32) / float(rng.uniform(1 - spread, 1 + spread)), 0, F - 1)
-    lo = src.floor().long()
-    hi = torch.clamp(lo + 1, max=F - 1)
-    w = src - lo
-    return x[:, lo] * (1 - w) + x[:, hi] * w
 
 
 def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None, warp: float = 0.0):

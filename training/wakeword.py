@@ -39,6 +39,7 @@ from audio.logmel import LogMel
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import Checkpoint, start_run
+from training.speaker_augment import tilt, vtlp
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.01
@@ -109,6 +110,12 @@ class Stage1Data:
         return x, labels, starts, mask
 
 
+def perturb(x: torch.Tensor, rng: np.random.Generator, args: argparse.Namespace) -> torch.Tensor:
+    """Each window of the batch (B, T, F) as another speaker through another channel (`training.speaker_augment`),
+    positives and negatives alike, so neither becomes a cue."""
+    return torch.stack([tilt(vtlp(w, rng, args.vtlp), rng, args.tilt) for w in x])
+
+
 def _resume(ckpt: Checkpoint) -> int:
     """The step a stage's checkpoint reached (0: none yet)."""
     return int(ckpt.load()["step"]) if ckpt.exists() else 0
@@ -148,6 +155,7 @@ def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path)
     for step in tqdm(range(first, args.stage1_steps), desc="stage 1", initial=first, total=args.stage1_steps):
         items = [data.item() for _ in range(args.batch)]
         x, y, s, m = (torch.from_numpy(np.stack(z)) for z in zip(*items, strict=True))
+        x = perturb(x, data.rng, args)
         logits, start_pred = model(x)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, y, reduction="none", pos_weight=torch.tensor(8.0)
@@ -244,7 +252,7 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
     model.train()
     for step in tqdm(range(first, args.stage2_steps), desc="stage 2", initial=first, total=args.stage2_steps):
         items = [sample() for _ in range(args.batch)]
-        x = torch.from_numpy(np.stack([it[0] for it in items]))
+        x = perturb(torch.from_numpy(np.stack([it[0] for it in items])), rng, args)
         y = torch.tensor([it[1] for it in items])
         flag = torch.tensor([it[2] for it in items])
         loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x, flag), y)

@@ -1,0 +1,31 @@
+"""Speaker and channel perturbation of log-mel frames (`training.speaker_augment`)."""
+
+import numpy as np
+import torch
+
+from training.speaker_augment import tilt, vtlp
+
+
+def frames() -> torch.Tensor:
+    """A formant-like bump at band 20 over 100 frames, then 50 frames of digital silence (padding)."""
+    x = torch.full((150, 64), -23.0)
+    x[:100] = -10.0 + 8.0 * torch.exp(-0.5 * ((torch.arange(64) - 20.0) / 3.0) ** 2)
+    return x
+
+
+def test_vtlp_moves_the_formant_and_keeps_silence_silent():
+    x = frames()
+    peaks = {int(vtlp(x, np.random.default_rng(s), 0.12)[0].argmax()) for s in range(20)}
+    assert len(peaks) > 2 and all(17 <= p <= 23 for p in peaks), peaks  # 20 x (1 +- 0.12)
+    assert torch.equal(vtlp(x, np.random.default_rng(0), 0.0), x)
+    assert (vtlp(x, np.random.default_rng(0), 0.12)[100:] == -23.0).all()
+
+
+def test_tilt_slopes_sounding_frames_within_the_spread_and_leaves_padding_alone():
+    x = frames()
+    for s in range(20):
+        d = tilt(x, np.random.default_rng(s), 1.0) - x
+        slope = float(d[0, -1] - d[0, 0])
+        assert abs(slope) <= 1.0 + 1e-6
+        assert torch.allclose(d[:100], d[0].expand(100, -1))  # one channel for the whole window
+        assert (d[100:] == 0).all()

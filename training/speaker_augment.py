@@ -1,0 +1,36 @@
+"""Speaker and channel perturbation on log-mel frames, so a few synthetic voices stand for many.
+
+Both act on the features, not the audio, so a cached corpus gets a new speaker and channel at every
+epoch for free: `vtlp` stretches the mel axis (a longer or shorter vocal tract), `tilt` adds a
+linear slope across the bands (a brighter or duller microphone, loudspeaker or voice).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
+    """Vocal-tract length perturbation of frames (..., F): the mel axis stretched by a random factor
+    in 1±spread, so one synthetic speaker sounds like speakers with longer or shorter vocal tracts."""
+    if spread <= 0:
+        return x
+    F = x.shape[-1]
+    src = torch.clamp(torch.arange(F, dtype=torch.float32) / float(rng.uniform(1 - spread, 1 + spread)), 0, F - 1)
+    lo = src.floor().long()
+    hi = torch.clamp(lo + 1, max=F - 1)
+    w = src - lo
+    return x[..., lo] * (1 - w) + x[..., hi] * w
+
+
+def tilt(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
+    """A spectral tilt of frames (..., F): log energy raised at one end of the mel axis and lowered at the
+    other, by a random slope of at most `spread` (natural log units from the lowest band to the highest).
+    Flat frames (digital silence, padding) stay as they are: no channel colours them."""
+    if spread <= 0:
+        return x
+    F = x.shape[-1]
+    ramp = float(rng.uniform(-spread, spread)) * (torch.arange(F, dtype=x.dtype) / (F - 1) - 0.5)
+    sounding = x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
+    return x + ramp * sounding
