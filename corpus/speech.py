@@ -73,6 +73,8 @@ class Size:
     """Train rows spoken by the Piper voice (rendered ahead)."""
     voices: int = 0
     """More train rows, spoken by MBROLA's speakers and SVOX Pico, with the train slices' texts."""
+    rhvoice: int = 0
+    """More train rows, spoken by RHVoice's speakers (after the `voices` rows)."""
 
 
 SIZES = {

@@ -1,6 +1,6 @@
-"""Text to speech: espeak-ng voices and variants, MBROLA's speakers, SVOX Pico, the Piper neural voice, flite.
+"""Text to speech: espeak-ng voices and variants, MBROLA's speakers, SVOX Pico, RHVoice, the Piper neural voice, flite.
 
-espeak-ng and Piper give 22,050 Hz audio, flite and Pico 16 kHz, MBROLA either;
+espeak-ng and Piper give 22,050 Hz audio, flite and Pico 16 kHz, RHVoice 24 kHz, MBROLA either;
 everything is resampled to 16 kHz (soxr) and trimmed to where the speech is, so
 that the pieces of an utterance can be laid out with known boundaries.
 
@@ -10,7 +10,9 @@ speakers of other languages reading English, so they bring accents as well as
 voices. Its `us1`, `us2`, `us3` and `en1` speakers are also Festival's voices
 and are refused, like flite's other English voices: they are reserved for evaluation
 outside the project. SVOX Pico (`libttspico-utils`) is a small HMM synthesiser
-with a US and a British voice.
+with a US and a British voice. RHVoice (Debian's `rhvoice-english`) is a statistical parametric
+synthesiser trained on recordings of real speakers: a Scottish man, two Americans, a Russian man and a
+woman reading English. Its `slt` is the speaker of flite's reserved `slt` voice and is refused.
 
 flite is the held-out engine: its voices speak only the test split's "engine"
 slice (`corpus.speech`), so that slice measures a synthesiser never heard in
@@ -67,6 +69,8 @@ MBROLA_VOICES = (
 RESERVED_MBROLA = ("us1", "us2", "us3", "en1")
 """MBROLA speakers that are also Festival's voices: never synthesised here."""
 PICO_VOICES = ("en-US", "en-GB")
+RHVOICE_VOICES = ("alan", "bdl", "clb", "evgeniy-eng", "lyubov")
+"""RHVoice's English speakers this project may use (not `slt`: flite's reserved speaker)."""
 
 PIPER_VOICE = "piper:en_US-joe-medium"
 FLITE_VOICES = ("awb", "rms")
@@ -85,7 +89,7 @@ def require(voices: list[Voice], what: str) -> list[Voice]:
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak", "mbrola", "pico", "piper" or "flite"
+    engine: str  # "espeak", "mbrola", "pico", "rhvoice", "piper" or "flite"
     accent: str
     variant: str = ""
 
@@ -99,6 +103,8 @@ class Voice:
             return f"mb-{self.variant}-en"
         if self.engine == "pico":
             return f"pico:{self.accent}"
+        if self.engine == "rhvoice":
+            return f"rhvoice:{self.variant}"
         return f"{self.accent}+{self.variant}" if self.variant else self.accent
 
 
@@ -130,6 +136,11 @@ def mbrola_voices() -> list[Voice]:
 def pico_voices() -> list[Voice]:
     """SVOX Pico's English voices, when `pico2wave` is installed."""
     return [Voice("pico", a) for a in PICO_VOICES] if shutil.which("pico2wave") else []
+
+
+def rhvoice_voices() -> list[Voice]:
+    """RHVoice's English speakers installed here (their folders under /usr/share/RHVoice/voices)."""
+    return [Voice("rhvoice", "en", v) for v in RHVOICE_VOICES if Path(f"/usr/share/RHVoice/voices/{v}").is_dir()]
 
 
 def all_voices() -> list[Voice]:
@@ -170,6 +181,8 @@ def synthesize(text: str, voice: Voice, prosody: Prosody) -> np.ndarray:
         x, rate = sf.read(io.BytesIO(wav), dtype="float32")
     elif voice.engine == "pico":
         x, rate = _pico(text, voice.accent, prosody)
+    elif voice.engine == "rhvoice":
+        x, rate = _rhvoice(text, voice.variant, prosody)
     elif voice.engine == "flite":
         x, rate = _flite(text, voice.variant, prosody)
     elif voice.engine == "piper":
@@ -205,6 +218,19 @@ def _pico(text: str, language: str, prosody: Prosody) -> tuple[np.ndarray, int]:
     with tempfile.TemporaryDirectory() as tmp:  # pico2wave insists on a name ending in .wav
         out = Path(tmp) / "out.wav"
         subprocess.run(["pico2wave", "-l", language, "-w", str(out), marked], capture_output=True, check=True)
+        x, rate = sf.read(out, dtype="float32")
+    return x, rate
+
+
+def _rhvoice(text: str, voice: str, prosody: Prosody) -> tuple[np.ndarray, int]:
+    """RHVoice reads the text on stdin; rate and pitch are percent of normal."""
+    if voice not in RHVOICE_VOICES:
+        raise ValueError(f"RHVoice voice {voice!r} is not one this project may use ({', '.join(RHVOICE_VOICES)})")
+    speed, pitch = round(100 * prosody.rate_wpm / 160), round(100 * (0.75 + prosody.pitch / 200))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        cmd = ["RHVoice-test", "-p", voice, "-r", str(speed), "-t", str(pitch), "-o", str(out)]
+        subprocess.run(cmd, input=text.encode(), capture_output=True, check=True)
         x, rate = sf.read(out, dtype="float32")
     return x, rate
 

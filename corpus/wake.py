@@ -12,7 +12,8 @@ Every row is rendered to a file at build time, because the wake word's span is
 known only once it has been synthesised (train as Opus, dev and test as FLAC).
 The test split holds out whole engines (flite's `awb` and `rms`, heard by no
 other split), and the espeak-ng voices of each split are the speech set's; MBROLA's
-speakers and SVOX Pico speak more train rows (`voices`), as in the speech set.
+speakers and SVOX Pico speak more train rows (`voices`), as in the speech set, and RHVoice's
+five speakers more again (`rhvoice`).
 The speech set's rows are speech without the wake word in the same voices:
 training hears its 29 train hours as negative streams (`training.wakeword`),
 and `bench wakeword` adds its dev or test split to the negatives, which makes
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,16 @@ from corpus.speech import (
     word_lists,
     workers,
 )
-from corpus.tts import FLITE_VOICES, Prosody, Voice, mbrola_voices, pico_voices, require, synthesize
+from corpus.tts import (
+    FLITE_VOICES,
+    Prosody,
+    Voice,
+    mbrola_voices,
+    pico_voices,
+    require,
+    rhvoice_voices,
+    synthesize,
+)
 from models import lexicon
 
 SIZES = {  # rows per split and kind; `engine` rows are test positives in the held-out engine
@@ -57,6 +68,7 @@ SIZES = {  # rows per split and kind; `engine` rows are test positives in the he
         test={"positive": 6, "engine": 4, "lookalike": 3, "no_wake": 3},
         piper=4,
         voices=6,
+        rhvoice=4,
     ),
     "default": Size(
         train={"positive": 2500, "lookalike": 1000, "no_wake": 500},
@@ -64,6 +76,7 @@ SIZES = {  # rows per split and kind; `engine` rows are test positives in the he
         test={"positive": 400, "engine": 300, "lookalike": 400, "no_wake": 700},
         piper=400,
         voices=1500,
+        rhvoice=1500,
     ),
 }
 PICO_SHARE = 0.4
@@ -110,18 +123,30 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
 
 
 def _voices_rows(seed: int, sz: Size, lists: Any) -> list[dict[str, Any]]:
-    """Train rows in MBROLA's speakers and SVOX Pico, in the proportions of the train kinds."""
-    if not sz.voices:
-        return []
-    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+    """Train rows in MBROLA's speakers and SVOX Pico, then in RHVoice's, in the proportions of the train kinds."""
+    rows = []
+    if sz.voices:
+        mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+        rows += _engine_rows(
+            seed, sz, lists, "voices", sz.voices, lambda rng: rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+        )
+    if sz.rhvoice:
+        rhvoice = require(rhvoice_voices(), "RHVoice (rhvoice-english)")
+        rows += _engine_rows(seed, sz, lists, "rhvoice", sz.rhvoice, lambda rng: rng.choice(rhvoice))
+    return rows
+
+
+def _engine_rows(
+    seed: int, sz: Size, lists: Any, name: str, count: int, pick: Callable[[random.Random], Voice]
+) -> list[dict[str, Any]]:
+    """`count` train rows `wake-train-<name>-<i>`, each in the voice `pick` draws with the row's generator."""
     kinds, weights = zip(*sz.train.items(), strict=True)
     rows = []
-    for i in range(sz.voices):
-        rid = f"wake-train-voices-{i:06d}"
+    for i in range(count):
+        rid = f"wake-train-{name}-{i:06d}"
         rng = random.Random(f"{seed}:{rid}")
         kind = rng.choices(kinds, weights)[0]
-        voice = rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
-        rows.append(_row(rid, "train", kind, voice, rng, lists, seed))
+        rows.append(_row(rid, "train", kind, pick(rng), rng, lists, seed))
     return rows
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from corpus import phrasings, speech, wordlists
-from corpus.tts import FLITE_VOICES, RESERVED_MBROLA, Prosody, Voice, synthesize
+from corpus.tts import FLITE_VOICES, RESERVED_MBROLA, RHVOICE_VOICES, Prosody, Voice, rhvoice_voices, synthesize
 from models.rnnt import RNNT, RNNTConfig
 
 
@@ -69,6 +69,16 @@ def test_mbrola_and_pico_speak_train_rows_only_and_festivals_speakers_never(full
         slow = synthesize("turn on the kitchen lights", voice, Prosody(rate_wpm=120, pitch=50))
         fast = synthesize("turn on the kitchen lights", voice, Prosody(rate_wpm=200, pitch=50))
         assert 0.6 < len(fast) / 16000 < len(slow) / 16000 < 3.5, voice  # the rate is heard
+
+
+def test_rhvoice_speaks_its_english_speakers_but_never_flites_reserved_one():
+    voices = rhvoice_voices()
+    assert {v.variant for v in voices} == set(RHVOICE_VOICES) and "slt" not in RHVOICE_VOICES
+    with pytest.raises(ValueError, match="may use"):
+        synthesize("hello", Voice("rhvoice", "en", "slt"), Prosody())
+    slow = synthesize("turn on the kitchen lights", voices[0], Prosody(rate_wpm=120, pitch=50))
+    fast = synthesize("turn on the kitchen lights", voices[0], Prosody(rate_wpm=200, pitch=50))
+    assert 0.6 < len(fast) / 16000 < len(slow) / 16000 < 3.5  # the rate is heard
 
 
 def test_rebuilding_keeps_the_rows_of_a_manifest_and_adds_new_ones(tiny_set, tmp_path):
