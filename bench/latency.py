@@ -54,6 +54,13 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network-delays", default="0,50,150", help="device->cloud round trips in ms (default 0,50,150)")
     p.add_argument("--timelines", type=int, default=6, help="slowest utterances drawn on the timeline plot (default 6)")
     p.add_argument("--out", default="bench/results/latency", help="folder for report.md, PNGs and summary.json")
+    p.add_argument(
+        "--respeculate",
+        type=int,
+        default=None,
+        help="speculative revisions the decoder may send again when the hypothesis changes before the final"
+        " end-point (default: the decoder's, nodes.decoder.node.DecoderConfig.respeculate)",
+    )
 
 
 # -- one run ----------------------------------------------------------------------------
@@ -81,7 +88,14 @@ def replay_run(args: argparse.Namespace, rows: list[dict], runtime: str, specula
         realtime=True,
         concurrency=args.concurrency,
     )
-    graph = graphs.build(graphs.DEFAULT, FileSource, source, speculative=speculative, network_delay_ms=delay_ms)
+    graph = graphs.build(
+        graphs.DEFAULT,
+        FileSource,
+        source,
+        speculative=speculative,
+        network_delay_ms=delay_ms,
+        respeculate=args.respeculate,
+    )
     kind, options = RUNTIMES[runtime]
     label = f"{runtime}, {'speculation' if speculative else 'no speculation'}, network {delay_ms:g} ms"
     log.info("replaying %d recordings: %s", len(source["paths"]), label)

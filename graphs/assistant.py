@@ -39,12 +39,14 @@ def build(
     speculative: bool = True,
     rescore_deadline_ms: float | None = None,
     network_delay_ms: float = 0.0,
+    respeculate: int | None = None,
 ) -> Graph:
     g = Graph("assistant")
     g.add("source", source, **source_options)
     g.add("features", LogMelFeatures)
     g.add("gate", WakeWordGate)
-    g.add("decoder", RNNTDecoder, context=context or [], int8=True)
+    decoder: dict[str, Any] = {} if respeculate is None else {"respeculate": respeculate}
+    g.add("decoder", RNNTDecoder, context=context or [], int8=True, **decoder)
     g.add("vad", VoiceActivityDetector)
     rescorer: dict[str, Any] = {"network_delay_ms": network_delay_ms}
     if rescore_deadline_ms is not None:

@@ -7,6 +7,8 @@ The sink gets revisions, confirmations and resets in the order the cloud nodes p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,8 @@ def test_a_final_end_point_after_silence_confirms_without_decoding_again(decoder
     assert len(decoded) == 1  # the speculative revision's lattice only
 
 
-def test_early_speculative_then_final_resets_to_revision_1(decoder, frames):
+def test_early_speculative_then_final_resets_to_revision_1(decoder, frames, monkeypatch):
+    monkeypatch.setattr(decoder, "config", replace(decoder.config, respeculate=0))  # no speculating again
     t = frame_end(len(frames) - 1)
     # the speculative end-point 0.4 s in; the final one at the end; a late final one for the same utterance
     points = [endpoint("speculative", frame_start(40)), endpoint("final", t), endpoint("final", t + 1600)]
@@ -107,6 +110,29 @@ def test_early_speculative_then_final_resets_to_revision_1(decoder, frames):
     assert isinstance(reset, Reset) and (reset.utterance, reset.revision) == (0, 1)
     assert isinstance(final, LatticeMessage) and final.revision == 1 and final.final
     assert len(final.text) > len(spec.text)  # 0.4 s in, the request had only begun
+
+
+def test_a_hypothesis_that_changes_after_the_speculative_end_point_is_speculated_again(decoder, frames):
+    """The speculative end-point came 0.4 s in: as the next words are decoded, the decoder resets and sends
+    the newer lattice as the next speculative revision (twice at most), ahead of the final end-point, which
+    then confirms the latest revision or resets it."""
+    t = frame_end(len(frames) - 1)
+    out = revisions(decode(decoder, features(frames), [endpoint("speculative", frame_start(40)), endpoint("final", t)]))
+    spec0, *rest = out
+    assert isinstance(spec0, LatticeMessage) and spec0.revision == 0 and not spec0.final
+    confirm = rest.pop() if isinstance(rest[-1], Confirm) else None
+    pairs = list(zip(rest[0::2], rest[1::2], strict=True))
+    for k, (reset, lattice) in enumerate(pairs, start=1):
+        assert isinstance(reset, Reset) and reset.revision == lattice.revision == k
+        assert isinstance(lattice, LatticeMessage) and lattice.endpoint_s > spec0.endpoint_s
+    again = [lattice for _, lattice in pairs if not lattice.final]
+    assert 1 <= len(again) <= decoder.config.respeculate and all(m.endpoint == "speculative" for m in again)
+    if confirm is not None:  # the final end-point confirms the latest speculative revision
+        assert confirm.revision == again[-1].revision == pairs[-1][1].revision
+    else:  # it heard more again: Reset and the final revision
+        assert pairs[-1][1].final and pairs[-1][1].revision == again[-1].revision + 1
+    texts = [m.text for m in out if isinstance(m, LatticeMessage)]
+    assert len(texts[-1]) > len(texts[0])
 
 
 def test_a_new_utterance_restarts_the_search_and_context_notices_apply_to_the_next_one(decoder, frames):

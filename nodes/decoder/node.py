@@ -13,6 +13,17 @@ has decoded at least up to t (it may have run a little past, hence the cut):
   else a `Reset` for the utterance and revision 1 (final);
 - final with no speculative one before it: revision 0, final.
 
+Between the two end-points the decoder may still be reading the last word. From
+the speculative end-point on, it checks the best hypothesis after every encoder
+step; where it changed and held for a step, a `Reset` and the lattice as of that step go out as the
+next speculative revision (at most `respeculate` times), so the cloud's work for
+the new words overlaps the wait for the final end-point. The final end-point at t'
+judges the last speculative revision made by t' as above: confirmed, or reset for
+the final revision. Each revision is a function of the audio alone (a late notice
+is caught up from the search states kept), so the result is too: if the decoder
+had already sent a revision past t' when the notice came, the one it confirms is
+sent again as the final revision.
+
 The gate's `GateClosed` (length limit) and the end of the stream finalise an
 utterance too, so every utterance gets exactly one final lattice. Without a gate
 (plain `FeatureFrames`), a stream is one utterance that ends with the stream.
@@ -93,12 +104,27 @@ class DecoderConfig:
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
     """Torch threads of the process the decoder runs in."""
+    respeculate: int = 0
+    """Speculative revisions sent again at most, when the best hypothesis changes between the speculative and
+    the final end-point (each is one more request to the cloud); 0: only at the speculative end-point."""
     batch: bool = True
     """Run the encoder steps of all the streams in a delivery as one call (`models.rnnt.BatchEncoder`). With
     `int8` each stream's rows are quantised alone, so its results are exactly those it gets alone, on any
     runtime; a float model's differ by float rounding. It costs one stream alone about 2x the encoder's CPU
     of torch's int8 kernels, and 16 streams together about a third of it each. False: one call per stream
     on torch's kernels (a device that serves one stream)."""
+
+
+@dataclass(frozen=True)
+class _Speculation:
+    """A speculative revision: if the first pass's best units at the final end-point are still `tokens`,
+    nothing new was heard and it is confirmed without decoding its lattice again."""
+
+    revision: int
+    at: int
+    """Audio time (tick) its lattice is cut at."""
+    tokens: tuple[int, ...] | None
+    text: str
 
 
 @dataclass
@@ -110,10 +136,14 @@ class _Utterance:
     first_frame: int
     decoded_to: int = 0  # tick
     last_partial: str = ""
-    speculative_text: str | None = None
-    speculative_tokens: tuple[int, ...] | None = None
-    """The first pass's best units at the speculative end-point: if they still lead at the final one, nothing
-    new was heard and the speculative revision is confirmed without decoding its lattice again."""
+    speculative: list[_Speculation] = field(default_factory=list)
+    """The speculative revisions sent, in order."""
+    scanned: int = 0
+    """Encoder steps checked for a changed hypothesis since the speculative end-point."""
+    scan_tokens: tuple[int, ...] | None = None
+    """The best units after the last step checked."""
+    revision: int = 0
+    """The latest revision sent."""
     final: bool = False
     snapshots: deque[DecoderState] = field(default_factory=lambda: deque(maxlen=SNAPSHOTS))
     """The search as it stood after each of the last encoder steps (see `RNNTDecoder._lattice`)."""
@@ -313,6 +343,29 @@ class RNNTDecoder(Node):
             job.out.append(
                 Event.make("partial", stream=msg.stream, start=msg.start, end=msg.end, utterance=u.id, text=text)
             )
+        if u.speculative and not u.final:
+            job.out.extend(self._respeculate(msg.stream, u))
+
+    def _respeculate(self, stream: str, u: _Utterance) -> list[Message]:
+        """The encoder steps decoded since the last check, one by one: where the best hypothesis is no longer
+        the latest speculative revision's and has held for two steps, a `Reset` and the lattice as of that step
+        as the next one (while `respeculate` allows)."""
+        out: list[Message] = []
+        while u.scanned < u.search.enc_frames and len(u.speculative) <= self.config.respeculate:
+            u.scanned += 1
+            state = u.search if u.scanned == u.search.enc_frames else self._snapshot(u, u.scanned)
+            best = self.search.best(state, u.context) if state is not None else None
+            tokens = best.tokens if best is not None else None
+            previous, u.scan_tokens = u.scan_tokens, tokens
+            if state is None or tokens == u.speculative[-1].tokens or tokens != previous:
+                continue  # unchanged, or still changing (a word half read): it must hold for a step
+            t = self.search.frame_end_tick(u.scanned - 1, u.first_frame)
+            lattice = self.search.lattice(state, u.context, first_feature=u.first_frame)
+            u.revision += 1
+            u.speculative.append(_Speculation(u.revision, t, tokens, lattice.best()))
+            out.append(Reset(stream=stream, start=t, end=t, utterance=u.id, revision=u.revision))
+            out.append(self._message(stream, u, lattice, u.revision, "speculative", t, final=False))
+        return out
 
     def _fail(self, job: _Job, out: list[Message]) -> None:
         """What NodeHost does for a failed stream, for one stream of the batch: an `Error`, and the stream
@@ -351,12 +404,13 @@ class RNNTDecoder(Node):
         if u is None or u.final or msg.utterance != u.id:
             return []  # an end-point for an utterance already finalised
         if msg.kind == "speculative":
-            if u.speculative_text is not None:
+            if u.speculative:
                 return []
             lattice = self._lattice(u, msg.end)
-            u.speculative_text = lattice.best()
-            u.speculative_tokens = self._best_tokens(u, msg.end)
-            return [self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False)]
+            u.speculative.append(_Speculation(0, msg.end, self._best_tokens(u, msg.end), lattice.best()))
+            u.scanned, u.scan_tokens = self._state_at(u, msg.end)[1], u.speculative[0].tokens
+            spec = self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False)
+            return [spec, *self._respeculate(msg.stream, u)]  # the steps decoded past it meanwhile
         return self._finalise(msg.stream, st, msg.end, "final")
 
     def on_end_of_stream(self, msg: EndOfStream, st: _Stream) -> Iterable[Message]:
@@ -371,18 +425,34 @@ class RNNTDecoder(Node):
         assert u is not None
         u.final = True
         st.finished.add(u.id)
-        if u.speculative_tokens is not None and self._best_tokens(u, t) == u.speculative_tokens:
-            u.snapshots.clear()
-            return [Confirm(stream=stream, start=t, end=t, utterance=u.id, revision=0)]
+        made = [sp for sp in u.speculative if sp.at <= t]  # revisions sent past t are no matter
+        last = made[-1] if made else None
+        if last is not None and self._best_tokens(u, t) == last.tokens:
+            return self._commit(stream, u, last, kind, t)
         lattice = self._lattice(u, t)
+        if last is not None and lattice.best() == last.text:
+            return self._commit(stream, u, last, kind, t)
         u.snapshots.clear()  # nothing is decoded for it any more
-        if u.speculative_text is None:
+        if not u.speculative:
             return [self._message(stream, u, lattice, 0, kind, t, final=True)]
-        if lattice.best() == u.speculative_text:
-            return [Confirm(stream=stream, start=t, end=t, utterance=u.id, revision=0)]
+        u.revision += 1
         return [
-            Reset(stream=stream, start=t, end=t, utterance=u.id, revision=1),
-            self._message(stream, u, lattice, 1, kind, t, final=True),
+            Reset(stream=stream, start=t, end=t, utterance=u.id, revision=u.revision),
+            self._message(stream, u, lattice, u.revision, kind, t, final=True),
+        ]
+
+    def _commit(self, stream: str, u: _Utterance, sp: _Speculation, kind: str, t: int) -> list[Message]:
+        """Speculative revision `sp` stands: a `Confirm`, or, when a later one went out meanwhile (the decoder
+        had run past the end-point), a `Reset` and `sp`'s lattice again as the final revision."""
+        if sp.revision == u.revision:
+            u.snapshots.clear()
+            return [Confirm(stream=stream, start=t, end=t, utterance=u.id, revision=sp.revision)]
+        lattice = self._lattice(u, sp.at)
+        u.snapshots.clear()
+        u.revision += 1
+        return [
+            Reset(stream=stream, start=t, end=t, utterance=u.id, revision=u.revision),
+            self._message(stream, u, lattice, u.revision, kind, sp.at, final=True),
         ]
 
     def _state_at(self, u: _Utterance, t: int) -> tuple[DecoderState | None, int]:
@@ -398,6 +468,11 @@ class RNNTDecoder(Node):
         if frames == u.search.enc_frames:
             return u.search, frames
         return next((s for s in u.snapshots if s.enc_frames == frames), None), frames
+
+    @staticmethod
+    def _snapshot(u: _Utterance, frames: int) -> DecoderState | None:
+        """The search as it stood after `frames` encoder steps (None: older than the snapshots kept)."""
+        return next((s for s in u.snapshots if s.enc_frames == frames), None)
 
     def _best_tokens(self, u: _Utterance, t: int) -> tuple[int, ...] | None:
         state, _ = self._state_at(u, t)
