@@ -135,6 +135,44 @@ def test_a_hypothesis_that_changes_after_the_speculative_end_point_is_speculated
     assert len(texts[-1]) > len(texts[0])
 
 
+def drive(dec: RNNTDecoder, gate: list[Message], points: list[EndPoint], late: int) -> list[Message]:
+    """The decoder's output when each end-point notice reaches it `late` chunks after the chunk that decoded
+    its audio time (on Ray the decoder runs ahead of the end-pointers by as much as their timing lets it)."""
+    st, out, waiting = dec.new_state("s"), [], []
+    for msg in gate:
+        out.extend(dec.on_batch([(msg, st)]))
+        waiting += [[p, late] for p in points if msg.start <= p.end <= msg.end]
+        while waiting and waiting[0][1] == 0:
+            out.extend(dec.on_control(waiting.pop(0)[0], st))
+        for w in waiting:
+            w[1] -= 1
+    for p, _ in waiting:
+        out.extend(dec.on_control(p, st))
+    return out
+
+
+def test_what_speculating_again_commits_depends_on_the_audio_alone(decoder, frames, monkeypatch):
+    """However late the end-point notices reach the decoder, the revision committed is the one a decoder that
+    never ran past the final end-point commits, lattice and all (a revision it made past it meanwhile is never
+    the one committed)."""
+    monkeypatch.setattr(decoder, "config", replace(decoder.config, respeculate=8))  # every change of the word
+
+    def committed(out: list[Message]) -> tuple[str, float, tuple]:
+        revs = revisions(out)
+        last = revs[-1]
+        if isinstance(last, Confirm):
+            last = next(m for m in revs if isinstance(m, LatticeMessage) and m.revision == last.revision)
+        return last.text, last.endpoint_s, last.nbest
+
+    for final_frame in (50, 60, 70, 90, 140):
+        points = [endpoint("speculative", frame_start(40)), endpoint("final", frame_end(final_frame))]
+        alone = committed(drive(decoder, features(frames, upto=final_frame + 1), points, late=0))
+        for late in (1, 3):
+            out = drive(decoder, features(frames), points, late=late)
+            assert sum(isinstance(m, Reset) for m in out) >= 2  # it did speculate again
+            assert committed(out) == alone, (final_frame, late)
+
+
 def test_a_new_utterance_restarts_the_search_and_context_notices_apply_to_the_next_one(decoder, frames):
     n = len(frames)
     context = Context(stream="s", start=frame_end(n - 1), end=frame_end(n - 1), phrases=("meg bauer",))
