@@ -112,10 +112,11 @@ def test_early_speculative_then_final_resets_to_revision_1(decoder, frames, monk
     assert len(final.text) > len(spec.text)  # 0.4 s in, the request had only begun
 
 
-def test_a_hypothesis_that_changes_after_the_speculative_end_point_is_speculated_again(decoder, frames):
+def test_a_hypothesis_that_changes_after_the_speculative_end_point_is_speculated_again(decoder, frames, monkeypatch):
     """The speculative end-point came 0.4 s in: as the next words are decoded, the decoder resets and sends
     the newer lattice as the next speculative revision (twice at most), ahead of the final end-point, which
     then confirms the latest revision or resets it."""
+    monkeypatch.setattr(decoder, "config", replace(decoder.config, respeculate=2))
     t = frame_end(len(frames) - 1)
     out = revisions(decode(decoder, features(frames), [endpoint("speculative", frame_start(40)), endpoint("final", t)]))
     spec0, *rest = out
