@@ -104,7 +104,7 @@ class DecoderConfig:
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
     """Torch threads of the process the decoder runs in."""
-    respeculate: int = 0
+    respeculate: int = 2
     """Speculative revisions sent again at most, when the best hypothesis changes between the speculative and
     the final end-point (each is one more request to the cloud); 0: only at the speculative end-point."""
     batch: bool = True
