@@ -12,7 +12,8 @@ and are refused, like flite's other English voices: they are reserved for evalua
 outside the project. SVOX Pico (`libttspico-utils`) is a small HMM synthesiser
 with a US and a British voice. RHVoice (Debian's `rhvoice-english`) is a statistical parametric
 synthesiser trained on recordings of real speakers: a Scottish man, two Americans, a Russian man and a
-woman reading English. Its `slt` is the speaker of flite's reserved `slt` voice and is refused.
+woman reading English. Only these five are used: RHVoice's other English voice is the speaker of one of
+flite's reserved voices, and any voice outside `RHVOICE_VOICES` is refused.
 
 flite is the held-out engine: its voices speak only the test split's "engine"
 slice (`corpus.speech`), so that slice measures a synthesiser never heard in
@@ -70,7 +71,7 @@ RESERVED_MBROLA = ("us1", "us2", "us3", "en1")
 """MBROLA speakers that are also Festival's voices: never synthesised here."""
 PICO_VOICES = ("en-US", "en-GB")
 RHVOICE_VOICES = ("alan", "bdl", "clb", "evgeniy-eng", "lyubov")
-"""RHVoice's English speakers this project may use (not `slt`: flite's reserved speaker)."""
+"""RHVoice's English speakers this project may use (its sixth is a reserved speaker of flite's)."""
 
 PIPER_VOICE = "piper:en_US-joe-medium"
 FLITE_VOICES = ("awb", "rms")

@@ -171,6 +171,8 @@ class EndPointer(Node):
         self.config = c = (config or EndpointerConfig()).override(**overrides)
         self.kind = c.kind
         self.params = c.params
+        self.after_gate = replace(c.params, idle_blank_s=None)
+        """The rule once the gate closed an utterance: the decoder stopped, so its silence says nothing."""
         self.forward_errors = c.forward_errors
         self.eoq: EndOfQuery | None = None
         if self.params.eoq_threshold is not None:
@@ -342,10 +344,7 @@ class EndPointer(Node):
                 probs[-len(recent) :] = recent
             inputs = eoq_inputs(s, probs, len((text or "").split()))
             s = replace(s, eoq=float(self.eoq.prob(inputs)[0]))
-        params = self.params
-        if u.decoder_done:  # the decoder stopped with the gate: its silence says nothing about the speaker
-            params = replace(params, idle_blank_s=None)
-        reason = decide(params, s)
+        reason = decide(self.after_gate if u.decoder_done else self.params, s)
         if reason is None:
             return None
         return Decision(t, reason, int(s.silence), None if s.blank is None else int(s.blank), s.complete, text)
