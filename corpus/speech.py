@@ -12,8 +12,9 @@ What is held out (nothing of it is heard in training):
   titles and message bodies of the word lists, each divided by a hash;
 - **ood**: general English sentences (WordNet's examples, fortunes) divided the same way;
 - **engine**: flite's voices speak only the test split's `engine` slice; espeak-ng voices are
-  divided between train, dev and test; the Piper voice, MBROLA's speakers and SVOX Pico are
-  train only (the `voices` rows, planned after the others so that a cache of the rest stays valid);
+  divided between train, dev and test; the Piper voice, MBROLA's speakers, SVOX Pico and RHVoice
+  are train only (the `voices` and `rhvoice` rows, planned after the others so that a cache of the
+  rest stays valid);
 - **in_template**: the old request grammar (`corpus.grammar`) with held-out names and voices,
   the figure earlier models were measured on, kept as a secondary row.
 """
@@ -51,6 +52,7 @@ from corpus.tts import (
     mbrola_voices,
     pico_voices,
     require,
+    rhvoice_voices,
     synthesize,
 )
 from models import lexicon
@@ -74,7 +76,7 @@ class Size:
     voices: int = 0
     """More train rows, spoken by MBROLA's speakers and SVOX Pico, with the train slices' texts."""
     rhvoice: int = 0
-    """More train rows, spoken by RHVoice's speakers (after the `voices` rows)."""
+    """More train rows, spoken by RHVoice's speakers (planned after the `voices` rows)."""
 
 
 SIZES = {
@@ -84,6 +86,7 @@ SIZES = {
         test={"phrasing": 8, "ood": 6, "engine": 6, "in_template": 4},
         piper=4,
         voices=10,
+        rhvoice=4,
     ),
     "default": Size(
         train={"request": 17000, "in_template": 3000, "sentence": 14000, "words": 4000, "names": 2000},
@@ -91,6 +94,7 @@ SIZES = {
         test={"phrasing": 600, "ood": 400, "engine": 400, "in_template": 300},
         piper=5000,
         voices=12000,
+        rhvoice=5000,
     ),
 }
 PICO_SHARE = 0.4
@@ -360,17 +364,30 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
 
 def _voices_rows(seed: int, sz: Size, lists: Lists) -> list[dict[str, Any]]:
     """The train rows of the engines beyond espeak-ng and Piper, in the proportions of the train slices."""
-    if not sz.voices:
-        return []
-    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+    rows = []
+    if sz.voices:
+        mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+        rows += _engine_rows(
+            seed, sz, lists, "voices", sz.voices, lambda rng: rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+        )
+    if sz.rhvoice:
+        rhvoice = require(rhvoice_voices(), "RHVoice (rhvoice-english)")
+        rows += _engine_rows(seed, sz, lists, "rhvoice", sz.rhvoice, lambda rng: rng.choice(rhvoice))
+    return rows
+
+
+def _engine_rows(
+    seed: int, sz: Size, lists: Lists, name: str, count: int, pick: Callable[[random.Random], Voice]
+) -> list[dict[str, Any]]:
+    """`count` train rows `train-<name>-<i>`, each in the voice `pick` draws with the row's generator."""
     kinds, weights = zip(*sz.train.items(), strict=True)
     rows = []
-    for i in range(sz.voices):
-        rid = f"train-voices-{i:06d}"
+    for i in range(count):
+        rid = f"train-{name}-{i:06d}"
         rng = random.Random(f"{seed}:{rid}")
         kind = rng.choices(kinds, weights)[0]
         row = {"id": rid, "split": "train", "slice": kind, **_text_row(kind, rng, "train", lists, seed)}
-        voice = rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+        voice = pick(rng)
         nrng = np.random.default_rng(int(_u(seed, rid, "condition") * 2**32))
         row |= {
             "voice": voice.id,

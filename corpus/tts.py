@@ -11,9 +11,10 @@ voices. Its `us1`, `us2`, `us3` and `en1` speakers are also Festival's voices
 and are refused, like flite's other English voices: they are reserved for evaluation
 outside the project. SVOX Pico (`libttspico-utils`) is a small HMM synthesiser
 with a US and a British voice. RHVoice (Debian's `rhvoice-english`) is a statistical parametric
-synthesiser trained on recordings of real speakers: a Scottish man, two Americans, a Russian man and a
-woman reading English. Only these five are used: RHVoice's other English voice is the speaker of one of
-flite's reserved voices, and any voice outside `RHVOICE_VOICES` is refused.
+synthesiser trained on recordings of real speakers: two Americans, a Russian man and a woman reading
+English. Only these four are used: RHVoice's other two English voices are CMU ARCTIC speakers whom
+flite speaks too (one of its reserved voices, and `awb`, the held-out engine's speaker), and any voice
+outside `RHVOICE_VOICES` is refused.
 
 flite is the held-out engine: its voices speak only the test split's "engine"
 slice (`corpus.speech`), so that slice measures a synthesiser never heard in
@@ -70,8 +71,10 @@ MBROLA_VOICES = (
 RESERVED_MBROLA = ("us1", "us2", "us3", "en1")
 """MBROLA speakers that are also Festival's voices: never synthesised here."""
 PICO_VOICES = ("en-US", "en-GB")
-RHVOICE_VOICES = ("alan", "bdl", "clb", "evgeniy-eng", "lyubov")
-"""RHVoice's English speakers this project may use (its sixth is a reserved speaker of flite's)."""
+RHVOICE_VOICES = ("bdl", "clb", "evgeniy-eng", "lyubov")
+"""RHVoice's English speakers this project may use. Its other two are CMU ARCTIC speakers that flite
+also speaks: one reserved, and "alan", the speaker of flite's awb voice, whom the held-out engine
+slices keep out of training."""
 
 PIPER_VOICE = "piper:en_US-joe-medium"
 FLITE_VOICES = ("awb", "rms")

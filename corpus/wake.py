@@ -13,7 +13,7 @@ known only once it has been synthesised (train as Opus, dev and test as FLAC).
 The test split holds out whole engines (flite's `awb` and `rms`, heard by no
 other split), and the espeak-ng voices of each split are the speech set's; MBROLA's
 speakers and SVOX Pico speak more train rows (`voices`), as in the speech set, and RHVoice's
-five speakers more again (`rhvoice`).
+four speakers more again (`rhvoice`).
 The speech set's rows are speech without the wake word in the same voices:
 training hears its 29 train hours as negative streams (`training.wakeword`),
 and `bench wakeword` adds its dev or test split to the negatives, which makes

@@ -72,11 +72,16 @@ def test_mbrola_and_pico_speak_train_rows_only_and_festivals_speakers_never(full
         assert 0.6 < len(fast) / 16000 < len(slow) / 16000 < 3.5, voice  # the rate is heard
 
 
-def test_rhvoice_speaks_its_english_speakers_but_never_flites_reserved_one():
+def test_rhvoice_speaks_train_rows_only_and_never_a_speaker_flite_has(full_plan):
     voices = rhvoice_voices()
     assert {v.variant for v in voices} == set(RHVOICE_VOICES)
+    rows = [r for rows in full_plan.values() for r in rows if r["engine"] == "rhvoice"]
+    assert len(rows) > 1000 and all(r["split"] == "train" for r in rows)
+    assert {r["variant"] for r in rows} == set(RHVOICE_VOICES)
     others = [d.name for d in Path("/usr/share/RHVoice/voices").iterdir() if d.name not in RHVOICE_VOICES]
-    assert others  # the English package ships one more voice: a reserved speaker, never spoken here
+    # the English package ships two more CMU ARCTIC speakers whom flite speaks too: a reserved one, and
+    # the held-out engine's awb ("alan"); neither is ever spoken here
+    assert "alan" in others and len(others) == 2
     for name in others:
         with pytest.raises(ValueError, match="may use"):
             synthesize("hello", Voice("rhvoice", "en", name), Prosody())
@@ -138,17 +143,18 @@ def test_templates_expand_to_every_option():
 
 
 def test_the_stateless_prediction_network_streams_like_it_reads_whole():
+    torch.manual_seed(0)  # float sums in another order differ by ~1e-6: fixed inputs, a tolerance above that
     model = RNNT(RNNTConfig(pred_context=4)).eval()
     labels = torch.randint(1, 29, (3, 9))
     whole, _ = model.predictor(labels)
     first, state = model.predictor(labels[:, :4])
     rest, _ = model.predictor(labels[:, 4:], state)
-    assert torch.allclose(torch.cat([first, rest], dim=1), whole, atol=1e-6)
+    assert torch.allclose(torch.cat([first, rest], dim=1), whole, atol=1e-5)
     one_by_one, state = [], None
     for u in range(labels.shape[1]):
         out, state = model.predictor(labels[:, u : u + 1], state)
         one_by_one.append(out)
-    assert torch.allclose(torch.cat(one_by_one, dim=1), whole, atol=1e-6)
+    assert torch.allclose(torch.cat(one_by_one, dim=1), whole, atol=1e-5)
     changed = labels.clone()
     changed[:, 0] = (changed[:, 0] % 28) + 1  # a unit more than four back is forgotten
-    assert torch.allclose(model.predictor(changed)[0][:, 4:], whole[:, 4:], atol=1e-6)
+    assert torch.allclose(model.predictor(changed)[0][:, 4:], whole[:, 4:], atol=1e-5)
