@@ -23,15 +23,18 @@ crash is not held past its deadline again; if the answer cannot be back in time 
 commits the first pass with `rescore_note="error: ..."`. `network_delay_ms`
 simulates the device-cloud round trip: half of it is slept before the work and
 half after. A `Reset` raises the lowest revision kept for its utterance; older
-lattices that arrive later are dropped.
+lattices that arrive later are dropped. The node hears of a `Reset` ahead of its
+turn (`Node.ahead`), so the revisions it makes stale are skipped, not rescored,
+while they still wait in the queue, and an answer it makes stale is not sent.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +171,7 @@ class LatticeRescorer(Node):
     """Second pass in the cloud: rescore each revision's lattice with the word LM, within a deadline."""
 
     recoverable = True  # its state only drops stale revisions early; the sink drops them too
+    ahead = (Reset,)
 
     def __init__(self, config: RescorerConfig | None = None, **overrides: Any) -> None:
         """`config`: default `RescorerConfig.load()`; `overrides`: of its fields (`deadline_ms=None`)."""
@@ -195,6 +199,24 @@ class LatticeRescorer(Node):
         self.alternatives = int(c.alternatives)
         self.deadline_ms = c.deadline_ms
         self.network_delay_ms = c.network_delay_ms
+        self._announced: OrderedDict[tuple[str, int], int] = OrderedDict()
+        """(stream, utterance) -> the highest revision a Reset announced ahead of its turn (`on_ahead`)."""
+        self._announced_lock = threading.Lock()
+
+    def on_ahead(self, msg: Message) -> None:
+        if isinstance(msg, Reset):
+            key = (msg.stream, msg.utterance)
+            with self._announced_lock:
+                self._announced[key] = max(self._announced.get(key, 0), msg.revision)
+                self._announced.move_to_end(key)
+                while len(self._announced) > KEEP_UTTERANCES * 16:
+                    self._announced.popitem(last=False)
+
+    def _stale(self, msg: LatticeMessage, state: _Stream) -> bool:
+        """Whether a Reset, in its turn or announced ahead of it, has dropped this revision."""
+        with self._announced_lock:
+            announced = self._announced.get((msg.stream, msg.utterance), 0)
+        return msg.revision < max(state.min_revision.get(msg.utterance, 0), announced)
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream()
@@ -211,13 +233,13 @@ class LatticeRescorer(Node):
         if not isinstance(msg, LatticeMessage):
             return (msg,)
         received = sent_at(msg)
-        if msg.revision < state.min_revision.get(msg.utterance, 0):
+        if self._stale(msg, state):
             log.debug("%s: dropped revision %d of utterance %d", msg.stream, msg.revision, msg.utterance)
             return ()
         deadline = math.inf if self.deadline_ms is None else received + self.deadline_ms / 1000
         leg = self.network_delay_ms / 2000
         if time.monotonic() + 2 * leg >= deadline:  # the answer cannot be back in time, whatever the work costs
-            return (self._first_pass(msg, received, "deadline", wait_until=deadline),)
+            return self._at_deadline(msg, state, received, deadline)
         time.sleep(leg)
         try:
             result = self.rank(msg)
@@ -225,8 +247,10 @@ class LatticeRescorer(Node):
             log.warning("%s: rescoring failed, first pass kept: %s", msg.stream, exc)
             return (self._first_pass(msg, received, f"error: {type(exc).__name__}: {exc}"[:200]),)
         if time.monotonic() + leg > deadline:
-            return (self._first_pass(msg, received, "deadline", wait_until=deadline),)
+            return self._at_deadline(msg, state, received, deadline)
         time.sleep(leg)
+        if self._stale(msg, state):  # a newer revision came while this one was rescored: its answer is moot
+            return ()
         ranked = result.ranked
         if not ranked:
             return (self._first_pass(msg, received, "empty lattice"),)
@@ -266,6 +290,11 @@ class LatticeRescorer(Node):
         if lm_best is None and self.confidence.weights:  # the calibration reads it: the winner alone, a few ms
             lm_best = self.lm.score([texts[best]], msg.context)[0]
         return Ranked([scored[k] for k in order], lm_best)
+
+    def _at_deadline(self, msg: LatticeMessage, state: _Stream, received: float, deadline: float) -> tuple:
+        """The first pass, committed at the deadline, unless a newer revision made it moot meanwhile."""
+        transcript = self._first_pass(msg, received, "deadline", wait_until=deadline)
+        return () if self._stale(msg, state) else (transcript,)
 
     def _first_pass(self, msg: LatticeMessage, received: float, note: str, wait_until: float = 0.0) -> Transcript:
         """What the device commits without the cloud: at the deadline, not before (the device waits until then)."""

@@ -7,12 +7,15 @@ actor that hosts several nodes (fusion by placement) reuses the same code.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable
 
 from pipeline.graph import Graph
 from pipeline.host import NodeHost
 from pipeline.messages import Message
+
+log = logging.getLogger(__name__)
 
 
 class Executor:
@@ -55,6 +58,17 @@ class Executor:
                 else:
                     leaving.setdefault(oe, []).extend(sel)
         return leaving, results
+
+    def ahead(self, edge: int, batch: list[Message]) -> None:
+        """Let the node at the end of `edge` hear of the messages it wants early (`Node.ahead`); the batch
+        itself follows through `push`."""
+        node = self.hosts[self.graph.edges[edge].dst].node
+        for msg in batch:
+            if isinstance(msg, node.ahead):
+                try:
+                    node.on_ahead(msg)
+                except Exception:  # a hint only: the message still arrives in its turn
+                    log.exception("%s: on_ahead failed", node.name)
 
     def restarted(self) -> None:
         """This process replaces one that crashed: every node reports its lost state per stream."""

@@ -51,6 +51,11 @@ class Node:
     """True when a restart costs nothing: the node's per-stream state is only a cache (a crash's `Error`
     then says `lost=False`), because the runtime retries the calls the crashed node had not finished."""
 
+    ahead: tuple[type[Message], ...] = ()
+    """Control messages this node also wants to hear of ahead of their turn. A runtime that queues work
+    for the node (a Ray actor still busy with earlier batches) hands each to `on_ahead` as soon as it is
+    sent, so the node can skip queued work the message makes stale; it still arrives in its turn."""
+
     def __init__(self, **config: Any) -> None:
         if config:
             raise TypeError(f"{type(self).__name__} got unknown options: {', '.join(sorted(config))}")
@@ -69,6 +74,10 @@ class Node:
     def on_end_of_stream(self, msg: EndOfStream, state: Any) -> Iterable[Message]:
         """Flush what the stream still holds; the runtime forwards EndOfStream after it."""
         return ()
+
+    def on_ahead(self, msg: Message) -> None:
+        """A message of a type in `ahead`, before the batches queued ahead of it. It runs in another thread
+        than every other method, so it should only take note (under a lock) for them to read."""
 
     def restored(self, stream: str, state: Any) -> None:
         """`state` is fresh for a stream that began before this node was restarted after a crash (the

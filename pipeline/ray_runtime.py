@@ -119,6 +119,9 @@ class Outbox:
         target = self.targets[edge]
         if isinstance(target, str):
             target = self.targets[edge] = ray.get_actor(target, namespace=NAMESPACE)
+        wanted = self.graph.nodes[self.graph.edges[edge].dst].factory.ahead
+        if wanted and (early := [m for m in msgs if isinstance(m, wanted)]):
+            target.ahead.remote(edge, early)  # runs beside the queued pushes; nothing waits for it
         window.append(target.push.remote(edge, msgs))
 
     def _settle(self, edge: int, n: int, timeout: float | None) -> None:
@@ -146,13 +149,14 @@ def _was_restarted() -> bool:
         return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
-@ray.remote(num_cpus=0, concurrency_groups={"results": 1})
+@ray.remote(num_cpus=0, concurrency_groups={"results": 1, "ahead": 1})
 class GroupActor:
     """Hosts one node, or several fused ones, behind an in-process executor.
 
     `push` runs in the default group (one thread, calls in submission order);
     `take` runs in a group of its own so the driver can long-poll for results
-    without holding up the data.
+    without holding up the data, and `ahead` in another, so a node hears of the
+    messages it wants early (`Node.ahead`) while earlier pushes are still queued.
 
     When Ray restarts a crashed actor, the constructor runs again: the nodes
     start empty, and each stream they hear of again first gets an `Error` that
@@ -178,6 +182,10 @@ class GroupActor:
                 self.ready.notify_all()
         if leaving:
             self.outbox.send(leaving)
+
+    @ray.method(concurrency_group="ahead", max_task_retries=0)  # a hint: the push carries the same messages
+    def ahead(self, edge: int, batch: list[Message]) -> None:
+        self.executor.ahead(edge, batch)
 
     @ray.method(concurrency_group="results", max_task_retries=0)  # a poll is not worth retrying
     def take(self, timeout_s: float) -> list[Message]:

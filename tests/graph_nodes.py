@@ -5,11 +5,12 @@ They live in an importable module so Ray workers can build them too.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pipeline import EndOfStream, Event, Message, Node, Notice, Source, now_ns
+from pipeline import EndOfStream, Event, Message, Node, Notice, Reset, Source, now_ns
 from pipeline.pacing import interleave
 
 
@@ -150,6 +151,39 @@ class Slow(Node):
     def on_message(self, msg: Message, state: None) -> Iterable[Message]:
         time.sleep(self.seconds)
         return (Event.make("lag", stream=msg.stream, end=msg.end, lag_ms=(now_ns() - msg.captured_ns) / 1e6),)
+
+
+class Revise(Node):
+    """Each tick becomes a new revision of one utterance: a `Reset` to its value, then the tick."""
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        assert isinstance(msg, Tick)
+        return (Reset(stream=msg.stream, start=msg.start, end=msg.end, utterance=0, revision=msg.value), msg)
+
+
+class LatestOnly(Node):
+    """Takes `seconds` per tick, but skips a tick a `Reset` heard ahead of its turn made stale."""
+
+    ahead = (Reset,)
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.announced: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def on_ahead(self, msg: Message) -> None:
+        assert isinstance(msg, Reset)
+        with self.lock:
+            self.announced[msg.stream] = max(self.announced.get(msg.stream, 0), msg.revision)
+
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
+        assert isinstance(msg, Tick)
+        with self.lock:
+            if msg.value < self.announced.get(msg.stream, 0):
+                return ()
+        time.sleep(self.seconds)
+        return (Event.make("worked", stream=msg.stream, end=msg.end, value=msg.value),)
 
 
 class Tap(Node):

@@ -99,6 +99,14 @@ def test_reset_drops_older_revisions(rescorer):
     assert (other.utterance, other.revision) == (2, 0)  # other utterances are untouched
 
 
+def test_a_reset_heard_ahead_of_its_turn_skips_the_revisions_it_makes_stale():
+    node = LatticeRescorer()  # its own: what it heard ahead stays with it
+    node.on_ahead(Reset(stream="s", start=150, end=150, utterance=1, revision=2))
+    revisions = [message(timer_lattice(), revision=r) for r in (0, 1, 2)]
+    (out,) = rescore(node, revisions)
+    assert (out.utterance, out.revision) == (1, 2) and out.rescored
+
+
 def test_a_failing_lm_keeps_the_first_pass(rescorer, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")

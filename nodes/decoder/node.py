@@ -104,12 +104,12 @@ class DecoderConfig:
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
     """Torch threads of the process the decoder runs in."""
-    respeculate: int = 0
+    respeculate: int = 2
     """Speculative revisions sent again at most, when the best hypothesis changes between the speculative and
-    the final end-point (each is one more request to the cloud); 0: only at the speculative end-point. 2 commits
-    the result about 1 ms after the final end-point instead of ~75 ms (docs/measurements.md), but off by default:
-    the cloud rescorer takes revisions one at a time, and on a busy machine the last one can queue past its
-    deadline behind the ones it replaces (the first pass is then committed)."""
+    the final end-point (each is one more request to the cloud); 0: only at the speculative end-point. With 2
+    the result is committed about 1 ms after the final end-point instead of ~75 ms (docs/measurements.md).
+    The cloud rescorer hears of each `Reset` ahead of the queued revisions it replaces (`Node.ahead`), so
+    on a busy cloud the last revision does not wait behind them."""
     batch: bool = True
     """Run the encoder steps of all the streams in a delivery as one call (`models.rnnt.BatchEncoder`). With
     `int8` each stream's rows are quantised alone, so its results are exactly those it gets alone, on any
