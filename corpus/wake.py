@@ -10,10 +10,11 @@ and tested on the same held-out voices, engines and phrasings as the recogniser:
 
 Every row is rendered to a file at build time, because the wake word's span is
 known only once it has been synthesised (train as Opus, dev and test as FLAC).
-The test split holds out whole engines (flite's `awb` and `rms`, heard by no
-other split), and the espeak-ng voices of each split are the speech set's; MBROLA's
-speakers and SVOX Pico speak more train rows (`voices`), as in the speech set, and RHVoice's
-four speakers more again (`rhvoice`).
+The `engine` slices hold out whole engines: flite's `awb` and `rms` in test,
+RHVoice's four speakers in dev (heard by no other split: dev's engine slice
+is how a model is chosen for voices it never heard, test's reports it). The
+espeak-ng voices of each split are the speech set's; MBROLA's speakers and SVOX
+Pico speak more train rows (`voices`), as in the speech set.
 The speech set's rows are speech without the wake word in the same voices:
 training hears its 29 train hours as negative streams (`training.wakeword`),
 and `bench wakeword` adds its dev or test split to the negatives, which makes
@@ -61,24 +62,24 @@ from corpus.tts import (
 )
 from models import lexicon
 
-SIZES = {  # rows per split and kind; `engine` rows are test positives in the held-out engine
+SIZES = {  # rows per split and kind; `engine` rows are positives in the split's held-out engine
     "tiny": Size(
         train={"positive": 24, "lookalike": 8, "no_wake": 8},
-        dev={"positive": 6, "lookalike": 3, "no_wake": 3},
+        dev={"positive": 6, "lookalike": 3, "no_wake": 3, "engine": 4},
         test={"positive": 6, "engine": 4, "lookalike": 3, "no_wake": 3},
         piper=4,
         voices=6,
-        rhvoice=4,
     ),
     "default": Size(
         train={"positive": 2500, "lookalike": 1000, "no_wake": 500},
-        dev={"positive": 300, "lookalike": 150, "no_wake": 150},
+        dev={"positive": 300, "lookalike": 150, "no_wake": 150, "engine": 200},
         test={"positive": 400, "engine": 300, "lookalike": 400, "no_wake": 700},
         piper=400,
         voices=1500,
-        rhvoice=1500,
     ),
 }
+HELD_OUT_ENGINE = {"dev": "rhvoice", "test": "flite"}
+"""The engine that speaks each split's `engine` slice and nothing else in the set."""
 PICO_SHARE = 0.4
 """Of the `voices` rows, the share Pico speaks; MBROLA's speakers speak the rest."""
 REQUEST_KIND = {"train": "request", "dev": "phrasing", "test": "phrasing"}
@@ -102,6 +103,9 @@ def _text(kind: str, rng: random.Random, split: str, lists: Any, seed: int) -> d
 def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]]:
     """Every row of every split, as recipes (no audio yet)."""
     sz, lists, vs = SIZES[size], word_lists(seed), voices(seed)
+    held_out = {"flite": [Voice("flite", "", v) for v in FLITE_VOICES]}
+    if "engine" in sz.dev:
+        held_out["rhvoice"] = require(rhvoice_voices(), "RHVoice (rhvoice-english)")
     out: dict[str, list[dict[str, Any]]] = {}
     for split in ("train", "dev", "test"):
         rows = []
@@ -111,7 +115,7 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
                 rid = f"wake-{split}-{kind}-{i:06d}"
                 rng = random.Random(f"{seed}:{rid}")
                 if kind == "engine":
-                    voice = Voice("flite", "", rng.choice(FLITE_VOICES))
+                    voice = rng.choice(held_out[HELD_OUT_ENGINE[split]])
                 elif split == "train" and i < sz.piper * n // sum(counts.values()):
                     voice = Voice("piper", "en-us", "joe")
                 else:
@@ -123,17 +127,13 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
 
 
 def _voices_rows(seed: int, sz: Size, lists: Any) -> list[dict[str, Any]]:
-    """Train rows in MBROLA's speakers and SVOX Pico, then in RHVoice's, in the proportions of the train kinds."""
-    rows = []
-    if sz.voices:
-        mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
-        rows += _engine_rows(
-            seed, sz, lists, "voices", sz.voices, lambda rng: rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
-        )
-    if sz.rhvoice:
-        rhvoice = require(rhvoice_voices(), "RHVoice (rhvoice-english)")
-        rows += _engine_rows(seed, sz, lists, "rhvoice", sz.rhvoice, lambda rng: rng.choice(rhvoice))
-    return rows
+    """Train rows in MBROLA's speakers and SVOX Pico, in the proportions of the train kinds."""
+    if not sz.voices:
+        return []
+    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+    return _engine_rows(
+        seed, sz, lists, "voices", sz.voices, lambda rng: rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+    )
 
 
 def _engine_rows(

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from corpus import wake
 from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from training.features import FeatureCache
 from training.options import wakeword_arguments
-from training.wakeword import train, window
+from training.wakeword import speech_negatives, train, window
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
@@ -77,3 +79,9 @@ def test_recipe_runs_and_resumes_on_the_tiny_sets(tiny_wake, tiny_speech, tmp_pa
     shipped = Stage1.from_checkpoint(torch.load(WEIGHTS / "wakeword_stage1.pt", weights_only=False))
     tuned = Stage1.from_checkpoint(torch.load(tmp_path / "w" / "wakeword_stage1.pt", weights_only=False))
     assert torch.equal(shipped.feat_mean, tuned.feat_mean)  # a warm start keeps the input normalisation
+    # the speech heard as negatives leaves out the wake set's held-out engines (RHVoice is its dev engine)
+    fc = FeatureCache.build(tiny_speech, "train", tmp_path / "speech_features", jobs=1)
+    kept = [i for i, r in enumerate(fc.rows) if r["engine"] not in wake.HELD_OUT_ENGINE.values()]
+    assert 0 < len(kept) < len(fc.rows)
+    streams = speech_negatives(str(tiny_speech), str(tmp_path / "speech_features"), 1)
+    assert sum(len(s) for s in streams) == sum(int(fc.lengths[i]) for i in kept)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from audio.files import load
 from audio.logmel import LogMel
+from corpus.wake import HELD_OUT_ENGINE
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import Checkpoint, start_run
@@ -75,6 +76,9 @@ def negative_streams(corpus: Path, split: str, cache: Path) -> list[np.ndarray]:
 class Stage1Data:
     def __init__(self, fc: FeatureCache, negatives: list[np.ndarray], rng: np.random.Generator) -> None:
         self.fc, self.negatives, self.rng = fc, negatives, rng
+        sizes = np.array([max(0, len(n) - CROP) for n in negatives], dtype=np.float64)
+        self.negative_share = sizes / sizes.sum() if sizes.sum() else None
+        """Each negative stream is drawn by its length: every frame of negative audio is as likely."""
         self.pos = [i for i, r in enumerate(fc.rows) if r["wake_word"]]
         self.neg = [i for i, r in enumerate(fc.rows) if not r["wake_word"]]
 
@@ -100,7 +104,7 @@ class Stage1Data:
             off = int(rng.integers(0, max(1, len(x) - CROP)))
             x = x[off : off + CROP]
         else:
-            stream = self.negatives[int(rng.integers(len(self.negatives)))]
+            stream = self.negatives[int(rng.choice(len(self.negatives), p=self.negative_share))]
             off = int(rng.integers(0, len(stream) - CROP))
             x = np.asarray(stream[off : off + CROP], dtype=np.float32)
         mask = np.zeros(CROP, np.float32)
@@ -122,12 +126,21 @@ def _resume(ckpt: Checkpoint) -> int:
 
 
 def speech_negatives(corpus: str | None, cache: str, jobs: int) -> list[np.ndarray]:
-    """The speech set's train split as one negative stream: its utterances back to back."""
+    """The speech set's train split as negative streams: its utterances back to back, without those in the
+    wake set's held-out engines (`corpus.wake.HELD_OUT_ENGINE`: RHVoice is the wake word's dev engine)."""
     if not corpus:
         return []
     fc = FeatureCache.build(corpus, "train", cache, jobs=jobs)
-    log.info("negative stream: %s train, %.1f h", corpus, len(fc.frames) * FRAME_S / 3600)
-    return [fc.frames]
+    held_out = set(HELD_OUT_ENGINE.values())
+    streams, start = [], None  # runs of consecutive kept rows, as views of the memory-mapped frames
+    for i, row in enumerate([*fc.rows, None]):
+        if row is not None and row["engine"] not in held_out:
+            start = i if start is None else start
+        elif start is not None:
+            streams.append(fc.frames[fc.offsets[start] : fc.offsets[i - 1] + fc.lengths[i - 1]])
+            start = None
+    log.info("negative streams: %s train, %.1f h", corpus, sum(len(s) for s in streams) * FRAME_S / 3600)
+    return streams
 
 
 def _initial(model: torch.nn.Module, init_dir: str | None, name: str) -> bool:
