@@ -36,7 +36,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ ASR_WEIGHTS = WEIGHTS / "asr_rnnt.pt"
 RESPELL_TOP = 1
 """Candidates (best first) whose unknown spans are looked up in the catalogs (`nodes.catalog_respell`)."""
 SAME_END_S = 0.1
-KEEP_UTTERANCES = 64  # per stream, the Reset bookkeeping of this many recent utterances is kept
+KEEP_UTTERANCES = 1024  # the Reset bookkeeping of this many recent utterances (all streams) is kept
 
 
 @dataclass(frozen=True)
@@ -150,12 +150,6 @@ class Ranked:
     lm_best: float | None = None
 
 
-@dataclass
-class _Stream:
-    min_revision: dict[int, int] = field(default_factory=dict)
-    """Per utterance, the highest revision a Reset announced: lattices below it are dropped."""
-
-
 def sent_at(msg: Message, horizon_s: float = 600.0) -> float:
     """Monotonic seconds at which the previous node sent `msg`, or now if that stamp is not from a
     clock comparable to ours (another machine's monotonic clock is off by its uptime)."""
@@ -170,7 +164,7 @@ def sent_at(msg: Message, horizon_s: float = 600.0) -> float:
 class LatticeRescorer(Node):
     """Second pass in the cloud: rescore each revision's lattice with the word LM, within a deadline."""
 
-    recoverable = True  # its state only drops stale revisions early; the sink drops them too
+    recoverable = True  # what it keeps only drops stale revisions early; the sink drops them too
     ahead = (Reset,)
 
     def __init__(self, config: RescorerConfig | None = None, **overrides: Any) -> None:
@@ -199,47 +193,39 @@ class LatticeRescorer(Node):
         self.alternatives = int(c.alternatives)
         self.deadline_ms = c.deadline_ms
         self.network_delay_ms = c.network_delay_ms
-        self._announced: OrderedDict[tuple[str, int], int] = OrderedDict()
-        """(stream, utterance) -> the highest revision a Reset announced ahead of its turn (`on_ahead`)."""
-        self._announced_lock = threading.Lock()
+        self._resets: OrderedDict[tuple[str, int], int] = OrderedDict()
+        """(stream, utterance) -> the highest revision a Reset announced, in its turn or ahead of it."""
+        self._resets_lock = threading.Lock()  # `on_ahead` runs in a thread of its own
 
     def on_ahead(self, msg: Message) -> None:
         if isinstance(msg, Reset):
             key = (msg.stream, msg.utterance)
-            with self._announced_lock:
-                self._announced[key] = max(self._announced.get(key, 0), msg.revision)
-                self._announced.move_to_end(key)
-                while len(self._announced) > KEEP_UTTERANCES * 16:
-                    self._announced.popitem(last=False)
+            with self._resets_lock:
+                self._resets[key] = max(self._resets.get(key, 0), msg.revision)
+                self._resets.move_to_end(key)
+                while len(self._resets) > KEEP_UTTERANCES:
+                    self._resets.popitem(last=False)
 
-    def _stale(self, msg: LatticeMessage, state: _Stream) -> bool:
+    def _stale(self, msg: LatticeMessage) -> bool:
         """Whether a Reset, in its turn or announced ahead of it, has dropped this revision."""
-        with self._announced_lock:
-            announced = self._announced.get((msg.stream, msg.utterance), 0)
-        return msg.revision < max(state.min_revision.get(msg.utterance, 0), announced)
+        with self._resets_lock:
+            return msg.revision < self._resets.get((msg.stream, msg.utterance), 0)
 
-    def new_state(self, stream: str) -> _Stream:
-        return _Stream()
-
-    def on_control(self, msg: Message, state: _Stream) -> Iterable[Message]:
-        if isinstance(msg, Reset):
-            known = state.min_revision.get(msg.utterance, 0)
-            state.min_revision[msg.utterance] = max(known, msg.revision)
-            if len(state.min_revision) > KEEP_UTTERANCES:
-                del state.min_revision[min(state.min_revision)]
+    def on_control(self, msg: Message, state: None) -> Iterable[Message]:
+        self.on_ahead(msg)  # in its turn: the same record
         return (msg,)
 
-    def on_message(self, msg: Message, state: _Stream) -> Iterable[Message]:
+    def on_message(self, msg: Message, state: None) -> Iterable[Message]:
         if not isinstance(msg, LatticeMessage):
             return (msg,)
         received = sent_at(msg)
-        if self._stale(msg, state):
+        if self._stale(msg):
             log.debug("%s: dropped revision %d of utterance %d", msg.stream, msg.revision, msg.utterance)
             return ()
         deadline = math.inf if self.deadline_ms is None else received + self.deadline_ms / 1000
         leg = self.network_delay_ms / 2000
         if time.monotonic() + 2 * leg >= deadline:  # the answer cannot be back in time, whatever the work costs
-            return self._at_deadline(msg, state, received, deadline)
+            return self._at_deadline(msg, received, deadline)
         time.sleep(leg)
         try:
             result = self.rank(msg)
@@ -247,9 +233,9 @@ class LatticeRescorer(Node):
             log.warning("%s: rescoring failed, first pass kept: %s", msg.stream, exc)
             return (self._first_pass(msg, received, f"error: {type(exc).__name__}: {exc}"[:200]),)
         if time.monotonic() + leg > deadline:
-            return self._at_deadline(msg, state, received, deadline)
+            return self._at_deadline(msg, received, deadline)
         time.sleep(leg)
-        if self._stale(msg, state):  # a newer revision came while this one was rescored: its answer is moot
+        if self._stale(msg):  # a newer revision came while this one was rescored: its answer is moot
             return ()
         ranked = result.ranked
         if not ranked:
@@ -291,10 +277,10 @@ class LatticeRescorer(Node):
             lm_best = self.lm.score([texts[best]], msg.context)[0]
         return Ranked([scored[k] for k in order], lm_best)
 
-    def _at_deadline(self, msg: LatticeMessage, state: _Stream, received: float, deadline: float) -> tuple:
+    def _at_deadline(self, msg: LatticeMessage, received: float, deadline: float) -> tuple:
         """The first pass, committed at the deadline, unless a newer revision made it moot meanwhile."""
         transcript = self._first_pass(msg, received, "deadline", wait_until=deadline)
-        return () if self._stale(msg, state) else (transcript,)
+        return () if self._stale(msg) else (transcript,)
 
     def _first_pass(self, msg: LatticeMessage, received: float, note: str, wait_until: float = 0.0) -> Transcript:
         """What the device commits without the cloud: at the deadline, not before (the device waits until then)."""

@@ -103,6 +103,8 @@ class Outbox:
         self.max_inflight = max_inflight
         self.batch = batch
         self.inflight: dict[int, deque] = {e: deque() for e in targets}
+        self.ahead = {e: graph.nodes[graph.edges[e].dst].factory.ahead for e in targets}
+        """Per edge, the control types its receiver wants to hear of ahead of their turn (`Node.ahead`)."""
 
     def send(self, leaving: dict[int, list[Message]]) -> None:
         for edge, msgs in leaving.items():
@@ -119,7 +121,7 @@ class Outbox:
         target = self.targets[edge]
         if isinstance(target, str):
             target = self.targets[edge] = ray.get_actor(target, namespace=NAMESPACE)
-        wanted = self.graph.nodes[self.graph.edges[edge].dst].factory.ahead
+        wanted = self.ahead[edge]
         if wanted and (early := [m for m in msgs if isinstance(m, wanted)]):
             target.ahead.remote(edge, early)  # runs beside the queued pushes; nothing waits for it
         window.append(target.push.remote(edge, msgs))

@@ -90,10 +90,11 @@ def test_network_delay_past_the_deadline_waits_for_the_deadline_then_falls_back(
     assert 25 <= out.rescore_ms < 90
 
 
-def test_reset_drops_older_revisions(rescorer):
+def test_reset_drops_older_revisions():
+    node = LatticeRescorer(lm_weight=1.0, deadline_ms=None)  # its own: the Resets it heard stay with it
     reset = Reset(stream="s", start=150, end=150, utterance=1, revision=1)
     revisions = [message(timer_lattice(), revision=r, utterance=u) for r, u in ((0, 1), (1, 1), (0, 2))]
-    passed, out, other = rescore(rescorer, [reset, *revisions])  # revision 0 of utterance 1 is dropped
+    passed, out, other = rescore(node, [reset, *revisions])  # revision 0 of utterance 1 is dropped
     assert passed.replace(trace=()) == reset
     assert (out.utterance, out.revision) == (1, 1) and out.rescored
     assert (other.utterance, other.revision) == (2, 0)  # other utterances are untouched
