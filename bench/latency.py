@@ -2,8 +2,9 @@
 
 Replays the same recordings of a split, paced at real time, several times:
 once per runtime (in-process, the floor; Ray with one actor per node; Ray with
-nodes fused by placement), once with the speculative end-pointer off, and with
-a simulated device->cloud network delay, with and without speculation. Reports
+nodes fused by placement), and with a simulated device->cloud network delay,
+with and without speculation (by default on Ray fused, where the round trip
+holds the cloud's process and never the device's). Reports
 per utterance and as p50/p90/p99 the latencies of docs/architecture.md (wake
 detection, speculative and final end-point, user-perceived latency), the time
 each node adds on the result's path (from the per-node trace stamps), each
@@ -28,9 +29,11 @@ log = logging.getLogger(__name__)
 
 RUNTIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "local": ("local", {}),
+    "local-2": ("local", {"workers": 2}),
     "ray": ("ray", {}),
     "ray-unbatched": ("ray", {"batch": False}),
     "ray-fused": ("ray", {"fuse": True}),
+    "ray-fused-2": ("ray", {"fuse": True, "replicas": 2}),
 }
 """Runtime variants: name -> (runtime kind, options). `local` is the floor every ratio is taken to."""
 
@@ -52,6 +55,14 @@ def arguments(p: argparse.ArgumentParser) -> None:
         help=f"runtimes to compare, of {','.join(RUNTIMES)} (default: %(default)s)",
     )
     p.add_argument("--network-delays", default="0,50,150", help="device->cloud round trips in ms (default 0,50,150)")
+    p.add_argument(
+        "--network-runtime",
+        default="ray-fused",
+        choices=tuple(RUNTIMES),
+        help="runtime of the speculation and network-delay runs (default ray-fused: the cloud nodes in a process"
+        " of their own, so a round trip delays the cloud's answer and never the device's end-pointing; in"
+        " process the simulated round trip blocks the whole graph)",
+    )
     p.add_argument("--timelines", type=int, default=6, help="slowest utterances drawn on the timeline plot (default 6)")
     p.add_argument("--out", default="bench/results/latency", help="folder for report.md, PNGs and summary.json")
     p.add_argument(
@@ -340,7 +351,7 @@ def report(runs: dict[str, Run], savings: dict[float, dict], args: argparse.Name
         )
     lines += [
         "",
-        "## Speculation and network delay (in-process runtime)",
+        f"## Speculation and network delay ({args.network_runtime} runtime)",
         "",
         "| device->cloud delay | speculation | speculative end-point p50 | final p50 | p90 | committed result p50 "
         "| p90 | committed after final p50 | saving p50 | saving p90 | resets per utterance | premature cuts "
@@ -413,9 +424,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if rt != "local":
             runs[f"rt:{rt}"] = replay_run(args, rows, rt, True, 0.0)
     savings: dict[float, dict] = {}
+    net = args.network_runtime
     for delay in delays:
-        on = runs["local"] if delay == 0 else replay_run(args, rows, "local", True, delay)
-        off = replay_run(args, rows, "local", False, delay)
+        reuse = "local" if net == "local" else f"rt:{net}"
+        on = runs[reuse] if delay == 0 and reuse in runs else replay_run(args, rows, net, True, delay)
+        off = replay_run(args, rows, net, False, delay)
         runs[f"net:{delay:g}:on"], runs[f"net:{delay:g}:off"] = on, off
         savings[delay] = saving(on, off)
     minutes = (time.monotonic() - started) / 60

@@ -17,7 +17,9 @@ as `UtteranceFeatures`; on rejection it drops them, reports `wake_rejected` and
 keeps listening. While closed it sends Watermarks, so nodes downstream never wait
 for audio that will not come. An utterance closes when the sink commits it (`Committed`) or a failure
 costs it (`Lost`), or after `max_utterance_s` (`GateClosed`; the end-pointers will
-close it sooner).
+close it sooner). The gate then listens again from the utterance's end-point, not from
+the moment the news arrived: a wake word said while a late end-point was on its way
+(a busy machine, a node restarting after a crash) is still heard, from the held frames.
 
 Everything after stage 1 (smoothing, proposals, stage 2, forwarding) runs per
 stream, in the order of the batch. A stream whose message fails (malformed
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio import seconds
+from audio import SAMPLE_RATE, seconds
 from audio.logmel import frame_end, frame_start
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
 from nodes.config import WEIGHTS, TunedConfig, configure
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 
 HISTORY = 600  # frames kept: stage 1's context plus the stage-2 window and the hold
 FRAMES_PER_S = 100  # log-mel frames (10 ms hop)
+FRAME_HOP = SAMPLE_RATE // FRAMES_PER_S  # ticks per frame
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class _Stream:
     errors: int = 0
     dead: bool = False  # failed MAX_ERRORS_PER_STREAM times: its data is dropped
     resumed: bool = False  # began before this gate restarted after a crash: see `_next_utterance`
+    rescan_from: int | None = None  # closed at an earlier end-point: stage 1 reads the held frames from here
 
     @property
     def next_frame(self) -> int:
@@ -187,11 +191,11 @@ class WakeWordGate(Node):
             return (msg,)
         if isinstance(msg, EndPoint):
             if msg.kind == "final" and st.open_from is not None and msg.utterance == st.utterance:
-                self.close_utterance(st)
+                self.close_utterance(st, at=msg.end)
             return ()
         if isinstance(msg, Committed):
             if st.open_from is not None and msg.utterance == st.utterance:
-                self.close_utterance(st)
+                self.close_utterance(st, at=msg.end)
             return ()
         if isinstance(msg, Lost):
             if st.open_from is not None and st.utterance in msg.utterances:
@@ -260,6 +264,8 @@ class WakeWordGate(Node):
         st.frames = np.concatenate([st.frames, new])
         if st.open_from is not None or not len(new):
             return
+        if st.rescan_from is not None:  # closed at an end-point behind the frames already held: read from there
+            step.start_new, st.rescan_from = max(st.rescan_from, st.first), None
         if st.cached_to == step.start_new:
             step.feats, step.cache = new, self._zeros if st.cache is None else st.cache
         else:
@@ -380,8 +386,12 @@ class WakeWordGate(Node):
             )
             self.close_utterance(st)
 
-    def close_utterance(self, st: _Stream) -> None:
-        """Back to listening (the commit feedback and the length limit call this)."""
+    def close_utterance(self, st: _Stream, at: int | None = None) -> None:
+        """Back to listening (the end-point and commit feedback and the length limit call this); `at`: the
+        tick where the utterance ended, when that is behind the frames already held (stage 1 then reads them
+        from there)."""
+        resume = st.next_frame if at is None else min(st.next_frame, max(at // FRAME_HOP, st.open_from or 0))
         st.open_from = None
         st.scores = []
-        st.last_detection = st.next_frame
+        st.last_detection = resume
+        st.rescan_from = resume if resume < st.next_frame else None

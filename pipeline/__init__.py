@@ -48,7 +48,8 @@ __all__ = [
 
 
 def make_runtime(graph: Graph, kind: str = "local", **options: object) -> Runtime:
-    """`local` (in-process) or `ray` (actors; options: address, fuse, batch, max_inflight)."""
+    """`local` (in-process; options: max_queued, workers) or `ray` (actors; options: address, fuse, batch,
+    max_inflight, replicas)."""
     if kind == "local":
         return LocalRuntime(graph, **options)  # type: ignore[arg-type]
     if kind == "ray":

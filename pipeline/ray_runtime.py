@@ -21,6 +21,12 @@ that had not ended (and each it had yet to open) with an `Error` and an
 end was lost with a sink's unread results) is ended by the driver after
 `drain_timeout_s`, with an `Error` from node "runtime".
 
+Replicas: with `replicas=N`, every device-side actor runs as N actors, each serving
+the streams that `pipeline.replicas.replica_of` assigns to it (a stable hash of the stream id), so
+the device side of many streams spreads over cores and cluster nodes while each
+stream's messages, feedback included, always reach the same replica; the cloud
+side stays one actor per group.
+
 Placement: `device` and `cloud` are Ray custom resources. A local cluster is
 started with both; on a cluster that lacks one, the requirement is dropped with
 a warning, so a plain cluster still runs the graph.
@@ -48,6 +54,7 @@ import ray
 from pipeline.executor import Executor
 from pipeline.graph import PLACEMENTS, Graph
 from pipeline.messages import EndOfStream, Error, Message, now_ns
+from pipeline.replicas import by_replica
 from pipeline.runtime import DrainTracker, RunStats, Runtime, shown, stamp_source
 
 log = logging.getLogger(__name__)
@@ -92,42 +99,45 @@ def _loopback_only() -> None:
 
 
 class Outbox:
-    """The sending side of an actor: one bounded window of calls per edge.
+    """The sending side of an actor: one bounded window of calls per edge and receiving replica.
 
-    Targets are actor handles, or actor names looked up on first use (a restarted
-    actor finds the others by name)."""
+    Targets are, per edge, the receiver's replicas (one actor unless it is replicated): actor
+    handles, or actor names looked up on first use (a restarted actor finds the others by name)."""
 
-    def __init__(self, graph: Graph, targets: dict[int, Any], max_inflight: int, batch: bool) -> None:
+    def __init__(self, graph: Graph, targets: dict[int, list[Any]], max_inflight: int, batch: bool) -> None:
         self.graph = graph
-        self.targets = dict(targets)
+        self.targets = {e: list(t) for e, t in targets.items()}
         self.max_inflight = max_inflight
         self.batch = batch
-        self.inflight: dict[int, deque] = {e: deque() for e in targets}
+        self.inflight: dict[tuple[int, int], deque] = {
+            (e, r): deque() for e, t in targets.items() for r in range(len(t))
+        }
         self.ahead = {e: graph.nodes[graph.edges[e].dst].factory.ahead for e in targets}
         """Per edge, the control types its receiver wants to hear of ahead of their turn (`Node.ahead`)."""
 
     def send(self, leaving: dict[int, list[Message]]) -> None:
         for edge, msgs in leaving.items():
-            parts = [msgs] if self.batch else [[m] for m in msgs]
-            for part in parts:
-                self._send(edge, part)
+            for replica, mine in by_replica(msgs, len(self.targets[edge])).items():
+                for part in [mine] if self.batch else [[m] for m in mine]:
+                    self._send(edge, replica, part)
 
-    def _send(self, edge: int, msgs: list[Message]) -> None:
-        window = self.inflight[edge]
+    def _send(self, edge: int, replica: int, msgs: list[Message]) -> None:
+        key = (edge, replica)
+        window = self.inflight[key]
         feedback = self.graph.edges[edge].feedback
         limit = 256 if feedback else self.max_inflight
         if len(window) >= limit:
-            self._settle(edge, len(window) - limit + 1, timeout=0 if feedback else None)
-        target = self.targets[edge]
+            self._settle(key, len(window) - limit + 1, timeout=0 if feedback else None)
+        target = self.targets[edge][replica]
         if isinstance(target, str):
-            target = self.targets[edge] = ray.get_actor(target, namespace=NAMESPACE)
+            target = self.targets[edge][replica] = ray.get_actor(target, namespace=NAMESPACE)
         wanted = self.ahead[edge]
         if wanted and (early := [m for m in msgs if isinstance(m, wanted)]):
             target.ahead.remote(edge, early)  # runs beside the queued pushes; nothing waits for it
         window.append(target.push.remote(edge, msgs))
 
-    def _settle(self, edge: int, n: int, timeout: float | None) -> None:
-        window = self.inflight[edge]
+    def _settle(self, key: tuple[int, int], n: int, timeout: float | None) -> None:
+        window = self.inflight[key]
         ready, _ = ray.wait(
             list(window), num_returns=n if timeout is None else len(window), timeout=timeout, fetch_local=False
         )
@@ -136,13 +146,13 @@ class Outbox:
             try:
                 ray.get(ref)
             except ray.exceptions.RayError as exc:
-                raise RuntimeError(f"node {self.graph.edges[edge].dst!r} failed: {exc}") from exc
-        self.inflight[edge] = deque(r for r in window if r not in done)
+                raise RuntimeError(f"node {self.graph.edges[key[0]].dst!r} failed: {exc}") from exc
+        self.inflight[key] = deque(r for r in window if r not in done)
 
     def flush(self) -> None:
-        for edge in self.inflight:
-            if self.inflight[edge]:
-                self._settle(edge, len(self.inflight[edge]), timeout=None)
+        for key, window in self.inflight.items():
+            if window:
+                self._settle(key, len(window), timeout=None)
 
 
 def _was_restarted() -> bool:
@@ -165,7 +175,9 @@ class GroupActor:
     says its state was lost, so the sink reports the utterances in flight.
     """
 
-    def __init__(self, graph: Graph, names: list[str], max_inflight: int, batch: bool, targets: dict[int, str]) -> None:
+    def __init__(
+        self, graph: Graph, names: list[str], max_inflight: int, batch: bool, targets: dict[int, list[str]]
+    ) -> None:
         logging.basicConfig(level=logging.WARNING)
         self.graph = graph
         self.executor = Executor(graph, names)
@@ -225,7 +237,7 @@ class SourceActor:
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def start(self, targets: dict[int, Any], t0_ns: int) -> None:
+    def start(self, targets: dict[int, list[Any]], t0_ns: int) -> None:
         outbox = Outbox(self.graph, targets, self.max_inflight, self.batch)
         self.thread = threading.Thread(target=self._run, args=(outbox, t0_ns), daemon=True)
         self.thread.start()
@@ -310,7 +322,8 @@ def _groups_acyclic(graph: Graph, groups: list[list[str]]) -> bool:
 
 
 class RayRuntime(Runtime):
-    """One actor per node (or per fused group), several streams per actor."""
+    """One actor per node (or per fused group), several streams per actor; `replicas` actors per device-side
+    node or group, each serving its share of the streams (`pipeline.replicas`)."""
 
     def __init__(
         self,
@@ -324,8 +337,11 @@ class RayRuntime(Runtime):
         check_s: float = 0.05,
         drain_timeout_s: float = 60.0,
         max_restarts: int = 3,
+        replicas: int = 1,
     ) -> None:
         super().__init__(graph)
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {replicas}")
         self._closed = False
         self.group_actors: list[Any] = []
         self.source_actors: dict[str, Any] = {}
@@ -342,25 +358,39 @@ class RayRuntime(Runtime):
         available = ray.cluster_resources()
         self.max_restarts = max_restarts
         self.actor_names: list[str] = []
-        group_names = {n: self._name("+".join(names)) for names in self.groups for n in names}
-        self.owner: dict[str, Any] = {}
+        self.replicas = {
+            n: replicas if self.graph.nodes[names[0]].placement == "device" else 1
+            for names in self.groups
+            for n in names
+        }
+        """Per node, the actors that run it: each serves the streams `replica_of` gives it."""
+        group_names: dict[str, list[str]] = {}
+        for names in self.groups:
+            label, count = "+".join(names), self.replicas[names[0]]
+            replica_names = [self._name(label if count == 1 else f"{label}#{r}") for r in range(count)]
+            for n in names:
+                group_names[n] = replica_names
+        self.owner: dict[str, list[Any]] = {}
         for names in self.groups:
             targets = {i: group_names[self.graph.edges[i].dst] for i in self._leaving(names)}
-            actor = GroupActor.options(
-                **self._options(group_names[names[0]], names[0], available),
-                max_restarts=max_restarts,
-                max_task_retries=-1 if max_restarts else 0,
-            ).remote(self.graph, names, max_inflight, batch, targets)
-            self.group_actors.append(actor)
+            actors = [
+                GroupActor.options(
+                    **self._options(name, names[0], available),
+                    max_restarts=max_restarts,
+                    max_task_retries=-1 if max_restarts else 0,
+                ).remote(self.graph, names, max_inflight, batch, targets)
+                for name in group_names[names[0]]
+            ]
+            self.group_actors += actors
             for n in names:
-                self.owner[n] = actor
+                self.owner[n] = actors
         self.source_actors = {
             n: SourceActor.options(**self._options(self._name(n), n, available)).remote(
                 self.graph, n, max_inflight, batch
             )
             for n in self.graph.sources
         }
-        self.sink_actors = list({id(self.owner[n]): self.owner[n] for n in self.graph.sinks}.values())
+        self.sink_actors = list({id(a): a for n in self.graph.sinks for a in self.owner[n]}.values())
         try:
             ray.get([a.__ray_ready__.remote() for a in self.group_actors])
         except ray.exceptions.RayActorError as exc:
@@ -384,7 +414,7 @@ class RayRuntime(Runtime):
             log.warning("cluster has no %r resource: node %s may run anywhere", placement, node)
         return opts
 
-    def _targets(self, names: list[str]) -> dict[int, Any]:
+    def _targets(self, names: list[str]) -> dict[int, list[Any]]:
         return {i: self.owner[self.graph.edges[i].dst] for i in self._leaving(names)}
 
     def run(self) -> Iterator[Message]:
@@ -465,9 +495,10 @@ class RayRuntime(Runtime):
             msgs += [Error(stream=s, node=name, error=text), EndOfStream(stream=s)]
         stamped = stamp_source(name, msgs)
         for e in self.graph.outputs(name):
-            sel = self.graph.edges[e].select(stamped)
-            if sel:
-                self.owner[self.graph.edges[e].dst].push.remote(e, sel)
+            actors = self.owner[self.graph.edges[e].dst]
+            for replica, sel in by_replica(self.graph.edges[e].select(stamped), len(actors)).items():
+                if sel:
+                    actors[replica].push.remote(e, sel)
 
     def _undrained(self, tracker: DrainTracker) -> list[Message]:
         """What the sinks would have said last for streams that never drained (their end was lost in a crash)."""
@@ -479,14 +510,21 @@ class RayRuntime(Runtime):
         return out
 
     def stats(self) -> RunStats:
+        """Per node, its figures summed over its replicas."""
         out = RunStats()
         for nodes in ray.get([a.stats.remote() for a in self.group_actors], timeout=30):
-            out.nodes.update(nodes)
+            out.add(nodes)
         return out
 
     def placement(self) -> dict[str, str]:
-        ids = ray.get([a.node_id.remote() for a in self.group_actors], timeout=30)
-        return {n: node for names, node in zip(self.groups, ids, strict=True) for n in names}
+        """Per node, the cluster node its actor runs on (a replicated one's: `node#replica`, each replica's)."""
+        out: dict[str, str] = {}
+        for names in self.groups:
+            actors = self.owner[names[0]]
+            ids = ray.get([a.node_id.remote() for a in actors], timeout=30)
+            for n in names:
+                out.update({n: ids[0]} if len(ids) == 1 else {f"{n}#{r}": i for r, i in enumerate(ids)})
+        return out
 
     def stop(self) -> None:
         for a in self.source_actors.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from graphs import build
@@ -11,6 +13,10 @@ from tests.conftest import DEMO
 from tests.graph_nodes import LatestOnly, Recorder, Relay, Revise, TickSource
 
 pytestmark = pytest.mark.ray
+
+TIMING = ("wall_ms", "since_audio_ms", "trace", "rescore_ms", "dropped")
+"""Event fields that depend on timing. What a reset found to drop does too: on Ray a revision made stale while
+it queued for the cloud is skipped there (`Node.ahead`), so the sink may never have held it."""
 
 
 def records(graph, kind, **options):
@@ -163,19 +169,39 @@ def test_the_whole_graph_gives_the_same_events_n_best_included_on_both_runtimes(
     """Scores too: the decoder feeds its int8 encoder frame by frame (dynamic quantisation scales a call's
     frames together, and how many a message holds depends on timing) and decodes each end-point from the
     search as it stood at that audio time (on Ray the end-point arrives after the decoder ran further)."""
-    import json
-
-    # what a reset found to drop depends on timing too: on Ray a revision made stale while it queued for the
-    # cloud is skipped there (`Node.ahead`), so the sink may never have held it
-    timing = ("wall_ms", "since_audio_ms", "trace", "rescore_ms", "dropped")
+    timing = TIMING
     context = [line for line in (DEMO / "contacts.txt").read_text().splitlines() if line]
     graph = build("assistant", FileSource, {"paths": demo_files}, context=context, rescore_deadline_ms=60_000)
 
-    def events(kind: str) -> list[str]:
-        with make_runtime(graph, kind) as rt:
+    def events(kind: str, **options) -> list[str]:
+        with make_runtime(graph, kind, **options) as rt:
             out = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
         return sorted(json.dumps({k: v for k, v in r.items() if k not in timing}, sort_keys=True) for r in out)
 
     local = events("local")
     assert sum('"event": "result"' in e for e in local) == len(demo_files)
     assert events("ray") == local
+
+
+def test_device_replicas_each_serve_their_share_of_the_streams_with_the_same_events(ray_cluster, demo_files):
+    """Two device-side actors, each with its share of the streams (the cloud's answers and every feedback
+    event routed back to the replica that holds the stream): the same events as in process."""
+    from pipeline.replicas import replica_of
+
+    graph = build("assistant", FileSource, {"paths": demo_files}, rescore_deadline_ms=60_000)
+    with make_runtime(graph, "local") as rt:
+        local = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
+    streams = {r["stream"] for r in local}
+    assert {replica_of(s, 2) for s in streams} == {0, 1}  # the demo streams land on both replicas
+    assert sum(r["event"] == "result" for r in local) == len(demo_files)
+    with make_runtime(graph, "ray", fuse=True, replicas=2) as rt:
+        replicated = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
+        placed = rt.placement()
+        calls = rt.stats().nodes["decoder"]["calls"]
+    assert {"decoder#0", "decoder#1", "rescorer"} <= placed.keys()
+    assert calls > 0
+
+    def key(r: dict) -> str:
+        return json.dumps({k: v for k, v in r.items() if k not in TIMING}, sort_keys=True)
+
+    assert sorted(map(key, replicated)) == sorted(map(key, local))
