@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 RUNTIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "local": ("local", {}),
-    "local-2": ("local", {"workers": 2}),
     "ray": ("ray", {}),
     "ray-unbatched": ("ray", {"batch": False}),
     "ray-fused": ("ray", {"fuse": True}),

@@ -48,8 +48,8 @@ __all__ = [
 
 
 def make_runtime(graph: Graph, kind: str = "local", **options: object) -> Runtime:
-    """`local` (in-process; options: max_queued, workers) or `ray` (actors; options: address, fuse, batch,
-    max_inflight, replicas)."""
+    """`local` (in-process; option: max_queued) or `ray` (actors; options: address, fuse, batch, max_inflight,
+    replicas)."""
     if kind == "local":
         return LocalRuntime(graph, **options)  # type: ignore[arg-type]
     if kind == "ray":

@@ -269,12 +269,6 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fuse", action="store_true", help="Ray: run connected nodes that share a placement in one actor")
     p.add_argument("--max-inflight", type=int, default=8, help="Ray: unfinished calls allowed per edge (default 8)")
     p.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="in process: threads, each running the nodes for its share of the streams (default 1)",
-    )
-    p.add_argument(
         "--replicas",
         type=int,
         default=1,
@@ -284,7 +278,7 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
 
 def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.runtime == "local":
-        return {"workers": args.workers}
+        return {}
     return {"address": args.address, "fuse": args.fuse, "max_inflight": args.max_inflight, "replicas": args.replicas}
 
 

@@ -179,21 +179,3 @@ def test_stats_count_each_nodes_time_and_batches(runtime_kind):
     assert all(s["calls"] >= 1 for s in stats.values())
     assert stats["n1"]["busy_s"] >= 20 * 0.005
     assert stats["n1"]["cpu_s"] < stats["n1"]["busy_s"] / 2
-
-
-def test_worker_threads_share_the_streams_and_keep_each_ones_order_and_events():
-    """In process with three worker threads, each holding a copy of the nodes for its share of the streams:
-    per stream, the same events in the same order as with one; a failing stream spares the others; the
-    figures of the copies are summed."""
-    from pipeline.replicas import replica_of
-
-    graph = chain((HoldOne, {}), (FailOn, {"stream": "s4", "at": 3}), (Recorder, {}), streams=8, count=30)
-    assert len({replica_of(f"s{i}", 3) for i in range(8)}) == 3
-    one = run(graph, "local")
-    with make_runtime(graph, "local", workers=3) as rt:
-        three = [m for m in rt.run() if isinstance(m, Event)]
-        stats = rt.stats().nodes
-    for s in (f"s{i}" for i in range(8)):
-        assert seen(three, s) == seen(one, s), s
-    assert [k for k, _, _ in seen(three, "s4")][-1] == "EndOfStream"
-    assert stats["n2"]["calls"] >= 3  # every worker's copy took batches
