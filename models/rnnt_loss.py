@@ -41,7 +41,21 @@ def rnnt_loss(
         emit_lp = emit_lp.squeeze(-1)  # (B, T, U)
     else:
         emit_lp = log_probs.new_zeros(B, T, 0)
-    zero = log_probs.new_zeros(B, T, 1)
+    return rnnt_loss_from_log_probs(blank_lp, emit_lp, logit_lengths, target_lengths, reduction)
+
+
+def rnnt_loss_from_log_probs(
+    blank_lp: torch.Tensor,
+    emit_lp: torch.Tensor,
+    logit_lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """`rnnt_loss` from the log-probabilities it reads: of a blank at each (t, u), `blank_lp` (B, T, U+1), and of
+    the next target label, `emit_lp` (B, T, U). Scoring many texts against one audio (the decoder's second
+    pass) gathers these two from shared joint outputs instead of building (B, T, U+1, V) logits."""
+    B, T, _ = blank_lp.shape
+    zero = blank_lp.new_zeros(B, T, 1)
     cum_emit = torch.cat([zero, torch.cumsum(emit_lp, dim=2)], dim=2)  # C[t, u] = sum_{j<u} emit[t, j]
 
     alphas = []
@@ -54,7 +68,7 @@ def rnnt_loss(
         alpha = c + torch.logcumsumexp(from_below - c, dim=1)
         alphas.append(alpha)
     stacked = torch.stack(alphas, dim=1)  # (B, T, U+1)
-    b = torch.arange(B, device=logits.device)
+    b = torch.arange(B, device=blank_lp.device)
     t_last = (logit_lengths - 1).long()
     u_last = target_lengths.long()
     ll = stacked[b, t_last, u_last] + blank_lp[b, t_last, u_last]

@@ -45,8 +45,8 @@ from rapidfuzz.distance import Levenshtein
 
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT
-from models.rnnt_loss import rnnt_loss
-from models.tokens import encode
+from models.rnnt_loss import rnnt_loss_from_log_probs
+from models.tokens import BLANK, encode
 from nodes.decoder.lattice import Lattice, Prefix
 from nodes.decoder.respell import sound_key
 
@@ -284,9 +284,11 @@ class PhraseVerifier:
         if memory is not None and model.biaser is not None:
             unique = model.biaser.bias_predictor(unique, memory)
         hidden = model.joint.enc(enc[0])[:, None] + model.joint.pred(unique[0])[None]  # (T, R, J)
-        log_probs = torch.log_softmax(model.joint.out(hidden.tanh_()), dim=-1)  # (T, R, V)
-        per_candidate = log_probs[:, rows].permute(1, 0, 2, 3)  # (n, T, width, V)
+        log_probs = torch.log_softmax(model.joint.out(hidden.tanh_()).float(), dim=-1)  # (T, R, V)
+        # per candidate, only what the loss reads: the blank at each (t, u), and the next letter
+        blank = log_probs[:, rows, BLANK].permute(1, 0, 2)  # (n, T, width)
+        emit = log_probs[:, rows[:, :-1], labels[:, 1:]].permute(1, 0, 2)  # (n, T, width - 1)
         t_len = torch.full((n,), enc.shape[1])
         u_len = torch.tensor([len(q) for q in seqs])
-        nll = rnnt_loss(per_candidate, labels[:, 1:], t_len, u_len, reduction="none")
+        nll = rnnt_loss_from_log_probs(blank, emit, t_len, u_len, reduction="none")
         return (-nll).tolist()
