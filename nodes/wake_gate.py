@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio import SAMPLE_RATE, seconds
+from audio import seconds
+from audio.logmel import DEFAULT as LOGMEL
 from audio.logmel import frame_end, frame_start
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
 from nodes.config import WEIGHTS, TunedConfig, configure
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 
 HISTORY = 600  # frames kept: stage 1's context plus the stage-2 window and the hold
 FRAMES_PER_S = 100  # log-mel frames (10 ms hop)
-FRAME_HOP = SAMPLE_RATE // FRAMES_PER_S  # ticks per frame
 
 
 @dataclass(frozen=True)
@@ -390,7 +390,7 @@ class WakeWordGate(Node):
         """Back to listening (the end-point and commit feedback and the length limit call this); `at`: the
         tick where the utterance ended, when that is behind the frames already held (stage 1 then reads them
         from there)."""
-        resume = st.next_frame if at is None else min(st.next_frame, max(at // FRAME_HOP, st.open_from or 0))
+        resume = st.next_frame if at is None else min(st.next_frame, max(at // LOGMEL.hop, st.open_from or 0))
         st.open_from = None
         st.scores = []
         st.last_detection = resume

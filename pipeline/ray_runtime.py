@@ -358,15 +358,10 @@ class RayRuntime(Runtime):
         available = ray.cluster_resources()
         self.max_restarts = max_restarts
         self.actor_names: list[str] = []
-        self.replicas = {
-            n: replicas if self.graph.nodes[names[0]].placement == "device" else 1
-            for names in self.groups
-            for n in names
-        }
-        """Per node, the actors that run it: each serves the streams `replica_of` gives it."""
-        group_names: dict[str, list[str]] = {}
+        group_names: dict[str, list[str]] = {}  # per node, the names of the actors that run it (its replicas)
         for names in self.groups:
-            label, count = "+".join(names), self.replicas[names[0]]
+            label = "+".join(names)
+            count = replicas if self.graph.nodes[names[0]].placement == "device" else 1
             replica_names = [self._name(label if count == 1 else f"{label}#{r}") for r in range(count)]
             for n in names:
                 group_names[n] = replica_names

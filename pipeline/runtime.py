@@ -52,13 +52,12 @@ class RunStats:
 
     nodes: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def add(self, nodes: dict[str, dict[str, float]]) -> RunStats:
+    def add(self, nodes: dict[str, dict[str, float]]) -> None:
         """Count `nodes`' figures in, summed with those of the same node run elsewhere (a replica)."""
         for name, figures in nodes.items():
             into = self.nodes.setdefault(name, dict.fromkeys(figures, 0))
             for k, v in figures.items():
                 into[k] += v
-        return self
 
 
 def shown(msgs: Iterable[Message]) -> Iterator[Message]:
