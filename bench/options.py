@@ -63,12 +63,18 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
     p.add_argument("--cache", default="runs/wakeword/features", help="feature cache folder")
     p.add_argument(
+        "--weights",
+        default=None,
+        help="folder of the stages to measure and of their wakeword.json, which --tune writes (default weights/: "
+        "the shipped gate); a candidate from `speechgraph train wakeword --weights-dir`",
+    )
+    p.add_argument(
         "--negatives-from",
         default="corpus_speech",
         help="a speech set whose rows of the same split are heard as more negatives (default corpus_speech; '' none)",
     )
     p.add_argument(
-        "--tune", action="store_true", help="(dev) choose the operating thresholds, write weights/wakeword.json"
+        "--tune", action="store_true", help="(dev) choose the operating thresholds, write them to wakeword.json"
     )
     p.add_argument("--no-openwakeword", action="store_true", help="skip the openWakeWord baseline")
     p.add_argument("--no-porcupine", action="store_true", help="skip the Porcupine baseline (pvporcupine 1.9.5)")

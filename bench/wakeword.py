@@ -95,9 +95,11 @@ def _hit(props, score2, t2: float, lo: int, hi: int) -> int | None:
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     corpus = Path(args.corpus)
-    settings = WakeGateConfig.load()
-    s1 = Stage1.from_checkpoint(torch.load(WEIGHTS / "wakeword_stage1.pt", weights_only=False)).eval()
-    s2 = Stage2.from_checkpoint(torch.load(WEIGHTS / "wakeword_stage2.pt", weights_only=False)).eval()
+    folder = Path(args.weights) if args.weights else WEIGHTS
+    tuned = folder / WakeGateConfig.FILE.name
+    settings = WakeGateConfig.load(tuned)
+    s1 = Stage1.from_checkpoint(torch.load(folder / "wakeword_stage1.pt", weights_only=False)).eval()
+    s2 = Stage2.from_checkpoint(torch.load(folder / "wakeword_stage2.pt", weights_only=False)).eval()
     fc = FeatureCache.build(corpus, args.split, args.cache, jobs=1)
     extra = Path(args.negatives_from) if args.negatives_from else None
     if extra:  # speech without the wake word, in the same split's voices: more hours of negatives
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> dict:
             t1 = -neg_t1
         else:
             _, _, t1, t2 = min((frr, fa, a, b) for a, b, frr, fa, _ in points)
-        WakeGateConfig.FILE.write_text(json.dumps({"threshold1": t1, "threshold2": t2}, indent=1) + "\n")
+        tuned.write_text(json.dumps({"threshold1": t1, "threshold2": t2}, indent=1) + "\n")
         log.info("tuned on %s: thresholds %.2f / %.4f", args.split, t1, t2)
         settings = replace(settings, threshold1=t1, threshold2=t2)
     t1, t2 = settings.threshold1, settings.threshold2

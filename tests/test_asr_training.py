@@ -37,6 +37,8 @@ def options(tiny, tmp_path, epochs: int) -> argparse.Namespace:
             "2",
             "--checkpoint-every",
             "1",
+            "--tempo",
+            "0.15",
             "--threads",
             "1",  # one torch thread: two spin against the Ray workers the suite leaves running
         ]

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from training.speaker_augment import tilt, vtlp
+from training.speaker_augment import stretch, tilt, vtlp
 
 
 def frames() -> torch.Tensor:
@@ -29,3 +29,13 @@ def test_tilt_slopes_sounding_frames_within_the_spread_and_leaves_padding_alone(
         assert abs(slope) <= 1.0 + 1e-6
         assert torch.allclose(d[:100], d[0].expand(100, -1))  # one channel for the whole window
         assert (d[100:] == 0).all()
+
+
+def test_stretch_speeds_an_utterance_up_or_down_and_keeps_where_things_are_said():
+    x = np.zeros((200, 4), np.float32)
+    x[80:100] = 1.0  # a 20-frame word from frame 80
+    fast, slow = stretch(x, 1.25), stretch(x, 0.8)
+    assert fast.shape == (160, 4) and slow.shape == (250, 4)
+    assert np.flatnonzero(fast[:, 0] == 1.0)[[0, -1]].tolist() == [64, 79]  # frame t of the result is t * rate
+    assert np.flatnonzero(slow[:, 0] == 1.0)[[0, -1]].tolist() == [100, 123]
+    assert stretch(x, 1.0) is x

@@ -67,6 +67,8 @@ def test_recipe_runs_and_resumes_on_the_tiny_sets(tiny_wake, tiny_speech, tmp_pa
             "3",
             "--batch",
             "4",
+            "--tempo",
+            "0.2",
             "--weights-dir",
             str(tmp_path / "w"),
         ]

@@ -25,7 +25,7 @@ from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.tokens import decode, encode
 from training.features import FeatureCache
 from training.run import Checkpoint, EpochLoop, start_run
-from training.speaker_augment import vtlp
+from training.speaker_augment import stretch, vtlp
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,24 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return x
 
 
-def collate(cache: FeatureCache, ids: list[int], model: RNNT, jitter: np.random.Generator | None, warp: float = 0.0):
+def collate(
+    cache: FeatureCache,
+    ids: list[int],
+    model: RNNT,
+    jitter: np.random.Generator | None,
+    warp: float = 0.0,
+    tempo: float = 0.0,
+):
+    """A padded, normalised batch; with `jitter`, each utterance cut, warped and paced anew."""
     feats, labels = [], []
     for i in ids:
         start = int(cache.starts[i])
         if jitter is not None and start:
             start = max(0, start + int(jitter.integers(-5, 16)))  # the gate's cut is not exact
-        f = torch.from_numpy(np.asarray(cache.utterance(i)[start:], dtype=np.float32))
+        f = np.asarray(cache.utterance(i)[start:], dtype=np.float32)
+        if jitter is not None and tempo > 0:
+            f = stretch(f, float(jitter.uniform(1 - tempo, 1 + tempo)))
+        f = torch.from_numpy(np.ascontiguousarray(f))
         feats.append(vtlp(f, jitter, warp) if jitter is not None else f)
         labels.append(torch.tensor(encode(cache.texts[i]), dtype=torch.long))
     T = max(len(f) for f in feats)
@@ -173,7 +184,7 @@ def train(args: argparse.Namespace) -> dict:
         plan = batches(train_cache, args.max_frames, rng, args.answer_repeat)
         losses = []
         for ids in loop.batches(plan, f"epoch {epoch}"):
-            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp)
+            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo)
             x, y, t, u = (v.to(device, non_blocking=True) for v in (spec_augment(x, nrng), y, t, u))
             lr = args.lr * min(1.0, (loop.step + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:

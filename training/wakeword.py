@@ -40,7 +40,7 @@ from corpus.wake import HELD_OUT_ENGINE
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import Checkpoint, start_run
-from training.speaker_augment import tilt, vtlp
+from training.speaker_augment import stretch, tilt, vtlp
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.01
@@ -73,9 +73,16 @@ def negative_streams(corpus: Path, split: str, cache: Path) -> list[np.ndarray]:
     return out
 
 
+def tempo_rate(rng: np.random.Generator, spread: float) -> float:
+    """A random speaking rate in 1±spread (1.0 when there is no spread)."""
+    return float(rng.uniform(1 - spread, 1 + spread)) if spread > 0 else 1.0
+
+
 class Stage1Data:
-    def __init__(self, fc: FeatureCache, negatives: list[np.ndarray], rng: np.random.Generator) -> None:
-        self.fc, self.negatives, self.rng = fc, negatives, rng
+    def __init__(
+        self, fc: FeatureCache, negatives: list[np.ndarray], rng: np.random.Generator, tempo: float = 0.0
+    ) -> None:
+        self.fc, self.negatives, self.rng, self.tempo = fc, negatives, rng, tempo
         sizes = np.array([max(0, len(n) - CROP) for n in negatives], dtype=np.float64)
         self.negative_share = sizes / sizes.sum() if sizes.sum() else None
         """Each negative stream is drawn by its length: every frame of negative audio is as likely."""
@@ -87,11 +94,12 @@ class Stage1Data:
         roll = rng.random()
         labels = np.zeros(CROP, np.float32)
         starts = np.zeros(CROP, np.float32)
+        rate = tempo_rate(rng, self.tempo)
         if roll < 0.5:
             i = int(rng.choice(self.pos))
-            x = np.asarray(self.fc.utterance(i), dtype=np.float32)
+            x = stretch(np.asarray(self.fc.utterance(i), dtype=np.float32), rate)
             row = self.fc.rows[i]
-            e, s = end_frame(row["wake_end"]), end_frame(row["wake_start"])
+            e, s = round(end_frame(row["wake_end"]) / rate), round(end_frame(row["wake_start"]) / rate)
             lo = max(0, e + 20 - CROP)
             off = int(rng.integers(lo, max(lo + 1, min(e - 10, len(x) - CROP) + 1))) if len(x) > CROP else 0
             x = x[off : off + CROP]
@@ -100,13 +108,14 @@ class Stage1Data:
             starts[a:b] = np.arange(a, b) + off - s
         elif roll < 0.8 or not self.negatives:
             i = int(rng.choice(self.neg))
-            x = np.asarray(self.fc.utterance(i), dtype=np.float32)
+            x = stretch(np.asarray(self.fc.utterance(i), dtype=np.float32), rate)
             off = int(rng.integers(0, max(1, len(x) - CROP)))
             x = x[off : off + CROP]
         else:
             stream = self.negatives[int(rng.choice(len(self.negatives), p=self.negative_share))]
-            off = int(rng.integers(0, len(stream) - CROP))
-            x = np.asarray(stream[off : off + CROP], dtype=np.float32)
+            span = min(len(stream), math.ceil(CROP * rate) + 1)
+            off = int(rng.integers(0, len(stream) - span + 1))
+            x = stretch(np.asarray(stream[off : off + span], dtype=np.float32), rate)[:CROP]
         mask = np.zeros(CROP, np.float32)
         mask[: len(x)] = 1
         if len(x) < CROP:
@@ -163,7 +172,7 @@ def train_stage1(args, fc: FeatureCache, negatives: list[np.ndarray], run: Path)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     ckpt = Checkpoint(run / "stage1.ckpt", model, opt)
     first = _resume(ckpt)
-    data = Stage1Data(fc, negatives, np.random.default_rng(args.seed + first))
+    data = Stage1Data(fc, negatives, np.random.default_rng(args.seed + first), args.tempo)
     model.train()
     for step in tqdm(range(first, args.stage1_steps), desc="stage 1", initial=first, total=args.stage1_steps):
         items = [data.item() for _ in range(args.batch)]
@@ -229,25 +238,26 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
     def sample() -> tuple[np.ndarray, float, float]:
         """Shares: 45% positives (a quarter of them with the device playing: the hardest), 10% the request
         part of a positive, 30% hard negatives (stage 1's false accepts: look-alikes mostly), 15% other."""
-        roll = rng.random()
+        roll, rate = rng.random(), tempo_rate(rng, args.tempo)
         if roll < 0.45:
             i = int(rng.choice(playing if playing and rng.random() < 0.25 else pos))
             r = fc.rows[i]
-            x = np.asarray(fc.utterance(i), dtype=np.float32)
-            start = end_frame(r["wake_start"]) + int(rng.integers(-20, 21))
-            keep = end_frame(r["wake_end"]) + int(rng.integers(-3, 31)) - (start - PREROLL_FRAMES)
+            x = stretch(np.asarray(fc.utterance(i), dtype=np.float32), rate)
+            start = round(end_frame(r["wake_start"]) / rate) + int(rng.integers(-20, 21))
+            keep = round(end_frame(r["wake_end"]) / rate) + int(rng.integers(-3, 31)) - (start - PREROLL_FRAMES)
             return window(x, start, keep), 1.0, float(r["condition"]["device_playing"] != "none")
         if roll < 0.55:
             i = int(rng.choice(pos))  # the request part of a positive: not the wake word
             r = fc.rows[i]
-            x = np.asarray(fc.utterance(i), dtype=np.float32)
-            start = int(rng.integers(end_frame(r["wake_end"]) + 30, max(end_frame(r["wake_end"]) + 31, len(x))))
+            x = stretch(np.asarray(fc.utterance(i), dtype=np.float32), rate)
+            wake_end = round(end_frame(r["wake_end"]) / rate)
+            start = int(rng.integers(wake_end + 30, max(wake_end + 31, len(x))))
             return window(x, start, random_keep()), 0.0, float(r["condition"]["device_playing"] != "none")
         if roll < 0.85 and hard:
             return hard[int(rng.integers(len(hard)))].astype(np.float32), 0.0, 0.0
         i = int(rng.choice(neg))
         r = fc.rows[i]
-        x = np.asarray(fc.utterance(i), dtype=np.float32)
+        x = stretch(np.asarray(fc.utterance(i), dtype=np.float32), rate)
         return (
             window(x, int(rng.integers(0, max(1, len(x) - 100))), random_keep()),
             0.0,

@@ -86,8 +86,9 @@ class DecoderState:
     pred_cache: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]] = field(
         default_factory=dict
     )
-    """Projected prediction-network outputs and states by unit sequence: a prefix pruned at one frame often
-    comes back at the next."""
+    """Projected prediction-network outputs and states by what the prediction network reads (`BeamSearch.
+    pred_key`): a prefix pruned at one frame often comes back at the next, and with a stateless network
+    every hypothesis ending in the same few units shares one entry."""
     started: bool = False
     enc: list[torch.Tensor] = field(default_factory=list)
     """The encoder's output chunk by chunk, kept for the second pass (`nodes.decoder.verify`)."""
@@ -124,6 +125,8 @@ class BeamSearch:
         """`encode` runs utterances together (`BatchEncoder`); False: each alone on the model's own encoder (with
         int8, torch's kernels: the fastest for one stream, but a call's rows are quantised together)."""
         self.encoder = BatchEncoder(model.encoder) if batch else model.encoder
+        self.window = model.config.pred_context
+        """Units a stateless prediction network reads (0: an LSTM, which reads them all)."""
 
     def start(self) -> DecoderState:
         with torch.no_grad():
@@ -289,8 +292,8 @@ class BeamSearch:
     ) -> list[tuple[torch.Tensor, tuple]]:
         """Projected prediction-network output and state after each (hypothesis, unit), batched, cached by unit
         sequence."""
-        keys = [(*h.tokens, k) for h, k in extend]
-        todo = [j for j, key in enumerate(keys) if key not in st.pred_cache]
+        keys = [self.pred_key(h.tokens, k) for h, k in extend]
+        todo = list({key: j for j, key in enumerate(keys) if key not in st.pred_cache}.values())
         if todo:
             labels = torch.tensor([[extend[j][1]] for j in todo])
             parts = zip(*(extend[j][0].state for j in todo), strict=True)
@@ -302,6 +305,13 @@ class BeamSearch:
             for n, j in enumerate(todo):
                 st.pred_cache[keys[j]] = (proj[n], tuple(s[:, n : n + 1] for s in new_states))
         return [st.pred_cache[key] for key in keys]
+
+    def pred_key(self, tokens: tuple[int, ...], k: int) -> tuple[int, ...]:
+        """What the prediction network's output after `tokens` + `k` depends on: all the units for an LSTM,
+        the last `window` for a stateless network (blank before the first, as its history starts)."""
+        if not self.window:
+            return (*tokens, k)
+        return ((BLANK,) * self.window + tokens + (k,))[-self.window :]
 
     @staticmethod
     def _merge(pool: dict[tuple[int, ...], Hyp], h: Hyp) -> None:
