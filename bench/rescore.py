@@ -243,11 +243,10 @@ def score_candidates(
     each candidate's word errors against the reference (so the grid needs no alignment)."""
     from tqdm import tqdm
 
-    from nodes.catalog_respell import CatalogRespeller
     from nodes.decoder.lattice import Lattice
-    from nodes.rescorer import RESPELL_TOP, candidates
+    from nodes.rescorer import RESPELL_TOP, candidates, context_words, respellers
 
-    respeller = CatalogRespeller(lm.catalogs, lm.in_vocab, lm.expects) if lm.catalogs else None
+    spellers = respellers(lm)
     out = []
     for row, rec in tqdm(list(zip(rows, records, strict=True)), desc="LM scores"):
         lat = Lattice.from_dict(rec["lattice"])
@@ -255,11 +254,12 @@ def score_candidates(
         for n in nbests:
             for a in alternatives:
                 cands = [(t, s, 0) for t, s in candidates(lat, n, a)]
-                if respeller is not None:
-                    score = {t: s for t, s, _ in cands}
-                    cands += [
-                        (p.text, score[p.source], p.rewrites) for p in respeller.propose(cands_of(cands), RESPELL_TOP)
-                    ]
+                score, keep = {t: s for t, s, _ in cands}, context_words(rec["context"])
+                cands += [
+                    (p.text, score[p.source], p.rewrites)
+                    for respeller in spellers
+                    for p in respeller.propose(cands_of(cands), RESPELL_TOP, keep)
+                ]
                 per[n, a] = cands
         texts = sorted({t for c in per.values() for t, _, _ in c})
         scores = dict(zip(texts, lm.score(texts, rec["context"]), strict=True)) if texts else {}

@@ -1,4 +1,5 @@
-"""Catalog entries the device could not spell: "will it rain in cocomo" -> "will it rain in kokomo".
+"""Catalog entries and words the device could not spell: "will it rain in cocomo" -> "will it rain in
+kokomo", "dial maie monte nomber" -> "dial maie monte number".
 
 The device's recogniser spells a city it never heard letter by letter, close to
 how it sounds but rarely right, and no device context holds it. The cloud holds
@@ -13,6 +14,10 @@ rain in" a city, not after "our neighbours have"); the nearest within
 candidate, its score lowered by a tuned penalty per rewrite, and the class-based
 LM weighs it against the spelling it came from. Only text is used: no audio
 reaches the cloud.
+
+The same lookup over the LM's own vocabulary (`CatalogRespeller.vocabulary`, one
+word for one word) mends the recogniser's other spellings by sound ("nomber",
+"fourty"): its letters are heard right more often than its words are spelt right.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import process
@@ -41,6 +46,8 @@ MIN_KEY = 4
 """Spans whose key is shorter than this are not looked up: almost any short word is near some city."""
 CLASSES = (CITY, COUNTRY, ITEM)
 """The catalogs proposed from (people's names are the context's business on the device)."""
+WORD = "<word>"
+"""The vocabulary respeller's one catalog: the words the LM knows."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class CatalogRespeller:
         max_distance: float = MAX_DISTANCE,
         classes: Sequence[str] = CLASSES,
         min_prob: float = MIN_PROB,
+        max_span: int = 3,
     ) -> None:
         self.known = known
         """Words the cloud LM knows: a span made only of them is taken as said."""
@@ -80,6 +88,8 @@ class CatalogRespeller:
         """Words -> per position, the probability of each class token coming next (None: look up everywhere)."""
         self.max_distance = max_distance
         self.min_prob = min_prob
+        self.max_span = max_span
+        """Words a respelled span holds at most (an unknown word and up to one word on either side)."""
         self.index: dict[str, tuple[list[int], list[str], list[str]]] = {}
         self.exact: set[str] = set()
         for c in classes:
@@ -88,6 +98,11 @@ class CatalogRespeller:
             self.index[c] = ([n for n, _, _ in ranked], [k for _, k, _ in ranked], [e for _, _, e in ranked])
             self.exact |= set(entries)
         self._cache: dict[tuple[str, str], tuple[str, float] | None] = {}
+
+    @classmethod
+    def vocabulary(cls, words: Iterable[str], known: Callable[[str], bool]) -> CatalogRespeller:
+        """A respeller of single unknown words to the nearest-sounding of `words` (the LM's vocabulary)."""
+        return cls(Catalogs.from_lists({WORD: words}), known, classes=(WORD,), max_span=1)
 
     def __len__(self) -> int:
         return sum(len(keys) for _, keys, _ in self.index.values())
@@ -120,19 +135,21 @@ class CatalogRespeller:
         best = min(scored, default=None)
         return None if best is None or best[0] > self.max_distance else (best[1], best[0])
 
-    def rewrite(self, words: Sequence[str]) -> tuple[list[str], int, float]:
-        """`words` with each non-overlapping unknown span swapped for its nearest entry; (words, rewrites, distance)."""
+    def rewrite(self, words: Sequence[str], keep: Collection[str] = ()) -> tuple[list[str], int, float]:
+        """`words` with each non-overlapping unknown span swapped for its nearest entry; (words, rewrites,
+        distance). Words in `keep` (the stream's context: names the user has) count as known."""
         found = []
-        unknown = [i for i, w in enumerate(words) if not (self.known(w) or w in self.exact)]
+        unknown = [i for i, w in enumerate(words) if not (self.known(w) or w in self.exact or w in keep)]
         if not unknown:
             return list(words), 0, 0.0
         expected = self.expects(words) if self.expects is not None else None
+        reach = self.max_span // 2  # words on either side of the unknown one
         for i in unknown:
-            for start in range(max(0, i - 1), i + 1):  # spans of one to three words around it, centred
+            for start in range(max(0, i - reach), i + 1):  # spans of one to `max_span` words around it
                 for catalog in self.index:
                     if expected is not None and expected[start].get(catalog, 0.0) < self.min_prob:
                         continue
-                    for stop in range(i + 1, min(len(words), i + 2) + 1):
+                    for stop in range(i + 1, min(len(words), i + 1 + reach, start + self.max_span) + 1):
                         span = " ".join(words[start:stop])
                         hit = self.nearest(span, catalog)
                         if hit is not None and hit[0] != span:
@@ -147,12 +164,14 @@ class CatalogRespeller:
             at = stop
         return [*out, *words[at:]], len(chosen), sum(c[0] for c in chosen)
 
-    def propose(self, candidates: Sequence[tuple[str, float]], top: int = 2) -> list[Proposal]:
+    def propose(
+        self, candidates: Sequence[tuple[str, float]], top: int = 2, keep: Collection[str] = ()
+    ) -> list[Proposal]:
         """Respelled versions of the `top` best candidates (best first) that are not candidates already."""
         have = {t for t, _ in candidates}
         out = []
         for text, _ in sorted(candidates, key=lambda c: c[1], reverse=True)[:top]:
-            words, n, distance = self.rewrite(text.split())
+            words, n, distance = self.rewrite(text.split(), keep)
             new = " ".join(words)
             if n and new not in have:
                 have.add(new)

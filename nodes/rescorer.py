@@ -35,7 +35,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,18 @@ class RescorerConfig(TunedConfig):
     """Torch threads of the process the rescorer runs in."""
     confidence: ConfidenceConfig | None = None
     """How confidence is judged (None: `ConfidenceConfig.load()`)."""
+
+
+def respellers(lm: WordLM) -> list[CatalogRespeller]:
+    """Near-miss lookups for unknown words: in the LM's catalogs (where it expects their class) and in its
+    vocabulary; each proposes a respelled candidate, which the LM weighs against the spelling heard."""
+    out = [CatalogRespeller(lm.catalogs, lm.in_vocab, lm.expects)] if lm.catalogs else []
+    return [*out, CatalogRespeller.vocabulary([w for w in lm.config.vocab if lm.in_vocab(w)], lm.in_vocab)]
+
+
+def context_words(context: Sequence[str]) -> frozenset[str]:
+    """The words of the stream's context phrases: names the user has, never respelled."""
+    return frozenset(w for phrase in context for w in phrase.split())
 
 
 def candidates(lattice: Lattice, nbest: int, alternatives: int = 4) -> list[tuple[str, float]]:
@@ -183,11 +195,8 @@ class LatticeRescorer(Node):
         penalty = c.catalog_penalty
         self.catalog_penalty = None if penalty is None or not self.lm_weight else float(penalty)
         """Score lost per catalog respelling, in force (None: no respelling)."""
-        self.respeller = (
-            CatalogRespeller(self.lm.catalogs, self.lm.in_vocab, self.lm.expects)
-            if self.catalog_penalty is not None and self.lm.catalogs
-            else None
-        )
+        self.respellers = respellers(self.lm) if self.catalog_penalty is not None else []
+        """The catalogs' respeller and the vocabulary's (`nodes.catalog_respell`)."""
         self.length_bonus = float(c.length_bonus)
         self.nbest = int(c.nbest)
         self.alternatives = int(c.alternatives)
@@ -256,11 +265,12 @@ class LatticeRescorer(Node):
         cands = cands or [(t, s) for t, s in msg.nbest[: self.nbest]]
         if not cands:
             return Ranked([])
-        if self.respeller is not None and self.catalog_penalty is not None:
-            score = dict(cands)
+        if self.respellers and self.catalog_penalty is not None:
+            score, keep = dict(cands), context_words(msg.context)
             cands += [
                 (p.text, score[p.source] - self.catalog_penalty * p.rewrites)
-                for p in self.respeller.propose(cands, RESPELL_TOP)
+                for respeller in self.respellers
+                for p in respeller.propose(cands, RESPELL_TOP, keep)
             ]
         texts = [t for t, _ in cands]
         # Tuned to weigh nothing, the LM would only add its 15-20 ms to every request.

@@ -47,3 +47,18 @@ def test_vowels_weigh_less_than_consonants():
     r = CatalogRespeller(Catalogs.from_lists({CITY: ["boston", "busan"]}), KNOWN.__contains__)
     assert r.rewrite("will it rain in bustan".split())[0][-1] == "boston"
     assert r.rewrite("will it rain in busahn".split())[0][-1] == "busan"
+
+
+def test_the_vocabulary_respeller_mends_single_words_and_leaves_the_users_names():
+    vocab = ["dial", "number", "forty", "five", "percent", "minute", "heating", "by"]
+    r = CatalogRespeller.vocabulary(vocab, vocab.__contains__)
+    assert r.rewrite("heating by fourty five percent".split()) == (
+        "heating by forty five percent".split(),
+        1,
+        r.rewrite(["fourty"])[2],
+    )
+    assert r.rewrite("dial maie monte nomber".split())[0] == "dial maie minute number".split()
+    kept, n, _ = r.rewrite("dial maie monte nomber".split(), keep={"maie", "monte"})  # the stream's context
+    assert kept == "dial maie monte number".split() and n == 1
+    props = r.propose([("dial maie monte nomber", -2.0)], top=1, keep={"maie", "monte"})
+    assert [p.text for p in props] == ["dial maie monte number"]
