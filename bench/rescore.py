@@ -104,7 +104,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
         "--catalog-penalties",
         type=_penalties,
         default=CATALOG_PENALTIES,
-        help="grid of scores lost per catalog respelling, comma-separated; 'off' for none (default off,0,3)",
+        help="grid of scores lost per respelled span (catalog or vocabulary), comma-separated; 'off' for none "
+        "(default off,0,3)",
     )
     p.add_argument("--temperatures", type=_floats, default=TEMPERATURES, help="grid of posterior temperatures")
     p.add_argument("--max-reject", type=float, default=MAX_REJECT, help="dev rejections of correct requests at most")

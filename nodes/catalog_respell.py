@@ -89,7 +89,7 @@ class CatalogRespeller:
         self.max_distance = max_distance
         self.min_prob = min_prob
         self.max_span = max_span
-        """Words a respelled span holds at most (an unknown word and up to one word on either side)."""
+        """Words a respelled span holds at most: the unknown word and up to `max_span // 2` on either side."""
         self.index: dict[str, tuple[list[int], list[str], list[str]]] = {}
         self.exact: set[str] = set()
         for c in classes:

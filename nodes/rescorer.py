@@ -85,8 +85,8 @@ class RescorerConfig(TunedConfig):
     alternatives: int = 4
     """One-word substitutions from the lattice's sibling arcs added per n-best path (`candidates`)."""
     catalog_penalty: float | None = None
-    """Score lost per catalog respelling (`nodes.catalog_respell`); None: no respelling (nor without the LM,
-    which is what could judge one)."""
+    """Score lost per respelled span, in a catalog or in the LM's vocabulary (`nodes.catalog_respell`); None: no
+    respelling (nor without the LM, which is what could judge one)."""
     deadline_ms: float | None = 300.0
     """Budget from when the device sent the lattice; past it the first pass is committed (None: no deadline)."""
     network_delay_ms: float = 0.0
@@ -194,7 +194,7 @@ class LatticeRescorer(Node):
         self.confidence = c.confidence or ConfidenceConfig.load()
         penalty = c.catalog_penalty
         self.catalog_penalty = None if penalty is None or not self.lm_weight else float(penalty)
-        """Score lost per catalog respelling, in force (None: no respelling)."""
+        """Score lost per respelled span, in force (None: no respelling)."""
         self.respellers = respellers(self.lm) if self.catalog_penalty is not None else []
         """The catalogs' respeller and the vocabulary's (`nodes.catalog_respell`)."""
         self.length_bonus = float(c.length_bonus)
