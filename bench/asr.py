@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from bench import metrics
 from corpus.contexts import row_context
+from models.char_lm import CharNgram
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import EMPTY, ContextGraph
@@ -79,6 +80,11 @@ def run(args: argparse.Namespace) -> dict:
         "encoder_bias": args.encoder_bias,
         "respell": args.respell,
         "verify": not args.no_verify,
+        "lm": CharNgram.load(args.char_lm) if args.lm_weight else None,
+        "lm_weight": args.lm_weight,
+        "lm_bonus": args.lm_bonus,
+        "lm_phrase_logprob": None if args.lm_in_phrases else args.lm_phrase_logprob,
+        "ilm_weight": args.ilm_weight,
     }
     search = BeamSearch(model, **settings)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)

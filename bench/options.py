@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from models.char_lm import ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, SHIPPED
 from nodes.decoder.context import BONUS, ENCODER_BIAS, MAX_BONUS
 from nodes.decoder.respell import MAX_DISTANCE
 
@@ -48,6 +49,25 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         help="skip the second pass that checks context phrases against the audio (nodes/decoder/verify.py)",
     )
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
+    p.add_argument(
+        "--char-lm",
+        default=str(SHIPPED),
+        help="character language model fused into the search (default: the shipped one)",
+    )
+    p.add_argument("--lm-weight", type=float, default=LM_WEIGHT, help="its weight (tuned on dev; 0: no fusion)")
+    p.add_argument("--lm-bonus", type=float, default=LM_BONUS, help="score per unit it scores (tuned on dev)")
+    p.add_argument(
+        "--ilm-weight", type=float, default=ILM_WEIGHT, help="share of the internal LM taken out (tuned on dev)"
+    )
+    p.add_argument(
+        "--lm-phrase-logprob",
+        type=float,
+        default=LM_PHRASE_LOGPROB,
+        help="log-probability given to each letter along a context phrase instead of the model's (tuned on dev)",
+    )
+    p.add_argument(
+        "--lm-in-phrases", action="store_true", help="score the letters of context phrases by it too (default: not)"
+    )
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")
     p.add_argument(

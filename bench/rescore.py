@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from models.char_lm import SHIPPED as CHAR_LM
 from nodes.decoder.context import BONUS, MAX_BONUS
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _tag(args: argparse.Namespace, weights: bytes) -> str:
-    """What the lattices depend on: the recogniser's bytes, the decoder's code and the decoding options."""
+    """What the lattices depend on: the recogniser's bytes, the decoder's code, its character language model
+    (code, tuned weights, file) and the decoding options."""
     h = hashlib.sha1(weights)
-    for source in sorted((ROOT / "nodes" / "decoder").glob("*.py")):
+    for source in [*sorted((ROOT / "nodes" / "decoder").glob("*.py")), ROOT / "models" / "char_lm.py", CHAR_LM]:
         h.update(source.read_bytes())
     h.update(f"{args.beam}:{args.bonus}:{args.max_bonus}:{args.distractors}:{args.chunk_frames}".encode())
     return h.hexdigest()[:12]
@@ -150,13 +152,14 @@ _W: dict[str, Any] = {}
 def _init_worker(args: argparse.Namespace, split: str) -> None:
     import torch
 
+    from models.char_lm import LM_WEIGHT, CharNgram
     from models.rnnt import RNNT
     from nodes.decoder.beam import BeamSearch
     from training.features import FeatureCache
 
     torch.set_num_threads(1)
     model = RNNT.from_checkpoint(_W["asr"])
-    _W["search"] = BeamSearch(model, beam=args.beam)
+    _W["search"] = BeamSearch(model, beam=args.beam, lm=CharNgram.load(CHAR_LM) if LM_WEIGHT else None)
     _W["cache"] = FeatureCache.build(args.corpus, split, Path(args.features), jobs=1)
     _W["names"] = json.loads((Path(args.corpus) / "splits.json").read_text())[split]
     _W["args"] = args

@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     wakeword_arguments(wake)
     wake.set_defaults(func=cmd_train_wakeword)
     _delegate(train_sub, "lm", "training.lm", "the class-based neural language model of the cloud rescorer")
+    _delegate(train_sub, "char-lm", "training.char_lm", "the character n-gram the first pass fuses (spelling)")
     _delegate(train_sub, "eoq", "training.eoq", "the end-pointer's learned end-of-query model")
     _delegate(train_sub, "average", "training.average", "average several epochs' weights into one model")
     _delegate(train_sub, "ctc-head", "training.ctc_head", "fit the CTC layer the decoder's second pass reads")

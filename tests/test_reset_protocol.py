@@ -95,7 +95,7 @@ def test_a_final_end_point_after_silence_confirms_without_decoding_again(decoder
     spec, confirm = revisions(
         decode(decoder, features(frames), [endpoint("speculative", t - 2400), endpoint("final", t)])
     )
-    assert isinstance(spec, LatticeMessage) and spec.text.endswith("call mego")  # no context: spelt as heard
+    assert isinstance(spec, LatticeMessage) and "call meg" in spec.text  # no context: the surname spelt as heard
     assert isinstance(confirm, Confirm) and (confirm.utterance, confirm.revision) == (0, 0)
     assert len(decoded) == 1  # the speculative revision's lattice only
 

@@ -34,9 +34,10 @@ import torch
 
 from audio import seconds
 from audio.logmel import frame_end
+from models.char_lm import END, ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, CharNgram
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT, BatchEncoder
-from models.tokens import BLANK, CHARS, SPACE
+from models.tokens import BLANK, CHARS, SPACE, encode
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
@@ -57,10 +58,12 @@ class Hyp:
     word_start: int = 0
     word_ac: float = 0.0
     word_bias: float = 0.0
+    lm: float = 0.0
+    """The character language model's weighted log-probability of `tokens` (shallow fusion; 0 without one)."""
 
     @property
     def score(self) -> float:
-        return self.ac + self.bias
+        return self.ac + self.bias + self.lm
 
     def words(self) -> list[str]:
         return "".join(CHARS[t - 1] for t in self.tokens).split()
@@ -107,6 +110,11 @@ class BeamSearch:
         respell: float = MAX_DISTANCE,
         verify: bool = True,
         batch: bool = True,
+        lm: CharNgram | None = None,
+        lm_weight: float = LM_WEIGHT,
+        lm_bonus: float = LM_BONUS,
+        lm_phrase_logprob: float | None = LM_PHRASE_LOGPROB,
+        ilm_weight: float = ILM_WEIGHT,
     ) -> None:
         self.model = model.eval()
         self.verifier = PhraseVerifier(model) if verify else None
@@ -127,6 +135,19 @@ class BeamSearch:
         self.encoder = BatchEncoder(model.encoder) if batch else model.encoder
         self.window = model.config.pred_context
         """Units a stateless prediction network reads (0: an LSTM, which reads them all)."""
+        self.lm = lm if lm_weight else None
+        """The character language model fused into the search's scores (`models.char_lm`; None: none)."""
+        self.lm_weight = lm_weight
+        self.lm_bonus = lm_bonus
+        """Added per unit the language model scores: it pays back the letters' average cost, so that
+        hypotheses that write less are not preferred for it."""
+        self.ilm_weight = ilm_weight
+        """Share of the recogniser's internal language model (`models.internal_lm`: the joint network without
+        the audio, over the letters) taken out where the character model is added."""
+        self.lm_phrase_logprob = lm_phrase_logprob
+        """What the language model is taken to give each letter that goes along a context phrase (None: its
+        own score): the user's names are spelled as the context spells them, however unlike English they
+        look, and cost what an ordinary letter costs."""
 
     def start(self) -> DecoderState:
         with torch.no_grad():
@@ -239,27 +260,33 @@ class BeamSearch:
                     h.word_start,
                     h.word_ac,
                     h.word_bias,
+                    h.lm,
                 )
                 self._merge(ended, done)
-            top_lp, top_k = logp[:, 1:].topk(min(self.beam, logp.shape[1] - 1), dim=-1)
+            units = logp[:, 1:]
+            fused = self._lm_scores(active, pred)  # (N, units): 0 without a language model
+            top_k = (units + fused).topk(min(self.beam, units.shape[1]), dim=-1)[1]
+            acoustic, lm_rows = units.tolist(), fused.tolist()
             floor_score = _kth((h.score for h in ended.values()), self.beam)
             cands = []
             for i, h in enumerate(active):
-                options = dict(zip((top_k[i] + 1).tolist(), top_lp[i].tolist(), strict=True))
+                options = (top_k[i] + 1).tolist()
                 if len(context):
-                    for k in context.expansions(h.ctx) - options.keys():
-                        options[k] = float(logp[i, k])
-                for k, lp in options.items():
+                    options += sorted(context.expansions(h.ctx) - set(options))
+                for k in options:
+                    lp, lm = acoustic[i][k - 1], lm_rows[i][k - 1]
                     ctx, bonus = context.step(h.ctx, k)
-                    if h.ac + lp + h.bias + bonus > floor_score:
-                        cands.append((h.score + lp + bonus, i, k, lp, ctx, bonus))
+                    if self.lm_phrase_logprob is not None and context.matching(ctx):
+                        lm = self.lm_weight * self.lm_phrase_logprob + self.lm_bonus
+                    if h.score + lp + bonus + lm > floor_score:
+                        cands.append((h.score + lp + bonus + lm, i, k, lp, ctx, bonus, lm))
             cands.sort(reverse=True)
             cands = cands[: self.beam]
             if not cands:
                 break
             predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands], memory)
             nxt = []
-            for (_, i, k, lp, ctx, bonus), (pred, pred_state) in zip(cands, predicted, strict=True):
+            for (_, i, k, lp, ctx, bonus, lm), (pred, pred_state) in zip(cands, predicted, strict=True):
                 h = active[i]
                 new = Hyp(
                     (*h.tokens, k),
@@ -272,6 +299,7 @@ class BeamSearch:
                     h.word_start,
                     h.word_ac,
                     h.word_bias,
+                    h.lm + lm,
                 )
                 if k == SPACE:
                     self._word_done(st, h, new, frame)
@@ -280,6 +308,45 @@ class BeamSearch:
                 nxt.append(new)
             active = nxt
         st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
+
+    def _lm_scores(self, active: list[Hyp], pred: torch.Tensor) -> torch.Tensor:
+        """Each hypothesis's weighted language-model score of every next unit (N, units; zeros without one),
+        less `ilm_weight` times the recogniser's internal one (`pred`: the hypotheses' joint inputs)."""
+        if self.lm is None:
+            return torch.zeros(len(active), len(CHARS))
+        rows = np.stack([self.lm.logprobs(self._history(h.tokens))[: len(CHARS)] for h in active])
+        scores = torch.from_numpy(rows) * self.lm_weight + self.lm_bonus
+        if self.ilm_weight:
+            internal = torch.log_softmax(self.model.joint.out(torch.tanh(pred))[:, 1:], -1)
+            scores = scores - self.ilm_weight * internal
+        return scores
+
+    def _history(self, tokens: tuple[int, ...]) -> str:
+        """The text the language model reads before the next unit: the last order - 1 characters."""
+        return "".join(CHARS[t - 1] for t in tokens[-(self.lm.order - 1) :])
+
+    def _end_score(self, tokens: tuple[int, ...]) -> float:
+        """The weighted language-model score of the sentence ending after `tokens` (0 without a model)."""
+        if self.lm is None:
+            return 0.0
+        while tokens and tokens[-1] == SPACE:
+            tokens = tokens[:-1]
+        return self.lm_weight * float(self.lm.logprobs(self._history(tokens))[END])
+
+    def text_lm_score(self, words: tuple[str, ...], context: ContextGraph = EMPTY) -> float:
+        """The weighted language-model score of a whole text as the search gives it (the internal model aside):
+        each letter, the letters along the context's phrases at `lm_phrase_logprob`, and the end."""
+        if self.lm is None:
+            return 0.0
+        text = " ".join(words)
+        total, ctx = 0.0, 0
+        for i, unit in enumerate(encode(text)):
+            ctx, _ = context.step(ctx, unit)
+            if self.lm_phrase_logprob is not None and context.matching(ctx):
+                total += self.lm_weight * self.lm_phrase_logprob + self.lm_bonus
+            else:
+                total += self.lm_weight * float(self.lm.logprobs(text[:i])[unit - 1]) + self.lm_bonus
+        return total + self.lm_weight * float(self.lm.logprobs(text)[END])
 
     def _project(self, pred_out: torch.Tensor, memory: ContextMemory | None) -> torch.Tensor:
         """Prediction-network outputs (N, H), read over the context, as the joint network's input (N, J)."""
@@ -347,7 +414,7 @@ class BeamSearch:
             text = "".join(CHARS[t - 1] for t in tokens)
             words = text.split()
             if not words:
-                lat.add_final((), h.score)
+                lat.add_final((), h.score + self._end_score(()))
                 continue
             if not text.endswith(" "):
                 last_start = h.word_start if keep == len(h.tokens) else h.times[max(0, text.rstrip().rfind(" ") + 1)]
@@ -360,7 +427,7 @@ class BeamSearch:
                     h.ac - h.word_ac if keep == len(h.tokens) else 0.0,
                     h.bias - h.word_bias if keep == len(h.tokens) else 0.0,
                 )
-            lat.add_final(tuple(words), h.score + context.finish(h.ctx))
+            lat.add_final(tuple(words), h.score + context.finish(h.ctx) + self._end_score(tokens))
         to_s = lambda f: seconds(self.frame_end_tick(f, first_feature))  # noqa: E731
         lat = lat.with_times(to_s)
         if self.respell > 0 and len(context) and self.model.words:  # without its words, every span would do
@@ -372,7 +439,8 @@ class BeamSearch:
             if said:  # the frames around what the search heard: before and after it, only blanks are emitted
                 window = max(0, min(said) - TRIM_MARGIN), min(end, max(said) + 1 + TRIM_MARGIN)
                 enc = torch.cat(st.enc, dim=1)[:, :end]
-                lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases, window)
+                lm = (lambda words: self.text_lm_score(words, context)) if self.lm is not None else None
+                lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases, window, lm)
         return lat
 
     def _respeller(self, context: ContextGraph) -> Respeller:

@@ -147,6 +147,10 @@ class ContextGraph:
             return 0, delta
         return new, delta
 
+    def matching(self, state: int) -> bool:
+        """Whether `state` is part way along a phrase (not a word's start, not a word matching nothing)."""
+        return state not in (0, self.root) and self.states[state].weight > 0
+
     def expansions(self, state: int) -> set[int]:
         """Units that would extend a match from `state`: searched even if acoustically unlikely."""
         return set(self.states[state].next) | ({SPACE} if len(self) else set())

@@ -51,6 +51,8 @@ import numpy as np
 import torch
 
 from audio import seconds
+from models.char_lm import ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, CharNgram
+from models.char_lm import SHIPPED as SHIPPED_LM
 from models.rnnt import RNNT, quantize_int8
 from nodes.config import WEIGHTS, configure
 from nodes.decoder.beam import BeamSearch, DecoderState
@@ -98,6 +100,16 @@ class DecoderConfig:
     """Bonus per phrase at most, so a long contact cannot outbid the audio (None: no cap)."""
     respell: float = MAX_DISTANCE
     """How far (sound-key edit distance) a span may be from a context phrase to be respelled to it; 0: off."""
+    char_lm: str | None = None
+    """The character language model fused into the search (None: the shipped `weights/char_lm.npz`)."""
+    lm_weight: float = LM_WEIGHT
+    """Its weight in the search (`models.char_lm.LM_WEIGHT`, tuned on dev); 0: no fusion."""
+    lm_bonus: float = LM_BONUS
+    """Score per unit it scores, against its pull towards shorter hypotheses (tuned on dev)."""
+    lm_phrase_logprob: float | None = LM_PHRASE_LOGPROB
+    """Log-probability given to each letter along a context phrase instead of the model's (None: its own)."""
+    ilm_weight: float = ILM_WEIGHT
+    """Share of the recogniser's internal language model taken out where the character model is added."""
     verify: bool = True
     """Check context phrases against the audio in a second pass at the end (`nodes.decoder.verify`)."""
     int8: bool = False
@@ -196,7 +208,16 @@ class RNNTDecoder(Node):
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
         model = RNNT.from_checkpoint(torch.load(path, weights_only=False))
         self.search = BeamSearch(
-            quantize_int8(model) if c.int8 else model, beam=c.beam, respell=c.respell, verify=c.verify, batch=c.batch
+            quantize_int8(model) if c.int8 else model,
+            beam=c.beam,
+            respell=c.respell,
+            verify=c.verify,
+            batch=c.batch,
+            lm=CharNgram.load(c.char_lm or SHIPPED_LM) if c.lm_weight else None,
+            lm_weight=c.lm_weight,
+            lm_bonus=c.lm_bonus,
+            lm_phrase_logprob=c.lm_phrase_logprob,
+            ilm_weight=c.ilm_weight,
         )
         self.bonus, self.max_bonus = c.bonus, c.max_bonus
         self.phrases, self.capped = _cap(normalise_phrases(context or ()))

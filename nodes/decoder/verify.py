@@ -38,6 +38,7 @@ without that reading and without the swaps.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -80,6 +81,8 @@ TRIM_MARGIN = 6
 """Encoder frames (240 ms) kept before the first and after the last unit the search emitted; the silence
 beyond them is left out of the RNN-T's scoring (every candidate would only emit blanks there); the CTC
 layer, which has to place every letter on a frame of its own, reads all of them."""
+LM_SHARE = 2.0
+"""Weight of the first pass's language-model score of each candidate (tuned on dev with the decoder's fusion)."""
 RESCORE_PLAIN = 8
 """Candidates (the best by the biased reading) that are also read without the learned biasing: on dev, reading
 all 32 chose the same as reading these 8."""
@@ -174,6 +177,7 @@ class PhraseVerifier:
         max_swaps: int = MAX_SWAPS,
         scored: int = SCORED,
         rescore_plain: int = RESCORE_PLAIN,
+        lm_share: float = LM_SHARE,
     ) -> None:
         self.model = model
         self.weight = weight
@@ -187,6 +191,9 @@ class PhraseVerifier:
         self.max_swaps = max_swaps if self.ctc_weight else 0
         self.scored = scored
         self.rescore_plain = rescore_plain
+        self.lm_share = lm_share
+        """Weight of the first pass's language-model score of a candidate (`rescore`'s `lm`), beside the
+        recogniser's readings: without it the second pass picks what the recogniser alone prefers."""
 
     @torch.no_grad()
     def rescore(
@@ -196,9 +203,11 @@ class PhraseVerifier:
         memory: ContextMemory | None,
         phrases: list[str],
         window: tuple[int, int] | None = None,
+        lm: Callable[[Prefix], float] | None = None,
     ) -> Lattice:
         """The lattice with its finals replaced by the scored candidates. enc: (1, T, H) encoder frames up to the
-        end-point; the RNN-T reads only `window` of them (where the search heard something), the CTC layer all."""
+        end-point; the RNN-T reads only `window` of them (where the search heard something), the CTC layer all;
+        `lm`: the first pass's language-model score of a candidate's words (`lm_share` of it is added)."""
         if not phrases or not lattice.finals or enc.shape[1] == 0:
             return lattice
         context = [tuple(p.split()) for p in phrases]
@@ -210,6 +219,7 @@ class PhraseVerifier:
             self.weight * phrase_letters(c.words, context)
             + (self.nbest_bonus if c.words == c.source else 0.0)
             + self.first_pass_weight * first_pass[c.source]
+            + (self.lm_share * lm(c.words) if lm is not None and self.lm_share else 0.0)
             for c in cands
         ]
         ctc = self.ctc_log_likelihoods(enc, [c.words for c in cands]) if self.ctc_weight else []
