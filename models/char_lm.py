@@ -60,7 +60,7 @@ class CharNgram:
     """(contexts, len(UNITS)) uint8: -log p / STEP."""
 
     @classmethod
-    def train(cls, texts: Iterable[str], order: int = 6, min_count: int = 2) -> CharNgram:
+    def train(cls, texts: Iterable[str], order: int = 6, min_count: int = 10) -> CharNgram:
         """Count and smooth. `texts`: sentences as the recogniser writes them (see `corpus.wordlists.normalise`)."""
         index = {c: i for i, c in enumerate(UNITS)}
         grams: dict[int, Counter[str]] = {order: Counter()}

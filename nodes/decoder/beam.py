@@ -60,6 +60,9 @@ class Hyp:
     word_bias: float = 0.0
     lm: float = 0.0
     """The character language model's weighted log-probability of `tokens` (shallow fusion; 0 without one)."""
+    lm_next: torch.Tensor | None = None
+    """Its fused score of every next unit after `tokens` (`BeamSearch._lm_scores`): computed once, the first
+    frame the hypothesis is extended, and kept while it only emits blanks."""
 
     @property
     def score(self) -> float:
@@ -261,10 +264,11 @@ class BeamSearch:
                     h.word_ac,
                     h.word_bias,
                     h.lm,
+                    h.lm_next,
                 )
                 self._merge(ended, done)
             units = logp[:, 1:]
-            fused = self._lm_scores(active, pred)  # (N, units): 0 without a language model
+            fused = self._lm_scores(active)  # (N, units): 0 without a language model
             top_k = (units + fused).topk(min(self.beam, units.shape[1]), dim=-1)[1]
             acoustic, lm_rows = units.tolist(), fused.tolist()
             floor_score = _kth((h.score for h in ended.values()), self.beam)
@@ -309,17 +313,21 @@ class BeamSearch:
             active = nxt
         st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
 
-    def _lm_scores(self, active: list[Hyp], pred: torch.Tensor) -> torch.Tensor:
+    def _lm_scores(self, active: list[Hyp]) -> torch.Tensor:
         """Each hypothesis's weighted language-model score of every next unit (N, units; zeros without one),
-        less `ilm_weight` times the recogniser's internal one (`pred`: the hypotheses' joint inputs)."""
+        less `ilm_weight` times the recogniser's internal one; computed for the hypotheses that lack it."""
         if self.lm is None:
             return torch.zeros(len(active), len(CHARS))
-        rows = np.stack([self.lm.logprobs(self._history(h.tokens))[: len(CHARS)] for h in active])
-        scores = torch.from_numpy(rows) * self.lm_weight + self.lm_bonus
-        if self.ilm_weight:
-            internal = torch.log_softmax(self.model.joint.out(torch.tanh(pred))[:, 1:], -1)
-            scores = scores - self.ilm_weight * internal
-        return scores
+        todo = [h for h in active if h.lm_next is None]
+        if todo:
+            rows = np.stack([self.lm.logprobs(self._history(h.tokens))[: len(CHARS)] for h in todo])
+            scores = torch.from_numpy(rows) * self.lm_weight + self.lm_bonus
+            if self.ilm_weight:
+                pred = torch.stack([h.pred for h in todo])
+                scores = scores - self.ilm_weight * torch.log_softmax(self.model.joint.out(torch.tanh(pred))[:, 1:], -1)
+            for h, row in zip(todo, scores, strict=True):
+                h.lm_next = row
+        return torch.stack([h.lm_next for h in active])
 
     def _history(self, tokens: tuple[int, ...]) -> str:
         """The text the language model reads before the next unit: the last order - 1 characters."""
