@@ -4,11 +4,13 @@
     python3 -m bench.endpoint --corpus corpus_out --split test --limit 100  # the shipped defaults, held out
 
 For each recording with the wake word it runs silero-vad over the whole file and
-the real decoder (`weights/asr_rnnt.pt`, beam search fed 40 ms chunks) from the
-wake word's end, and caches the VAD probabilities and the decoder's per-chunk
-signals (text, last token time) in `runs/endpoint/` (keyed by the weights, so a
-better recogniser is decoded afresh; an interrupted run resumes). Parameter grids
-are then evaluated from the cache without decoding again.
+the real decoder (`weights/asr_rnnt.pt`, beam search fed 40 ms chunks, with the
+character LM fused as the decoder node fuses it) from the wake word's end, and
+caches the VAD probabilities and the decoder's per-chunk signals (text as it
+stands and flushed, last token time) in `runs/endpoint/` (keyed by the weights,
+the character LM and the flush, so a better recogniser is decoded afresh; an
+interrupted run resumes). Parameter grids are then evaluated from the cache
+without decoding again.
 
 The recordings end 0.8-1.5 s after the end of speech, sooner than a slow rule
 would fire, so each is extended with mirrored copies of its own audio from 0.5 s
@@ -35,6 +37,8 @@ import numpy as np
 
 from audio import SAMPLE_RATE
 from audio.logmel import frame_start
+from models.char_lm import LM_WEIGHT
+from models.char_lm import SHIPPED as SHIPPED_LM
 from nodes.endpoint_rule import NEVER, EndpointParams, first_fire, first_reason
 from training.endpoint_signals import WINDOW, Steps, Utterance, collect, eoq_inputs, situation, steps
 
@@ -58,8 +62,8 @@ PAUSE_S = 1.0
 pause mid-request ("call ... meg bauer") must not end it, and the fitting recordings have no such pauses."""
 SPECULATIVE_MAX_PREMATURE = 0.2
 """Share of speakers the speculative end-pointer may cut off: each cut costs a reset and the work redone.
-Resets where the hypothesis changed between the two end-points come on top (`hypothesis_at`): bounding those
-too leaves partners only to slower finals (docs/measurements.md), and a result waits for the final either way."""
+Resets where the hypothesis changed between the two end-points come on top (`confirmed`): with the decoder's
+flushed results they are rare (0.7% of test recordings, docs/measurements.md)."""
 BASELINE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(37))  # 0.2 .. 2.0
 IDLE_GRID = (None, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0)
 """Decoder silences tried as the pair's `idle_blank_s` once the rest is fitted (at least `PAUSE_S`: a speaker's
@@ -73,6 +77,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100, help="recordings with the wake word to use (0: all)")
     p.add_argument("--weights", default="weights/asr_rnnt.pt", help="the recogniser (default: the shipped one)")
     p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
+    p.add_argument(
+        "--char-lm", default=str(SHIPPED_LM), help="character LM fused into the search, as the decoder node does"
+    )
+    p.add_argument("--lm-weight", type=float, default=LM_WEIGHT, help="its weight (0: no fusion; default the node's)")
     p.add_argument("--cache", default="runs/endpoint", help="folder of the cached VAD and decoder signals")
     p.add_argument("--extend-s", type=float, default=3.0, help="audio kept after the end of speech (extended)")
     p.add_argument("--max-premature", type=float, default=0.02, help="premature cut rate the final kind may have")
@@ -100,15 +108,23 @@ def fire(s: Steps, u: Utterance, p: EndpointParams) -> tuple[int, str]:
     return int(s.t[k]), reason
 
 
-def hypothesis_at(utts: list[Utterance], at: np.ndarray) -> np.ndarray:
-    """The decoder's best hypothesis at each tick of `at` (one row per utterance), as an id: equal ids,
-    equal text (-1: none yet). The speculative result stands when the final end-point finds the same one."""
+def hypothesis_at(utts: list[Utterance], at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The decoder's best hypothesis at each tick of `at` (one row per utterance) as it stands and flushed
+    (`Utterance.sig_flushed`), as ids: equal ids, equal text (-1: none yet)."""
     ids: dict[str, int] = {}
-    out = np.empty(at.shape, dtype=np.int32)
+    out = np.empty((2, *at.shape), dtype=np.int32)
     for n, u in enumerate(utts):
-        text_ids = np.array([ids.setdefault(t, len(ids)) for t in u.sig_text] + [-1], dtype=np.int32)
-        out[n] = text_ids[np.searchsorted(u.sig_end, at[n], side="right") - 1]  # index -1: the trailing -1
-    return out
+        for k, texts in enumerate((u.sig_text, u.sig_flushed or u.sig_text)):
+            text_ids = np.array([ids.setdefault(t, len(ids)) for t in texts] + [-1], dtype=np.int32)
+            out[k, n] = text_ids[np.searchsorted(u.sig_end, at[n], side="right") - 1]  # index -1: the trailing -1
+    return out[0], out[1]
+
+
+def confirmed(spec: tuple[np.ndarray, np.ndarray], final: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Whether the decoder node confirms the speculative result at the final end-point: its flushed
+    hypothesis at the speculative end-point (`spec`, as `hypothesis_at` gives it) is the one at the final
+    (`final`) as it stands or flushed."""
+    return (spec[1] == final[0]) | (spec[1] == final[1])
 
 
 def grid(th: float, base: EndpointParams) -> EndpointParams:
@@ -245,13 +261,14 @@ def fit_rule(
 
 
 def pair(
-    at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, hyp: np.ndarray, top: int = 100
+    at: np.ndarray, se: np.ndarray, axes: tuple, max_premature: float, params: Any, hyp: tuple, top: int = 100
 ) -> tuple:
     """(final, speculative, the final's p50 + p90): the fastest final (p50 + p90) that has a speculative
     partner, and of its partners the one whose effective latency is lowest (p50 + p90).
 
     Effective latency is the speculative end-point's when its result stands (it did not cut the speaker
-    off and `hyp`, the hypothesis at each tick, is the same at the final end-point), else the final's. The
+    off and the decoder confirms it at the final end-point: `stands` on `hyp`, the hypotheses at each tick
+    as `hypothesis_at` gives them), else the final's. The
     final may cut at most `max_premature`; the speculative one waits no longer than the final on any axis
     (so it never fires after it), leads it by 150-250 ms (p50) and cuts at most
     `SPECULATIVE_MAX_PREMATURE` of the speakers off. Only the `top` lowest-latency finals are tried as
@@ -272,7 +289,8 @@ def pair(
         ok &= premature <= SPECULATIVE_MAX_PREMATURE
         if not ok.any():
             continue
-        stands = (lat >= 0) & (hyp == hyp[(slice(None), *i)].reshape(n, 1, 1, 1, 1))
+        final = tuple(h[(slice(None), *i)].reshape(n, 1, 1, 1, 1) for h in hyp)
+        stands = (lat >= 0) & confirmed(hyp, final)
         effective = np.where(stands, lat, f / SAMPLE_RATE - se.reshape(-1, 1, 1, 1, 1))
         eff_cost = np.percentile(effective, 50, axis=0) + np.percentile(effective, 90, axis=0)
         j = np.unravel_index(np.argmin(np.where(ok, eff_cost, np.inf)), a.shape)
@@ -409,10 +427,10 @@ def report(args: argparse.Namespace) -> dict:
     for prefix, kind in (("fitted", ""), ("fitted", "eoq_"), ("shipped", ""), ("shipped", "eoq_")):
         f, s = ticks.get(f"{prefix}: {kind}final"), ticks.get(f"{prefix}: {kind}speculative")
         if f is not None and s is not None:
-            same = hypothesis_at(utts, np.array([s, f]).T)
+            plain, flushed = hypothesis_at(utts, np.array([s, f]).T)
             f, s = np.array(f) / SAMPLE_RATE, np.array(s) / SAMPLE_RATE
             se = np.array([u.speech_end for u in utts])
-            stands = (s >= se) & (same[:, 0] == same[:, 1])
+            stands = (s >= se) & confirmed((plain[:, 0], flushed[:, 0]), (plain[:, 1], flushed[:, 1]))
             effective = np.where(stands, s, f) - se  # the speculative result stands unless the final resets it
             row = rows[[r["name"] for r in rows].index(f"{prefix}: {kind}speculative")]
             row["reset_rate"] = round(float(1 - stands.mean()), 4)

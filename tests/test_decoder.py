@@ -136,3 +136,27 @@ def test_a_cut_lattice_stays_connected_when_hypotheses_timed_a_prefix_differentl
     assert cut.arcs == {}
     again = Lattice.from_dict(cut.to_dict())
     assert again.arcs == {} and list(again.finals) == [()]
+
+
+def test_a_flushed_search_reaches_the_last_word_sooner_and_leaves_the_search_as_it_was():
+    """The encoder emits a word's last letters a step or more after their audio; the flushed copy
+    (`BeamSearch.flushed`, padded with the last step's frames) has them steps before the search itself."""
+    from audio.files import load
+    from audio.logmel import LogMel
+    from models.char_lm import SHIPPED, CharNgram
+    from nodes.config import WEIGHTS
+
+    torch.set_num_threads(1)
+    model = RNNT.from_checkpoint(torch.load(WEIGHTS / "asr_rnnt.pt", weights_only=False))
+    search = BeamSearch(model, lm=CharNgram.load(SHIPPED))
+    frames = LogMel().frames(load(WEIGHTS.parent / "data" / "demo" / "alexa_kitchen_lights_stereo44k.flac"))
+    st = search.start()
+    texts, flushed = [], []
+    for k in range(0, len(frames), 4):
+        search.accept(st, frames[k : k + 4])
+        before = ([h.tokens for h in st.beam], st.enc_frames, len(st.enc))
+        flushed.append(search.best_text(search.flushed(st)))
+        assert ([h.tokens for h in st.beam], st.enc_frames, len(st.enc)) == before
+        texts.append(search.best_text(st))
+    assert texts[-1] == "alexa turn on the kitchen lights"
+    assert flushed.index(texts[-1]) <= texts.index(texts[-1]) - 3  # 120 ms or more sooner

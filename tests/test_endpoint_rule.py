@@ -15,7 +15,7 @@ import pytest
 
 from audio import SAMPLE_RATE
 from audio.logmel import frame_end
-from bench.endpoint import GRID, fire, fires, grid, hypothesis_at, node_fire
+from bench.endpoint import GRID, confirmed, fire, fires, grid, hypothesis_at, node_fire
 from models.eoq import SPEECH, EndOfQuery
 from nodes.endpoint_rule import EndpointParams, Situation, decide
 from nodes.endpointer import DEFAULTS, FINAL, LEARNED
@@ -159,7 +159,24 @@ def test_a_speculative_result_is_reset_when_the_hypothesis_changes_before_the_fi
     at the speculative end-point, as the decoder node does, not only where the speaker was cut off."""
     u = STREAMS[0]  # "call" at 1.2 s, "call meg" at 1.6 s, "call meg bauer" at 1.95 s
     at = np.array([[round(t * SAMPLE_RATE) for t in (0.5, 0.9, 1.7, 1.9, 2.1, 2.5)]])
-    ids = hypothesis_at([u], at)[0]
+    plain, flushed = hypothesis_at([u], at)
+    ids = plain[0]
     assert ids[0] == -1 and ids[1] != ids[2]  # no decoder signal yet; then an empty hypothesis, then "call meg"
     assert ids[2] == ids[3] != ids[4]  # "call meg" until the last word is decoded
     assert ids[4] == ids[5]  # "call meg bauer" stands
+    assert (flushed == plain).all()  # nothing flushed collected: the hypotheses as they stand
+    assert not confirmed((plain[:, 2], flushed[:, 2]), (plain[:, 4], flushed[:, 4]))
+
+
+def test_a_flushed_speculative_result_is_confirmed_when_the_final_end_point_reaches_it():
+    """The decoder node takes a speculative result from the search flushed (the last word's letters the
+    encoder has not emitted yet): where that is what the final end-point finds, the bench counts no reset."""
+    u = STREAMS[0]  # "call meg" until 1.95 s, "call meg bauer" after; flushed, "call meg bauer" from 1.7 s
+    u = replace(
+        u, sig_flushed=[t if e < round(1.7 * SAMPLE_RATE) else "call meg bauer" for t, e in zip(u.sig_text, u.sig_end)]
+    )
+    at = np.array([[round(t * SAMPLE_RATE) for t in (1.2, 1.8, 2.1)]])
+    plain, flushed = hypothesis_at([u], at)
+    assert flushed[0, 1] != plain[0, 1] and flushed[0, 1] == plain[0, 2]
+    assert confirmed((plain[:, 1], flushed[:, 1]), (plain[:, 2], flushed[:, 2]))  # speculative at 1.8, final at 2.1
+    assert not confirmed((plain[:, 0], flushed[:, 0]), (plain[:, 2], flushed[:, 2]))  # at 1.2 only "call"

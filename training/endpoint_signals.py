@@ -44,6 +44,9 @@ class Utterance:
     sig_end: np.ndarray  # ticks
     sig_last: np.ndarray  # tick of the best hypothesis's last token (-1: none)
     sig_text: list[str]
+    sig_flushed: list[str] | None = None
+    """The best hypothesis of the search flushed (`BeamSearch.flushed`) after each chunk: what the
+    decoder node's results are taken from (None: not collected)."""
 
 
 def extend(x: np.ndarray, speech_end: float, extend_s: float) -> np.ndarray:
@@ -61,9 +64,26 @@ def extend(x: np.ndarray, speech_end: float, extend_s: float) -> np.ndarray:
     return np.concatenate(parts)[:target].astype(np.float32)
 
 
+def _char_lm(args: argparse.Namespace) -> tuple[Path | None, float]:
+    """The character LM fused into the search and its weight, as the decoder node has them by default
+    (`args.char_lm`, `args.lm_weight` where given; weight 0: none)."""
+    from models.char_lm import LM_WEIGHT, SHIPPED
+
+    weight = float(getattr(args, "lm_weight", LM_WEIGHT))
+    return (Path(getattr(args, "char_lm", None) or SHIPPED) if weight else None), weight
+
+
 def _cache_path(args: argparse.Namespace) -> Path:
-    digest = hashlib.sha1(Path(args.weights).read_bytes()).hexdigest()[:10]
-    return Path(args.cache) / f"{args.split}-{digest}-beam{args.beam}-ext{args.extend_s:g}.jsonl"
+    digest = hashlib.sha1(Path(args.weights).read_bytes())
+    lm, weight = _char_lm(args)
+    if lm is not None:
+        digest.update(lm.read_bytes())
+        digest.update(f"{weight:g}".encode())
+    from nodes.decoder.beam import FLUSH_STEPS
+
+    flush = f"-flush{FLUSH_STEPS}" if FLUSH_STEPS else ""
+    name = f"{args.split}-{digest.hexdigest()[:10]}-beam{args.beam}-ext{args.extend_s:g}{flush}.jsonl"
+    return Path(args.cache) / name
 
 
 def _pick(rows: list[dict], limit: int) -> list[dict]:
@@ -77,8 +97,9 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
     import torch
     from tqdm import tqdm
 
+    from models.char_lm import CharNgram
     from models.rnnt import RNNT
-    from nodes.decoder.beam import BeamSearch
+    from nodes.decoder.beam import FLUSH_STEPS, BeamSearch
     from nodes.vad import SileroVAD, speech_probs
 
     torch.set_num_threads(1)
@@ -94,7 +115,13 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                 cached[d["id"]] = d
     todo = [r for r in rows if r["id"] not in cached]
     if todo:
-        search = BeamSearch(RNNT.from_checkpoint(torch.load(args.weights, weights_only=False)), beam=args.beam)
+        lm, weight = _char_lm(args)
+        search = BeamSearch(
+            RNNT.from_checkpoint(torch.load(args.weights, weights_only=False)),
+            beam=args.beam,
+            lm=CharNgram.load(lm) if lm is not None else None,
+            lm_weight=weight,
+        )
         vad, logmel = SileroVAD(), LogMel()
         with path.open("a") as f:
             for r in tqdm(todo, desc=f"VAD + decoding {args.split}"):
@@ -103,7 +130,7 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                 frames = logmel.frames(x)
                 first = round(r["wake_end"] / 0.01)
                 st = search.start()
-                ends, lasts, texts = [], [], []
+                ends, lasts, texts, flushed = [], [], [], []
                 for k in range(first, len(frames), CHUNK_FRAMES):
                     chunk = frames[k : k + CHUNK_FRAMES]
                     search.accept(st, chunk)
@@ -111,8 +138,9 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                     ends.append(frame_end(k + len(chunk) - 1))
                     lasts.append(search.frame_end_tick(best.times[-1], first) if best and best.times else -1)
                     texts.append(search.best_text(st))
+                    flushed.append(search.best_text(search.flushed(st)) if FLUSH_STEPS else texts[-1])
                 d = {"id": r["id"], "probs": [round(float(p), 4) for p in probs], "ends": ends, "lasts": lasts}
-                d["texts"] = texts
+                d["texts"], d["flushed"] = texts, flushed
                 f.write(json.dumps(d) + "\n")
                 f.flush()
                 cached[r["id"]] = d
@@ -132,6 +160,7 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                 sig_end=np.asarray(d["ends"], np.int64),
                 sig_last=np.asarray(d["lasts"], np.int64),
                 sig_text=d["texts"],
+                sig_flushed=d.get("flushed"),
             )
         )
     return out

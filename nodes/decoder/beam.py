@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
 from nodes.decoder.verify import MAX_FRAMES, TRIM_MARGIN, PhraseVerifier
+
+FLUSH_STEPS = 5
+"""Encoder steps of padding (40 ms each) `BeamSearch.flushed` decodes at an early end-point."""
 
 
 @dataclass
@@ -98,6 +101,8 @@ class DecoderState:
     started: bool = False
     enc: list[torch.Tensor] = field(default_factory=list)
     """The encoder's output chunk by chunk, kept for the second pass (`nodes.decoder.verify`)."""
+    tail: np.ndarray | None = None
+    """The raw log-mel frames of the last encoder step: what `BeamSearch.flushed` pads with."""
 
 
 class BeamSearch:
@@ -179,6 +184,7 @@ class BeamSearch:
         Returns each one's encoder frames (1, T, H), or None where its frames complete no step yet; an
         utterance's state moves on only if the call succeeds."""
         todo: dict[int, list[tuple[int, np.ndarray]]] = {}
+        todo_rows: list[tuple[int, np.ndarray]] = []
         rest: list[np.ndarray | None] = []
         for i, (st, f) in enumerate(zip(states, frames, strict=True)):
             x = f if st.pending is None else np.concatenate([st.pending, f])
@@ -186,6 +192,7 @@ class BeamSearch:
             rest.append(x[usable:])
             if usable:
                 todo.setdefault(usable if self.batch else i, []).append((i, x[:usable]))
+                todo_rows.append((i, x[:usable]))
         out: list[torch.Tensor | None] = [None] * len(states)
         new_state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for group in todo.values():
@@ -197,7 +204,23 @@ class BeamSearch:
             st.pending = rest[i]
             if i in new_state:
                 st.enc_state = new_state[i]
+                st.tail = next(x for j, x in todo_rows if j == i)[-self.stack :]
         return out
+
+    @torch.no_grad()
+    def flushed(self, st: DecoderState, context: ContextGraph = EMPTY, steps: int = FLUSH_STEPS) -> DecoderState:
+        """A copy of `st` decoded on over `steps` encoder steps of padding (its last step's frames again),
+        `st` untouched.
+
+        The encoder emits a word's last letters a step or more after the audio of them: at an end-point
+        soon after the speaker stops, the best hypothesis still lacks them ("put paper towels on the li").
+        The padding stands for the silence that follows, as the frames after a final end-point would, so
+        the flushed hypothesis is the one the decoder reaches a few steps later."""
+        if st.tail is None or steps <= 0:
+            return st
+        copy = replace(st, beam=list(st.beam), lattice=st.lattice.copy(), enc=list(st.enc), pending=None)
+        self.accept(copy, np.tile(st.tail, (steps, 1)), context)
+        return copy
 
     def _states(self, states: list[DecoderState]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The encoder states of utterances side by side (zeros for one that has not started)."""

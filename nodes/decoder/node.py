@@ -5,17 +5,25 @@ hypothesis changes, a `partial` event. `EndPoint` notices come back on feedback
 edges, in audio-time order, so when one at audio time t is handled the decoder
 has decoded at least up to t (it may have run a little past, hence the cut):
 
-- speculative at t: the lattice cut at t goes out as revision 0 (not final);
+- speculative at t: the lattice as of t, flushed (below), goes out as revision 0
+  (not final);
 - final at t', after a speculative one: if the first pass's best hypothesis
-  at t' is the one it had at t (nothing new was heard), a `Confirm` follows at
-  once, without decoding the lattice again; otherwise the lattice cut at t' is
-  decoded, and if its best path is what revision 0 said, a `Confirm` follows,
-  else a `Reset` for the utterance and revision 1 (final);
+  at t' (as it stands, else flushed) is the one revision 0 had (nothing new was
+  heard), a `Confirm` follows at once, without decoding the lattice again;
+  otherwise the flushed lattice as of t' is decoded, and if its best path is what
+  revision 0 said, a `Confirm` follows, else a `Reset` for the utterance and
+  revision 1 (final);
 - final with no speculative one before it: revision 0, final.
 
-Between the two end-points the decoder may still be reading the last word. From
-the speculative end-point on, it checks the best hypothesis after every encoder
-step; where it changed and held for a step, a `Reset` and the lattice as of that step go out as the
+The encoder emits a word's last letters a step or two after their audio, so at
+an end-point soon after the speaker stops the best hypothesis often still lacks
+them ("put paper towels on the li"). Every result is therefore taken from the
+search *flushed*: a copy decoded on over `flush_steps` steps of padding
+(`BeamSearch.flushed`), the hypothesis the decoder reaches a few steps later.
+From the speculative end-point on, the decoder checks the best hypothesis after
+every encoder step; where it is neither the latest speculative revision's nor on
+its way there (a prefix of it), held for a step, and still differs once flushed,
+a `Reset` and the flushed lattice as of that step go out as the
 next speculative revision (at most `respeculate` times), so the cloud's work for
 the new words overlaps the wait for the final end-point. The final end-point at t'
 judges the last speculative revision made by t' as above: confirmed, or reset for
@@ -55,7 +63,7 @@ from models.char_lm import ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, C
 from models.char_lm import SHIPPED as SHIPPED_LM
 from models.rnnt import RNNT, quantize_int8
 from nodes.config import WEIGHTS, configure
-from nodes.decoder.beam import BeamSearch, DecoderState
+from nodes.decoder.beam import FLUSH_STEPS, BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE
@@ -116,6 +124,10 @@ class DecoderConfig:
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
     """Torch threads of the process the decoder runs in."""
+    flush_steps: int = FLUSH_STEPS
+    """Encoder steps of padding a result is decoded on over (`BeamSearch.flushed`, 40 ms each); 0: none.
+    Chosen on the wake set's dev recordings (`bench endpoint`): the shipped end-pointers' speculative
+    results reset 32% -> 6.5%."""
     respeculate: int = 2
     """Speculative revisions sent again at most, when the best hypothesis changes between the speculative and
     the final end-point (each is one more request to the cloud); 0: only at the speculative end-point. With 2
@@ -162,6 +174,8 @@ class _Utterance:
     final: bool = False
     snapshots: deque[DecoderState] = field(default_factory=lambda: deque(maxlen=SNAPSHOTS))
     """The search as it stood after each of the last encoder steps (see `RNNTDecoder._lattice`)."""
+    flushed: tuple[int, DecoderState] | None = None
+    """The last flushed search (`RNNTDecoder._state_at`) and the encoder steps it flushed from."""
 
 
 @dataclass
@@ -381,12 +395,17 @@ class RNNTDecoder(Node):
             best = self.search.best(state, u.context) if state is not None else None
             tokens = best.tokens if best is not None else None
             previous, u.scan_tokens = u.scan_tokens, tokens
-            if state is None or tokens == u.speculative[-1].tokens or tokens != previous:
-                continue  # unchanged, or still changing (a word half read): it must hold for a step
+            latest = u.speculative[-1].tokens
+            if state is None or tokens == latest or tokens != previous or _on_the_way(tokens, latest):
+                continue  # unchanged, still changing (a word half read) or catching up with the flushed result
             t = self.search.frame_end_tick(u.scanned - 1, u.first_frame)
-            lattice = self.search.lattice(state, u.context, first_feature=u.first_frame)
+            state = self._flush(u, state)
+            best = self.search.best(state, u.context)
+            if best is not None and best.tokens == latest:
+                continue
+            lattice = self._cut(self.search.lattice(state, u.context, first_feature=u.first_frame), t)
             u.revision += 1
-            u.speculative.append(_Speculation(u.revision, t, tokens, lattice.best()))
+            u.speculative.append(_Speculation(u.revision, t, best.tokens if best else None, lattice.best()))
             out.append(Reset(stream=stream, start=t, end=t, utterance=u.id, revision=u.revision))
             out.append(self._message(stream, u, lattice, u.revision, "speculative", t, final=False))
         return out
@@ -430,9 +449,9 @@ class RNNTDecoder(Node):
         if msg.kind == "speculative":
             if u.speculative:
                 return []
-            lattice = self._lattice(u, msg.end)
-            u.speculative.append(_Speculation(0, msg.end, self._best_tokens(u, msg.end), lattice.best()))
-            u.scanned, u.scan_tokens = self._state_at(u, msg.end)[1], u.speculative[0].tokens
+            lattice = self._lattice(u, msg.end, flush=True)
+            u.speculative.append(_Speculation(0, msg.end, self._best_tokens(u, msg.end, flush=True), lattice.best()))
+            u.scanned, u.scan_tokens = self._state_at(u, msg.end)[1], self._best_tokens(u, msg.end)
             spec = self._message(msg.stream, u, lattice, 0, "speculative", msg.end, final=False)
             return [spec, *self._respeculate(msg.stream, u)]  # the steps decoded past it meanwhile
         return self._finalise(msg.stream, st, msg.end, "final")
@@ -451,9 +470,9 @@ class RNNTDecoder(Node):
         st.finished.add(u.id)
         made = [sp for sp in u.speculative if sp.at <= t]  # revisions sent past t are no matter
         last = made[-1] if made else None
-        if last is not None and self._best_tokens(u, t) == last.tokens:
+        if last is not None and last.tokens in (self._best_tokens(u, t), self._best_tokens(u, t, flush=True)):
             return self._commit(stream, u, last, kind, t)
-        lattice = self._lattice(u, t)
+        lattice = self._lattice(u, t, flush=True)
         if last is not None and lattice.best() == last.text:
             return self._commit(stream, u, last, kind, t)
         u.snapshots.clear()  # nothing is decoded for it any more
@@ -471,7 +490,7 @@ class RNNTDecoder(Node):
         if sp.revision == u.revision:
             u.snapshots.clear()
             return [Confirm(stream=stream, start=t, end=t, utterance=u.id, revision=sp.revision)]
-        lattice = self._lattice(u, sp.at)
+        lattice = self._lattice(u, sp.at, flush=True)
         u.snapshots.clear()
         u.revision += 1
         return [
@@ -479,9 +498,9 @@ class RNNTDecoder(Node):
             self._message(stream, u, lattice, u.revision, kind, sp.at, final=True),
         ]
 
-    def _state_at(self, u: _Utterance, t: int) -> tuple[DecoderState | None, int]:
-        """The search as it stood after the last encoder frame that ends by audio time t, and that frame
-        count; None when it is older than the snapshots kept.
+    def _state_at(self, u: _Utterance, t: int, flush: bool = False) -> tuple[DecoderState | None, int]:
+        """The search as it stood after the last encoder frame that ends by audio time t (`flush`: flushed,
+        `_flush`), and that frame count; None when it is older than the snapshots kept.
 
         An end-point reaches the decoder on a feedback edge, after it has decoded a little past t: in
         process one chunk, on Ray as far as the other actors' timing let it run. The state kept at t makes
@@ -489,26 +508,40 @@ class RNNTDecoder(Node):
         frames = 0
         while frames < u.search.enc_frames and self.search.frame_end_tick(frames, u.first_frame) <= t:
             frames += 1
-        if frames == u.search.enc_frames:
-            return u.search, frames
-        return next((s for s in u.snapshots if s.enc_frames == frames), None), frames
+        state = u.search if frames == u.search.enc_frames else self._snapshot(u, frames)
+        if flush and state is not None:
+            state = self._flush(u, state)
+        return state, frames
+
+    def _flush(self, u: _Utterance, state: DecoderState) -> DecoderState:
+        """`state` flushed (`BeamSearch.flushed`), the last one kept: an end-point asks for it more than once."""
+        if u.flushed is None or u.flushed[0] != state.enc_frames:
+            u.flushed = (state.enc_frames, self.search.flushed(state, u.context, self.config.flush_steps))
+        return u.flushed[1]
+
+    @staticmethod
+    def _cut(lattice: Lattice, t: int) -> Lattice:
+        """A flushed lattice's times held to the end-point t (the padding after it was not heard)."""
+        end = seconds(t)
+        return lattice.with_times(lambda s: min(s, end))
 
     @staticmethod
     def _snapshot(u: _Utterance, frames: int) -> DecoderState | None:
         """The search as it stood after `frames` encoder steps (None: older than the snapshots kept)."""
         return next((s for s in u.snapshots if s.enc_frames == frames), None)
 
-    def _best_tokens(self, u: _Utterance, t: int) -> tuple[int, ...] | None:
-        state, _ = self._state_at(u, t)
+    def _best_tokens(self, u: _Utterance, t: int, flush: bool = False) -> tuple[int, ...] | None:
+        state, _ = self._state_at(u, t, flush)
         best = self.search.best(state, u.context) if state is not None else None
         return best.tokens if best is not None else None
 
-    def _lattice(self, u: _Utterance, t: int) -> Lattice:
-        """The lattice as of audio time t (`_state_at`); an end-point older than the snapshots kept cuts the
-        later search (whose beam may have pruned other runners-up)."""
-        state, frames = self._state_at(u, t)
+    def _lattice(self, u: _Utterance, t: int, flush: bool = False) -> Lattice:
+        """The lattice as of audio time t (`_state_at`, `flush`ed); an end-point older than the snapshots kept
+        cuts the later search (whose beam may have pruned other runners-up)."""
+        state, frames = self._state_at(u, t, flush)
         if state is not None:
-            return self.search.lattice(state, u.context, first_feature=u.first_frame)
+            lattice = self.search.lattice(state, u.context, first_feature=u.first_frame)
+            return self._cut(lattice, t) if flush else lattice
         cut = self.search.lattice(u.search, u.context, cut_frame=frames, first_feature=u.first_frame)
         return cut.cut(seconds(t))
 
@@ -527,6 +560,11 @@ class RNNTDecoder(Node):
             endpoint_s=round(seconds(t), 3),
             final=final,
         )
+
+
+def _on_the_way(tokens: tuple[int, ...] | None, target: tuple[int, ...] | None) -> bool:
+    """Whether `tokens` are a prefix of `target`: the search catching up with a flushed result."""
+    return tokens is not None and target is not None and target[: len(tokens)] == tokens
 
 
 def _cap(phrases: list[str]) -> tuple[tuple[str, ...], str | None]:
