@@ -39,6 +39,7 @@ from audio import SAMPLE_RATE
 from audio.logmel import frame_start
 from models.char_lm import LM_WEIGHT
 from models.char_lm import SHIPPED as SHIPPED_LM
+from nodes.decoder import BEAM
 from nodes.endpoint_rule import NEVER, EndpointParams, first_fire, first_reason
 from training.endpoint_signals import WINDOW, Steps, Utterance, collect, eoq_inputs, situation, steps
 
@@ -76,7 +77,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eoq", default=None, help="end-of-query weights to compare (default: the shipped ones)")
     p.add_argument("--limit", type=int, default=100, help="recordings with the wake word to use (0: all)")
     p.add_argument("--weights", default="weights/asr_rnnt.pt", help="the recogniser (default: the shipped one)")
-    p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
+    p.add_argument("--beam", type=int, default=BEAM, help=f"beam width of the search (default {BEAM})")
     p.add_argument(
         "--char-lm", default=str(SHIPPED_LM), help="character LM fused into the search, as the decoder node does"
     )

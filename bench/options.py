@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from models.char_lm import ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, SHIPPED
+from nodes.decoder import BEAM
 from nodes.decoder.context import BONUS, ENCODER_BIAS, MAX_BONUS
 from nodes.decoder.respell import MAX_DISTANCE
 
@@ -25,7 +26,7 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default="weights/asr_rnnt.pt", help="the recogniser (default: the shipped one)")
     p.add_argument("--cache", default="runs/asr/features", help="feature cache folder")
     p.add_argument("--limit", type=int, default=200, help="utterances to decode (0: all)")
-    p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
+    p.add_argument("--beam", type=int, default=BEAM, help=f"beam width of the search (default {BEAM})")
     p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (tuned on dev)")
     p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (tuned on dev)")
     p.add_argument(

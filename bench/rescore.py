@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from models.char_lm import SHIPPED as CHAR_LM
+from nodes.decoder import BEAM
 from nodes.decoder.context import BONUS, MAX_BONUS
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm", default=str(ROOT / "weights" / "lm.pt"), help="the rescorer's language model")
     p.add_argument("--features", default="runs/asr/features", help="feature cache folder (shared with bench asr)")
     p.add_argument("--lattices", default="runs/rescore", help="lattice cache folder")
-    p.add_argument("--beam", type=int, default=8, help="beam width of the search (default 8)")
+    p.add_argument("--beam", type=int, default=BEAM, help=f"beam width of the search (default {BEAM})")
     p.add_argument("--bonus", type=float, default=BONUS, help="biasing bonus per matched character (as the decoder)")
     p.add_argument("--max-bonus", type=float, default=MAX_BONUS, help="biasing bonus per phrase at most (as decoder)")
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")

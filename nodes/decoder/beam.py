@@ -38,6 +38,7 @@ from models.char_lm import END, ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIG
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT, BatchEncoder
 from models.tokens import BLANK, CHARS, SPACE, encode
+from nodes.decoder import BEAM
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
@@ -111,7 +112,7 @@ class BeamSearch:
     def __init__(
         self,
         model: RNNT,
-        beam: int = 8,
+        beam: int = BEAM,
         max_symbols: int = 5,
         learned_bias: bool = True,
         encoder_bias: float = ENCODER_BIAS,

@@ -63,6 +63,7 @@ from models.char_lm import ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, C
 from models.char_lm import SHIPPED as SHIPPED_LM
 from models.rnnt import RNNT, quantize_int8
 from nodes.config import WEIGHTS, configure
+from nodes.decoder import BEAM
 from nodes.decoder.beam import FLUSH_STEPS, BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
@@ -98,7 +99,7 @@ class DecoderConfig:
 
     weights: str | None = None
     """The recogniser's checkpoint (None: the shipped `weights/asr_rnnt.pt`)."""
-    beam: int = 8
+    beam: int = BEAM
     """Hypotheses kept by the beam search."""
     nbest: int = 8
     """Best paths sent with each lattice (`LatticeMessage.nbest`: the rescorer's fallback, the sink's list)."""
