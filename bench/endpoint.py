@@ -37,8 +37,7 @@ import numpy as np
 
 from audio import SAMPLE_RATE
 from audio.logmel import frame_start
-from models.char_lm import LM_WEIGHT
-from models.char_lm import SHIPPED as SHIPPED_LM
+from bench.options import char_lm_arguments
 from nodes.decoder import BEAM
 from nodes.endpoint_rule import NEVER, EndpointParams, first_fire, first_reason
 from training.endpoint_signals import WINDOW, Steps, Utterance, collect, eoq_inputs, situation, steps
@@ -78,10 +77,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100, help="recordings with the wake word to use (0: all)")
     p.add_argument("--weights", default="weights/asr_rnnt.pt", help="the recogniser (default: the shipped one)")
     p.add_argument("--beam", type=int, default=BEAM, help=f"beam width of the search (default {BEAM})")
-    p.add_argument(
-        "--char-lm", default=str(SHIPPED_LM), help="character LM fused into the search, as the decoder node does"
-    )
-    p.add_argument("--lm-weight", type=float, default=LM_WEIGHT, help="its weight (0: no fusion; default the node's)")
+    char_lm_arguments(p)
     p.add_argument("--cache", default="runs/endpoint", help="folder of the cached VAD and decoder signals")
     p.add_argument("--extend-s", type=float, default=3.0, help="audio kept after the end of speech (extended)")
     p.add_argument("--max-premature", type=float, default=0.02, help="premature cut rate the final kind may have")

@@ -20,6 +20,16 @@ def hop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
 
 
+def char_lm_arguments(p: argparse.ArgumentParser) -> None:
+    """The character language model fused into the search, as the decoder node fuses it by default."""
+    p.add_argument(
+        "--char-lm",
+        default=str(SHIPPED),
+        help="character language model fused into the search (default: the shipped one)",
+    )
+    p.add_argument("--lm-weight", type=float, default=LM_WEIGHT, help="its weight (tuned on dev; 0: no fusion)")
+
+
 def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="corpus_out", help="corpus folder (default corpus_out)")
     p.add_argument("--split", default="test", choices=("dev", "test"), help="split to measure (default test)")
@@ -50,12 +60,7 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         help="skip the second pass that checks context phrases against the audio (nodes/decoder/verify.py)",
     )
     p.add_argument("--distractors", type=int, default=20, help="other contacts in each user's context")
-    p.add_argument(
-        "--char-lm",
-        default=str(SHIPPED),
-        help="character language model fused into the search (default: the shipped one)",
-    )
-    p.add_argument("--lm-weight", type=float, default=LM_WEIGHT, help="its weight (tuned on dev; 0: no fusion)")
+    char_lm_arguments(p)
     p.add_argument("--lm-bonus", type=float, default=LM_BONUS, help="score per unit it scores (tuned on dev)")
     p.add_argument(
         "--ilm-weight", type=float, default=ILM_WEIGHT, help="share of the internal LM taken out (tuned on dev)"

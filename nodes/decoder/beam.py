@@ -105,6 +105,10 @@ class DecoderState:
     tail: np.ndarray | None = None
     """The raw log-mel frames of the last encoder step: what `BeamSearch.flushed` pads with."""
 
+    def snapshot(self) -> DecoderState:
+        """The search as it stands: what a step replaces is shared, what it changes in place is copied."""
+        return replace(self, beam=list(self.beam), lattice=self.lattice.copy(), enc=list(self.enc))
+
 
 class BeamSearch:
     """Streaming decoding for one model; one `DecoderState` per utterance."""
@@ -185,7 +189,6 @@ class BeamSearch:
         Returns each one's encoder frames (1, T, H), or None where its frames complete no step yet; an
         utterance's state moves on only if the call succeeds."""
         todo: dict[int, list[tuple[int, np.ndarray]]] = {}
-        todo_rows: list[tuple[int, np.ndarray]] = []
         rest: list[np.ndarray | None] = []
         for i, (st, f) in enumerate(zip(states, frames, strict=True)):
             x = f if st.pending is None else np.concatenate([st.pending, f])
@@ -193,19 +196,19 @@ class BeamSearch:
             rest.append(x[usable:])
             if usable:
                 todo.setdefault(usable if self.batch else i, []).append((i, x[:usable]))
-                todo_rows.append((i, x[:usable]))
         out: list[torch.Tensor | None] = [None] * len(states)
         new_state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        tails: dict[int, np.ndarray] = {}
         for group in todo.values():
             feats = self.model.normalise(torch.from_numpy(np.array([x for _, x in group], dtype=np.float32)))
             enc, (h, c) = self.encoder(feats, self._states([states[i] for i, _ in group]))
-            for j, (i, _) in enumerate(group):
+            for j, (i, x) in enumerate(group):
                 out[i], new_state[i] = enc[j : j + 1], (h[:, j : j + 1], c[:, j : j + 1])
+                tails[i] = x[-self.stack :]
         for i, st in enumerate(states):
             st.pending = rest[i]
             if i in new_state:
-                st.enc_state = new_state[i]
-                st.tail = next(x for j, x in todo_rows if j == i)[-self.stack :]
+                st.enc_state, st.tail = new_state[i], tails[i]
         return out
 
     @torch.no_grad()
@@ -219,7 +222,7 @@ class BeamSearch:
         the flushed hypothesis is the one the decoder reaches a few steps later."""
         if st.tail is None or steps <= 0:
             return st
-        copy = replace(st, beam=list(st.beam), lattice=st.lattice.copy(), enc=list(st.enc), pending=None)
+        copy = replace(st.snapshot(), pending=None)
         self.accept(copy, np.tile(st.tail, (steps, 1)), context)
         return copy
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -294,7 +294,7 @@ class RNNTDecoder(Node):
                     steps = u.search.enc_frames
                     self.search.search(u.search, enc, u.context)
                     if u.search.enc_frames > steps:
-                        u.snapshots.append(_snapshot(u.search))
+                        u.snapshots.append(u.search.snapshot())
                 except Exception as exc:
                     job.error = exc
         for job in jobs:
@@ -471,7 +471,9 @@ class RNNTDecoder(Node):
         st.finished.add(u.id)
         made = [sp for sp in u.speculative if sp.at <= t]  # revisions sent past t are no matter
         last = made[-1] if made else None
-        if last is not None and last.tokens in (self._best_tokens(u, t), self._best_tokens(u, t, flush=True)):
+        if last is not None and (
+            self._best_tokens(u, t) == last.tokens or self._best_tokens(u, t, flush=True) == last.tokens
+        ):  # the flush only where the search as it stands differs
             return self._commit(stream, u, last, kind, t)
         lattice = self._lattice(u, t, flush=True)
         if last is not None and lattice.best() == last.text:
@@ -576,8 +578,3 @@ def _cap(phrases: list[str]) -> tuple[tuple[str, ...], str | None]:
         f"context of {len(phrases)} phrases: the device decodes with the first {MAX_PHRASES} "
         "(each phrase costs time at every end-point and memory)"
     )
-
-
-def _snapshot(st: DecoderState) -> DecoderState:
-    """The search as it stands: what a step replaces is shared, what it changes in place is copied."""
-    return replace(st, beam=list(st.beam), lattice=st.lattice.copy(), enc=list(st.enc))
