@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.rnnt import RNNT
-from models.tokens import encode
+from models.tokens import CHARS, encode
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import ContextGraph
 from nodes.decoder.lattice import Lattice
@@ -62,6 +64,25 @@ def test_a_long_phrase_earns_at_most_the_cap():
     assert bias_of(g, "call tobias lind") == (10.0, 0.0)  # boosted up to the cap while it may match
     assert bias_of(g, "call tobias lindberg") == (0.0, 0.0)  # and all of it taken back when it fails
     assert bias_of(g, "call meg") == (6.0, 6.0)  # short phrases are not affected
+
+
+words = st.text(alphabet="abem ", min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(phrases=st.lists(words, min_size=1, max_size=4), said=words)
+def test_the_moves_table_agrees_with_stepping_one_unit_at_a_time(phrases, said):
+    """The beam search scores a hypothesis's every next unit from `moves`: it must be `step` for each."""
+    g = ContextGraph(phrases, bonus=1.0, max_bonus=4.0)
+    state = 0
+    for tok in encode(said):
+        m = g.moves(state)
+        for unit in range(1, len(CHARS) + 1):
+            to, delta = g.step(state, unit)
+            assert (m.to[unit - 1], m.delta[unit - 1]) == (to, delta)
+            assert m.matching[unit - 1] == g.matching(to)
+            assert m.expands[unit - 1] == (unit in g.expansions(state))
+        state, _ = g.step(state, tok)
 
 
 def lattice() -> Lattice:

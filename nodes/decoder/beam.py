@@ -64,7 +64,7 @@ class Hyp:
     word_bias: float = 0.0
     lm: float = 0.0
     """The character language model's weighted log-probability of `tokens` (shallow fusion; 0 without one)."""
-    lm_next: torch.Tensor | None = None
+    lm_next: np.ndarray | None = None
     """Its fused score of every next unit after `tokens` (`BeamSearch._lm_scores`): computed once, the first
     frame the hypothesis is extended, and kept while it only emits blanks."""
 
@@ -99,6 +99,8 @@ class DecoderState:
     """Projected prediction-network outputs and states by what the prediction network reads (`BeamSearch.
     pred_key`): a prefix pruned at one frame often comes back at the next, and with a stateless network
     every hypothesis ending in the same few units shares one entry."""
+    lm_cache: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+    """`BeamSearch._lm_scores` rows by `BeamSearch._lm_key`: hypotheses that end alike share one."""
     started: bool = False
     enc: list[torch.Tensor] = field(default_factory=list)
     """The encoder's output chunk by chunk, kept for the second pass (`nodes.decoder.verify`)."""
@@ -294,30 +296,12 @@ class BeamSearch:
                     h.lm_next,
                 )
                 self._merge(ended, done)
-            units = logp[:, 1:]
-            fused = self._lm_scores(active)  # (N, units): 0 without a language model
-            top_k = (units + fused).topk(min(self.beam, units.shape[1]), dim=-1)[1]
-            acoustic, lm_rows = units.tolist(), fused.tolist()
-            floor_score = _kth((h.score for h in ended.values()), self.beam)
-            cands = []
-            for i, h in enumerate(active):
-                options = (top_k[i] + 1).tolist()
-                if len(context):
-                    options += sorted(context.expansions(h.ctx) - set(options))
-                for k in options:
-                    lp, lm = acoustic[i][k - 1], lm_rows[i][k - 1]
-                    ctx, bonus = context.step(h.ctx, k)
-                    if self.lm_phrase_logprob is not None and context.matching(ctx):
-                        lm = self.lm_weight * self.lm_phrase_logprob + self.lm_bonus
-                    if h.score + lp + bonus + lm > floor_score:
-                        cands.append((h.score + lp + bonus + lm, i, k, lp, ctx, bonus, lm))
-            cands.sort(reverse=True)
-            cands = cands[: self.beam]
+            cands = self._candidates(active, logp[:, 1:].numpy(), self._lm_scores(st, active), ended, context)
             if not cands:
                 break
-            predicted = self._predict(st, [(active[c[1]], c[2]) for c in cands], memory)
+            predicted = self._predict(st, [(active[i], k) for i, k, *_ in cands], memory)
             nxt = []
-            for (_, i, k, lp, ctx, bonus, lm), (pred, pred_state) in zip(cands, predicted, strict=True):
+            for (i, k, lp, ctx, bonus, lm), (pred, pred_state) in zip(cands, predicted, strict=True):
                 h = active[i]
                 new = Hyp(
                     (*h.tokens, k),
@@ -340,21 +324,81 @@ class BeamSearch:
             active = nxt
         st.beam = sorted(ended.values(), key=lambda h: h.score, reverse=True)[: self.beam]
 
-    def _lm_scores(self, active: list[Hyp]) -> torch.Tensor:
+    def _candidates(
+        self,
+        active: list[Hyp],
+        units: np.ndarray,
+        fused: np.ndarray,
+        ended: dict[tuple[int, ...], Hyp],
+        context: ContextGraph,
+    ) -> list[tuple[int, int, float, int, float, float]]:
+        """The best `beam` extensions of the active hypotheses by one unit, scored all at once (numpy: the
+        arrays are too small for torch's per-call cost): each hypothesis's `beam` likeliest units and those
+        that extend a context match, that beat the `beam`-th hypothesis that ended its frame. Returns
+        (hypothesis, unit, acoustic, context state, bias, language model) for each, best first."""
+        n, n_units = units.shape
+        moves = [context.moves(h.ctx) for h in active]
+        options = np.stack([m.expands for m in moves])
+        width = min(self.beam, n_units)
+        likeliest = np.argpartition(-(units + fused), width - 1, axis=1)[:, :width]
+        options[np.arange(n)[:, None], likeliest] = True
+        lm = fused
+        if self.lm_phrase_logprob is not None:
+            along = np.stack([m.matching for m in moves])
+            lm = np.where(along, self.lm_weight * self.lm_phrase_logprob + self.lm_bonus, fused)
+        bias = np.stack([m.delta for m in moves])
+        score = np.array([h.score for h in active])
+        total = score[:, None] + units + bias + lm
+        floor_score = _kth((h.score for h in ended.values()), self.beam)
+        total[~options | (total <= floor_score)] = -math.inf
+        flat = total.ravel()
+        count = min(self.beam, int(np.count_nonzero(flat > -math.inf)))
+        if not count:
+            return []
+        best = np.argpartition(-flat, count - 1)[:count]
+        best = best[np.argsort(-flat[best], kind="stable")]
+        rows, cols = np.divmod(best, n_units)
+        return [
+            (i, k + 1, lp, int(moves[i].to[k]), b, lm_)
+            for i, k, lp, b, lm_ in zip(
+                rows.tolist(),
+                cols.tolist(),
+                units[rows, cols].tolist(),
+                bias[rows, cols].tolist(),
+                lm[rows, cols].tolist(),
+                strict=True,
+            )
+        ]
+
+    def _lm_scores(self, st: DecoderState, active: list[Hyp]) -> np.ndarray:
         """Each hypothesis's weighted language-model score of every next unit (N, units; zeros without one),
         less `ilm_weight` times the recogniser's internal one; computed for the hypotheses that lack it."""
         if self.lm is None:
-            return torch.zeros(len(active), len(CHARS))
+            return np.zeros((len(active), len(CHARS)))
         todo = [h for h in active if h.lm_next is None]
         if todo:
-            rows = np.stack([self.lm.logprobs(self._history(h.tokens))[: len(CHARS)] for h in todo])
-            scores = torch.from_numpy(rows) * self.lm_weight + self.lm_bonus
-            if self.ilm_weight:
-                pred = torch.stack([h.pred for h in todo])
-                scores = scores - self.ilm_weight * torch.log_softmax(self.model.joint.out(torch.tanh(pred))[:, 1:], -1)
-            for h, row in zip(todo, scores, strict=True):
-                h.lm_next = row
-        return torch.stack([h.lm_next for h in active])
+            keys = [self._lm_key(h.tokens) for h in todo]
+            new = list({key: h for key, h in zip(keys, todo, strict=True) if key not in st.lm_cache}.items())
+            if new:
+                rows = np.stack([self.lm.logprobs(self._history(h.tokens))[: len(CHARS)] for _, h in new])
+                scores = rows * self.lm_weight + self.lm_bonus
+                if self.ilm_weight:
+                    pred = torch.stack([h.pred for _, h in new])
+                    internal = torch.log_softmax(self.model.joint.out(torch.tanh(pred))[:, 1:], -1)
+                    scores = scores - self.ilm_weight * internal.numpy()
+                if len(st.lm_cache) > 4096:
+                    st.lm_cache.clear()
+                st.lm_cache.update((key, row) for (key, _), row in zip(new, scores, strict=True))
+            for h, key in zip(todo, keys, strict=True):
+                h.lm_next = st.lm_cache[key]
+        return np.stack([h.lm_next for h in active])
+
+    def _lm_key(self, tokens: tuple[int, ...]) -> tuple[int, ...]:
+        """What `_lm_scores` of a hypothesis depends on: the units the language model and (for the internal
+        model) the prediction network read."""
+        if not self.window:
+            return tokens
+        return tokens[-max(self.lm.order - 1, self.window) :]
 
     def _history(self, tokens: tuple[int, ...]) -> str:
         """The text the language model reads before the next unit: the last order - 1 characters."""

@@ -23,7 +23,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from models.tokens import SPACE, encode
+import numpy as np
+
+from models.tokens import CHARS, SPACE, encode
 
 BONUS = 0.25
 """Per letter of a partial match: tuned on dev for the shipped recogniser (weights/MODEL_CARD_asr.md).
@@ -62,6 +64,21 @@ class _State:
     """Bonus of the longest completed phrase on the way to this state: kept if the match fails here."""
 
 
+@dataclass(frozen=True)
+class Moves:
+    """Every unit's step from one state, as arrays over units 1..n (unit u at index u - 1): what the beam
+    search scores all of a hypothesis's next units with at once."""
+
+    to: np.ndarray
+    """The state each unit leads to."""
+    delta: np.ndarray
+    """The score change of each unit (float64; may be negative)."""
+    matching: np.ndarray
+    """Whether the state each unit leads to is part way along a phrase."""
+    expands: np.ndarray
+    """Whether each unit would extend a match (searched even if acoustically unlikely)."""
+
+
 class ContextGraph:
     """Compiled context phrases. State 0 is a word's start (where every hypothesis begins); `root` is the
     state inside a word that matches nothing."""
@@ -88,6 +105,7 @@ class ContextGraph:
         self._settle()
         self._link()
         self.root = self._renumber_start_as_zero()
+        self._moves: dict[int, Moves] = {}
 
     def _settle(self) -> None:
         """Weights never fall along a path (a longer phrase starting with a shorter one only adds), and each
@@ -154,6 +172,21 @@ class ContextGraph:
     def expansions(self, state: int) -> set[int]:
         """Units that would extend a match from `state`: searched even if acoustically unlikely."""
         return set(self.states[state].next) | ({SPACE} if len(self) else set())
+
+    def moves(self, state: int) -> Moves:
+        """`step`, `matching` and `expansions` for every unit from `state`, computed once per state."""
+        cached = self._moves.get(state)
+        if cached is None:
+            units = range(1, len(CHARS) + 1)
+            steps = [self.step(state, unit) for unit in units]
+            expands = self.expansions(state)
+            cached = self._moves[state] = Moves(
+                to=np.array([to for to, _ in steps], dtype=np.int64),
+                delta=np.array([delta for _, delta in steps], dtype=np.float64),
+                matching=np.array([self.matching(to) for to, _ in steps]),
+                expands=np.array([unit in expands for unit in units]),
+            )
+        return cached
 
     def finish(self, state: int) -> float:
         """Score change at the end of a hypothesis: take back an unfinished partial match."""
