@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -27,13 +28,32 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from audio.logmel import LOG_FLOOR
 from bench import metrics
 from corpus.contexts import row_context
 from models.char_lm import CharNgram
 from models.rnnt import RNNT, quantize_int8
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import EMPTY, ContextGraph
+from nodes.decoder.level import CORRECTED, LevelConfig
 from training.features import FeatureCache
+
+GAIN_PER_DB = math.log(10) / 10
+"""What 1 dB of gain adds to a log-mel (natural log of power) value."""
+
+
+def played_at(frames: np.ndarray, gain_db: float) -> np.ndarray:
+    """Log-mel frames as if the audio were played `gain_db` louder: every value moves by the same amount,
+    but none below the features' floor, and digital silence (at the floor) stays silent. Clipping is not
+    modelled."""
+    if not gain_db:
+        return frames
+    floor = math.log(LOG_FLOOR)
+    return np.where(frames <= floor + 1e-3, frames, np.maximum(frames + gain_db * GAIN_PER_DB, floor))
+
+
+def level_config(low: float | None) -> LevelConfig:
+    return CORRECTED if low is None else LevelConfig(low=low)
 
 
 def oracle(lattice, ref: str, n: int | None) -> tuple[int, int]:
@@ -85,6 +105,7 @@ def run(args: argparse.Namespace) -> dict:
         "lm_bonus": args.lm_bonus,
         "lm_phrase_logprob": None if args.lm_in_phrases else args.lm_phrase_logprob,
         "ilm_weight": args.ilm_weight,
+        "level": None if args.no_level else level_config(args.level_low),
     }
     search = BeamSearch(model, **settings)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
@@ -103,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
     endpoint_ms: list[float] = []
     for i in tqdm(ids, desc="decoding"):
         row = cache.rows[i]
-        frames = np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32)
+        frames = played_at(np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32), args.gain_db)
         graph = ContextGraph(row_context(row, names, args.distractors), args.bonus, args.max_bonus)
         passes = ((graph, hyp_bias),) if args.biased_only else ((EMPTY, hyp_plain), (graph, hyp_bias))
         for n, (ctx, out) in enumerate(passes):
@@ -166,6 +187,9 @@ def run(args: argparse.Namespace) -> dict:
             "epoch": ckpt.get("epoch"),
         },
         "beam": args.beam,
+        "gain_db": args.gain_db,
+        "level_corrected": not args.no_level,
+        "level_low": None if args.no_level else level_config(args.level_low).low,
         "biasing_setup": {
             "bonus": args.bonus,
             "max_bonus": args.max_bonus,
@@ -229,7 +253,9 @@ def real_recordings(search: BeamSearch) -> list[dict]:
 def main(args: argparse.Namespace) -> dict:
     result = run(args)
     b, p = result["biasing"], result["no_biasing"] or {}
-    print(f"{result['utterances']} {result['split']} utterances, model {result['model']}")
+    gain = f", played {result['gain_db']:+g} dB" if result["gain_db"] else ""
+    level = "" if result["level_corrected"] else ", level not corrected"
+    print(f"{result['utterances']} {result['split']} utterances{gain}{level}, model {result['model']}")
     print(f"{'':<24}{'no biasing':>12}{'biasing':>12}")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for key in ("wer", "wer_clean", "wer_snr_5_15db", "name_recall", "cohort_gap"):

@@ -75,6 +75,22 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         "--lm-in-phrases", action="store_true", help="score the letters of context phrases by it too (default: not)"
     )
     p.add_argument("--chunk-frames", type=int, default=32, help="feature frames per decoding chunk")
+    p.add_argument(
+        "--gain-db",
+        type=float,
+        default=0.0,
+        help="play every utterance this much louder (negative: quieter), as an offset of its log-mel features",
+    )
+    p.add_argument(
+        "--no-level",
+        action="store_true",
+        help="decode a quiet voice as it is, not raised to the trained range (nodes/decoder/level.py)",
+    )
+    p.add_argument(
+        "--level-low",
+        type=float,
+        help="levels under it are raised to it (default: nodes/decoder/level.py: TRAINED_LOW)",
+    )
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")
     p.add_argument(
         "--biased-only", action="store_true", help="decode with the context only (half the time: for tuning on dev)"

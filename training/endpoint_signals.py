@@ -80,9 +80,11 @@ def _cache_path(args: argparse.Namespace) -> Path:
         digest.update(lm.read_bytes())
         digest.update(f"{weight:g}".encode())
     from nodes.decoder.beam import FLUSH_STEPS
+    from nodes.decoder.level import CORRECTED
 
     flush = f"-flush{FLUSH_STEPS}" if FLUSH_STEPS else ""
-    name = f"{args.split}-{digest.hexdigest()[:10]}-beam{args.beam}-ext{args.extend_s:g}{flush}.jsonl"
+    level = f"-level{CORRECTED.low:g}"
+    name = f"{args.split}-{digest.hexdigest()[:10]}-beam{args.beam}-ext{args.extend_s:g}{flush}{level}.jsonl"
     return Path(args.cache) / name
 
 

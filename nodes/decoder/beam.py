@@ -41,6 +41,7 @@ from models.tokens import BLANK, CHARS, SPACE, encode
 from nodes.decoder import BEAM
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
 from nodes.decoder.lattice import Lattice
+from nodes.decoder.level import CORRECTED, LevelConfig, LevelTracker
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
 from nodes.decoder.verify import MAX_FRAMES, TRIM_MARGIN, PhraseVerifier
 
@@ -106,10 +107,13 @@ class DecoderState:
     """The encoder's output chunk by chunk, kept for the second pass (`nodes.decoder.verify`)."""
     tail: np.ndarray | None = None
     """The raw log-mel frames of the last encoder step: what `BeamSearch.flushed` pads with."""
+    level: LevelTracker | None = None
+    """The utterance's speaking level so far (`nodes.decoder.level`; None: not corrected)."""
 
     def snapshot(self) -> DecoderState:
         """The search as it stands: what a step replaces is shared, what it changes in place is copied."""
-        return replace(self, beam=list(self.beam), lattice=self.lattice.copy(), enc=list(self.enc))
+        level = self.level.copy() if self.level is not None else None
+        return replace(self, beam=list(self.beam), lattice=self.lattice.copy(), enc=list(self.enc), level=level)
 
 
 class BeamSearch:
@@ -130,6 +134,7 @@ class BeamSearch:
         lm_bonus: float = LM_BONUS,
         lm_phrase_logprob: float | None = LM_PHRASE_LOGPROB,
         ilm_weight: float = ILM_WEIGHT,
+        level: LevelConfig | None = CORRECTED,
     ) -> None:
         self.model = model.eval()
         self.verifier = PhraseVerifier(model) if verify else None
@@ -163,11 +168,13 @@ class BeamSearch:
         """What the language model is taken to give each letter that goes along a context phrase (None: its
         own score): the user's names are spelled as the context spells them, however unlike English they
         look, and cost what an ordinary letter costs."""
+        self.level = level
+        """How a level outside the trained range is corrected (`nodes.decoder.level`; None: it is not)."""
 
     def start(self) -> DecoderState:
         with torch.no_grad():
             out, state = self.model.predictor(torch.zeros(1, 1, dtype=torch.long))
-        st = DecoderState()
+        st = DecoderState(level=LevelTracker(self.level) if self.level is not None else None)
         st.beam = [Hyp((), 0.0, 0.0, 0, out[0], state)]  # projected at the first frame, once the context is known
         return st
 
@@ -192,23 +199,28 @@ class BeamSearch:
         utterance's state moves on only if the call succeeds."""
         todo: dict[int, list[tuple[int, np.ndarray]]] = {}
         rest: list[np.ndarray | None] = []
+        shifts: list[float] = []
         for i, (st, f) in enumerate(zip(states, frames, strict=True)):
             x = f if st.pending is None else np.concatenate([st.pending, f])
             usable = len(x) // self.stack * self.stack
             rest.append(x[usable:])
+            shifts.append(st.level.shift(f) if st.level is not None else 0.0)
             if usable:
                 todo.setdefault(usable if self.batch else i, []).append((i, x[:usable]))
         out: list[torch.Tensor | None] = [None] * len(states)
         new_state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         tails: dict[int, np.ndarray] = {}
         for group in todo.values():
-            feats = self.model.normalise(torch.from_numpy(np.array([x for _, x in group], dtype=np.float32)))
+            heard = np.array([x + shifts[i] for i, x in group], dtype=np.float32)
+            feats = self.model.normalise(torch.from_numpy(heard))
             enc, (h, c) = self.encoder(feats, self._states([states[i] for i, _ in group]))
             for j, (i, x) in enumerate(group):
                 out[i], new_state[i] = enc[j : j + 1], (h[:, j : j + 1], c[:, j : j + 1])
                 tails[i] = x[-self.stack :]
-        for i, st in enumerate(states):
+        for i, (st, f) in enumerate(zip(states, frames, strict=True)):
             st.pending = rest[i]
+            if st.level is not None:
+                st.level.take(f)
             if i in new_state:
                 st.enc_state, st.tail = new_state[i], tails[i]
         return out

@@ -67,6 +67,7 @@ from nodes.decoder import BEAM
 from nodes.decoder.beam import FLUSH_STEPS, BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
+from nodes.decoder.level import CORRECTED
 from nodes.decoder.respell import MAX_DISTANCE
 from nodes.messages import (
     Confirm,
@@ -121,6 +122,8 @@ class DecoderConfig:
     """Share of the recogniser's internal language model taken out where the character model is added."""
     verify: bool = True
     """Check context phrases against the audio in a second pass at the end (`nodes.decoder.verify`)."""
+    correct_level: bool = True
+    """Raise a quiet speaker's level into the range the recogniser was trained on (`nodes.decoder.level`)."""
     int8: bool = False
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
@@ -233,6 +236,7 @@ class RNNTDecoder(Node):
             lm_bonus=c.lm_bonus,
             lm_phrase_logprob=c.lm_phrase_logprob,
             ilm_weight=c.ilm_weight,
+            level=CORRECTED if c.correct_level else None,
         )
         self.bonus, self.max_bonus = c.bonus, c.max_bonus
         self.phrases, self.capped = _cap(normalise_phrases(context or ()))
