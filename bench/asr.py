@@ -21,6 +21,7 @@ import json
 import math
 import random
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import jiwer
@@ -52,8 +53,10 @@ def played_at(frames: np.ndarray, gain_db: float) -> np.ndarray:
     return np.where(frames <= floor + 1e-3, frames, np.maximum(frames + gain_db * GAIN_PER_DB, floor))
 
 
-def level_config(low: float | None) -> LevelConfig:
-    return CORRECTED if low is None else LevelConfig(low=low)
+def level_config(args: argparse.Namespace) -> LevelConfig:
+    """The shipped correction, with what `--level-*` sets instead."""
+    chosen = {"low": args.level_low, "min_frames": args.level_min_frames, "min_spread": args.level_min_spread}
+    return replace(CORRECTED, **{k: v for k, v in chosen.items() if v is not None})
 
 
 def oracle(lattice, ref: str, n: int | None) -> tuple[int, int]:
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
         "lm_bonus": args.lm_bonus,
         "lm_phrase_logprob": None if args.lm_in_phrases else args.lm_phrase_logprob,
         "ilm_weight": args.ilm_weight,
-        "level": None if args.no_level else level_config(args.level_low),
+        "level": None if args.no_level else level_config(args),
     }
     search = BeamSearch(model, **settings)
     cache = FeatureCache.build(args.corpus, args.split, Path(args.cache), jobs=2)
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> dict:
         "beam": args.beam,
         "gain_db": args.gain_db,
         "level_corrected": not args.no_level,
-        "level_low": None if args.no_level else level_config(args.level_low).low,
+        "level": None if args.no_level else asdict(level_config(args)),
         "biasing_setup": {
             "bonus": args.bonus,
             "max_bonus": args.max_bonus,

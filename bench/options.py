@@ -91,6 +91,10 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         help="levels under it are raised to it (default: nodes/decoder/level.py: TRAINED_LOW)",
     )
+    p.add_argument("--level-min-frames", type=int, help="frames heard before a level is raised (default: shipped)")
+    p.add_argument(
+        "--level-min-spread", type=float, help="loud over quiet frames before a level is raised (default: shipped)"
+    )
     p.add_argument("--pocketsphinx", action="store_true", help="also run the pocketsphinx baseline on the same audio")
     p.add_argument(
         "--biased-only", action="store_true", help="decode with the context only (half the time: for tuning on dev)"

@@ -186,7 +186,7 @@ def test_a_flushed_search_reaches_the_last_word_sooner_and_leaves_the_search_as_
 def test_the_level_tracker_leaves_usual_and_loud_voices_alone_and_raises_a_quiet_one_to_the_trained_range():
     from nodes.decoder.level import LevelConfig, LevelTracker
 
-    config = LevelConfig(low=-4.0, min_frames=50)
+    config = LevelConfig(low=-4.0, min_frames=50, min_spread=0.0)
     usual = np.random.default_rng(0).normal(-2.0, 1.0, (200, 8))
     for gain in (0.0, 6.0):
         ordinary = LevelTracker(config)
@@ -202,6 +202,10 @@ def test_the_level_tracker_leaves_usual_and_loud_voices_alone_and_raises_a_quiet
     assert shifts[:4] == [0.0] * 4  # too little heard to tell a quiet voice from a pause
     level = np.percentile((usual - 6.0).mean(axis=1), config.quantile)
     assert shifts[-1] == pytest.approx(config.low - level) and shifts[-1] > 0
+    steady = LevelTracker(LevelConfig(low=-4.0, min_frames=50, min_spread=2.0))
+    for k in range(0, 200, 10):  # a steady hum, loud and quiet frames alike: not a quiet speaker
+        assert steady.shift(np.full((10, 8), -9.0)) == 0.0
+        steady.take(np.full((10, 8), -9.0))
     copy = quiet.copy()
     copy.take(usual[:10])
     assert quiet.heard == 200 and copy.heard == 210

@@ -79,11 +79,13 @@ def _cache_path(args: argparse.Namespace) -> Path:
     if lm is not None:
         digest.update(lm.read_bytes())
         digest.update(f"{weight:g}".encode())
+    from dataclasses import astuple
+
     from nodes.decoder.beam import FLUSH_STEPS
     from nodes.decoder.level import CORRECTED
 
     flush = f"-flush{FLUSH_STEPS}" if FLUSH_STEPS else ""
-    level = f"-level{CORRECTED.low:g}"
+    level = "-level" + "-".join(f"{v:g}" for v in astuple(CORRECTED))
     name = f"{args.split}-{digest.hexdigest()[:10]}-beam{args.beam}-ext{args.extend_s:g}{flush}{level}.jsonl"
     return Path(args.cache) / name
 
