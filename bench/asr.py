@@ -191,7 +191,6 @@ def run(args: argparse.Namespace) -> dict:
         },
         "beam": args.beam,
         "gain_db": args.gain_db,
-        "level_corrected": not args.no_level,
         "level": None if args.no_level else asdict(level_config(args)),
         "biasing_setup": {
             "bonus": args.bonus,
@@ -257,7 +256,7 @@ def main(args: argparse.Namespace) -> dict:
     result = run(args)
     b, p = result["biasing"], result["no_biasing"] or {}
     gain = f", played {result['gain_db']:+g} dB" if result["gain_db"] else ""
-    level = "" if result["level_corrected"] else ", level not corrected"
+    level = "" if result["level"] else ", level not corrected"
     print(f"{result['utterances']} {result['split']} utterances{gain}{level}, model {result['model']}")
     print(f"{'':<24}{'no biasing':>12}{'biasing':>12}")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731

@@ -169,7 +169,7 @@ class BeamSearch:
         own score): the user's names are spelled as the context spells them, however unlike English they
         look, and cost what an ordinary letter costs."""
         self.level = level
-        """How a level outside the trained range is corrected (`nodes.decoder.level`; None: it is not)."""
+        """How a quiet speaker's level is raised into the trained range (`nodes.decoder.level`; None: it is not)."""
 
     def start(self) -> DecoderState:
         with torch.no_grad():
@@ -199,13 +199,13 @@ class BeamSearch:
         utterance's state moves on only if the call succeeds."""
         todo: dict[int, list[tuple[int, np.ndarray]]] = {}
         rest: list[np.ndarray | None] = []
-        shifts: list[float] = []
+        shifts: dict[int, float] = {}
         for i, (st, f) in enumerate(zip(states, frames, strict=True)):
             x = f if st.pending is None else np.concatenate([st.pending, f])
             usable = len(x) // self.stack * self.stack
             rest.append(x[usable:])
-            shifts.append(st.level.shift(f) if st.level is not None else 0.0)
             if usable:
+                shifts[i] = st.level.shift(f) if st.level is not None else 0.0
                 todo.setdefault(usable if self.batch else i, []).append((i, x[:usable]))
         out: list[torch.Tensor | None] = [None] * len(states)
         new_state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -35,6 +35,7 @@ class LevelConfig:
     min_frames: int = 50
     """Frames (10 ms) heard before any correction."""
     quantile: float = 90.0
+    """Percentile of the frames' mean log-mel taken as the level (the loud part of speech, whatever the pauses)."""
     min_spread: float = 2.0
     """Raise only once the loud frames stand this far above the quiet ones (90th minus 10th percentile of the
     frames' mean log-mel): leading silence or steady noise alone is not a quiet speaker. Without it, after
@@ -60,10 +61,10 @@ class LevelTracker:
         if self.heard + len(frames) < c.min_frames:
             return 0.0
         energies = np.concatenate([*self.energies, frames.mean(axis=1)])
-        level = float(np.percentile(energies, c.quantile))
-        if c.min_spread and level - float(np.percentile(energies, 100 - c.quantile)) < c.min_spread:
+        quiet, level = np.percentile(energies, [100 - c.quantile, c.quantile])
+        if level - quiet < c.min_spread:
             return 0.0
-        return max(0.0, c.low - level)
+        return max(0.0, c.low - float(level))
 
     def take(self, frames: np.ndarray) -> None:
         """Count `frames` as heard."""
