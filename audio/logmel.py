@@ -9,6 +9,7 @@ benchmark maps frames to audio time the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,3 +120,17 @@ def frame_start(frame: int, config: LogMelConfig = DEFAULT) -> int:
 def frame_end(frame: int, config: LogMelConfig = DEFAULT) -> int:
     """The tick after the last sample log-mel frame `frame` reads: when it can be computed."""
     return frame * config.hop + config.win
+
+
+GAIN_PER_DB = math.log(10) / 10
+"""What 1 dB of gain adds to a log-mel (natural log of power) value."""
+
+
+def played_at(frames: np.ndarray, gain_db: float) -> np.ndarray:
+    """Log-mel frames as if the audio were played `gain_db` louder: every value moves by the same amount,
+    but none below the features' floor, and digital silence (at the floor) stays silent. Clipping is not
+    modelled."""
+    if not gain_db:
+        return frames
+    floor = math.log(LOG_FLOOR)
+    return np.where(frames <= floor + 1e-3, frames, np.maximum(frames + gain_db * GAIN_PER_DB, floor))

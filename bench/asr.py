@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
 from dataclasses import asdict, replace
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio.logmel import LOG_FLOOR
+from audio.logmel import played_at
 from bench import metrics
 from corpus.contexts import row_context
 from models.char_lm import CharNgram
@@ -38,19 +37,6 @@ from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import EMPTY, ContextGraph
 from nodes.decoder.level import CORRECTED, LevelConfig
 from training.features import FeatureCache
-
-GAIN_PER_DB = math.log(10) / 10
-"""What 1 dB of gain adds to a log-mel (natural log of power) value."""
-
-
-def played_at(frames: np.ndarray, gain_db: float) -> np.ndarray:
-    """Log-mel frames as if the audio were played `gain_db` louder: every value moves by the same amount,
-    but none below the features' floor, and digital silence (at the floor) stays silent. Clipping is not
-    modelled."""
-    if not gain_db:
-        return frames
-    floor = math.log(LOG_FLOOR)
-    return np.where(frames <= floor + 1e-3, frames, np.maximum(frames + gain_db * GAIN_PER_DB, floor))
 
 
 def level_config(args: argparse.Namespace) -> LevelConfig:

@@ -122,6 +122,18 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tune", action="store_true", help="(dev) choose the operating thresholds, write them to wakeword.json"
     )
+    p.add_argument(
+        "--gain-db",
+        type=float,
+        default=0.0,
+        help="play everything this much louder (negative: quieter): the gate's log-mel features offset, the "
+        "baselines' samples scaled",
+    )
+    p.add_argument(
+        "--no-level",
+        action="store_true",
+        help="verify a quiet voice as it is heard, not raised to the trained level (models.wakeword.level_raised)",
+    )
     p.add_argument("--no-openwakeword", action="store_true", help="skip the openWakeWord baseline")
     p.add_argument("--no-porcupine", action="store_true", help="skip the Porcupine baseline (pvporcupine 1.9.5)")
     p.add_argument(

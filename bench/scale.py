@@ -57,6 +57,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--request-every-s", type=float, default=60.0, help="--load duty: seconds between requests")
     p.add_argument("--unaligned", action="store_true", help="start the streams anywhere, not on the chunk grid")
+    p.add_argument(
+        "--chunk-ms",
+        type=int,
+        default=10,
+        help="audio per chunk (default 10, as replay and the microphone send it; more: fewer messages per second)",
+    )
     p.add_argument("--runtime", default="local", choices=tuple(RUNTIMES), help="runtime (default local)")
     p.add_argument("--address", default=None, help="Ray: join the cluster at this address")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per stream in each load (default 20)")
@@ -137,7 +143,7 @@ def run_load(args: argparse.Namespace, n: int, seconds: float) -> dict[str, Any]
         chosen = duty_lanes(rows, n, seconds, args.request_every_s)
     else:
         chosen = lanes(rows, n, seconds)
-    every = source_options(manifest=str(manifest), realtime=True, concurrency=n)
+    every = source_options(manifest=str(manifest), realtime=True, concurrency=n, chunk_ms=args.chunk_ms)
     source = {k: [v[i] for i in chosen] if isinstance(v, list) else v for k, v in every.items()}
     source["aligned"] = not args.unaligned
     graph = graphs.build(graphs.DEFAULT, FileSource, source)
@@ -241,7 +247,9 @@ def report(rows: list[dict], best: int | None, soak: dict | None, args: argparse
     lines = [
         "# Scale benchmark",
         "",
-        f"`speechgraph bench scale --load {args.load} --runtime {args.runtime} --seconds {args.seconds:g}`: "
+        f"`speechgraph bench scale --load {args.load} --runtime {args.runtime} --seconds {args.seconds:g}"
+        + (f" --chunk-ms {args.chunk_ms}" if args.chunk_ms != 10 else "")
+        + "`: "
         + (
             f"each stream plays back-to-back {args.split} requests"
             if args.load == "requests"

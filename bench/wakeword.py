@@ -41,8 +41,8 @@ from tqdm import tqdm
 
 from audio import SAMPLE_RATE, seconds
 from audio.files import load
-from audio.logmel import frame_end, frame_start
-from models.wakeword import Stage1, Stage2, proposals, stage1_scores, stage2_window
+from audio.logmel import frame_end, frame_start, played_at
+from models.wakeword import Stage1, Stage2, level_raised, proposals, stage1_scores, stage2_window
 from nodes.config import WEIGHTS
 from nodes.wake_gate import WakeGateConfig
 from training.features import FeatureCache
@@ -68,6 +68,12 @@ class Scored:
         self.props: list = []
         self.score2 = np.zeros(0, np.float32)
 
+    def _window(self, start: int, heard_to: int) -> np.ndarray:
+        """Stage 2's input, as the gate makes it."""
+        window = stage2_window(self.frames, 0, start, heard_to)
+        low = self.settings.level_low
+        return window if low is None else level_raised(window, low)
+
     def at(self, t1: float) -> Scored:
         """Proposals at stage-1 threshold `t1` and their stage-2 scores (computed once per threshold)."""
         if t1 not in self._at:
@@ -75,7 +81,7 @@ class Scored:
             score2 = np.zeros(0, np.float32)
             if props:
                 delay = self.settings.verify_delay_frames
-                windows = np.stack([stage2_window(self.frames, 0, s, e + delay + 1) for e, s, _ in props])
+                windows = np.stack([self._window(s, e + delay + 1) for e, s, _ in props])
                 with torch.no_grad():
                     flag = torch.full((len(windows),), float(self.device_playing))
                     score2 = torch.sigmoid(self.s2(torch.from_numpy(windows), flag)).numpy()
@@ -98,6 +104,8 @@ def run(args: argparse.Namespace) -> dict:
     folder = Path(args.weights) if args.weights else WEIGHTS
     tuned = folder / WakeGateConfig.FILE.name
     settings = WakeGateConfig.load(tuned)
+    if args.no_level:
+        settings = replace(settings, level_low=None)
     s1 = Stage1.from_checkpoint(torch.load(folder / "wakeword_stage1.pt", weights_only=False)).eval()
     s2 = Stage2.from_checkpoint(torch.load(folder / "wakeword_stage2.pt", weights_only=False)).eval()
     fc = FeatureCache.build(corpus, args.split, args.cache, jobs=1)
@@ -119,9 +127,12 @@ def run(args: argparse.Namespace) -> dict:
     def playing(i: int) -> bool:  # the device knows when it is playing audio itself: stage 2 may use that
         return rows[i]["condition"]["device_playing"] != "none"
 
-    scored_pos = {i: Scored(fc.utterance(i), s1, s2, settings, playing(i)) for i in tqdm(pos, desc="positives")}
-    scored_other = [Scored(fc.utterance(i), s1, s2, settings, playing(i)) for i in tqdm(other, desc="other utterances")]
-    scored_neg = [Scored(n, s1, s2, settings) for n in tqdm(negs, desc="negative streams")]
+    def scored(frames: np.ndarray, device_playing: bool = False) -> Scored:
+        return Scored(played_at(np.asarray(frames, np.float32), args.gain_db), s1, s2, settings, device_playing)
+
+    scored_pos = {i: scored(fc.utterance(i), playing(i)) for i in tqdm(pos, desc="positives")}
+    scored_other = [scored(fc.utterance(i), playing(i)) for i in tqdm(other, desc="other utterances")]
+    scored_neg = [scored(n) for n in tqdm(negs, desc="negative streams")]
 
     def propose(t1: float) -> None:
         for sc in [*scored_pos.values(), *scored_other, *scored_neg]:
@@ -191,6 +202,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     summary = {
         "split": args.split,
+        "gain_db": args.gain_db,
+        "level_low": settings.level_low,
         "positives": len(pos),
         "negative_hours": round(hours, 2),
         "negatives_from": [str(corpus)] + ([str(extra)] if extra else []),
@@ -227,7 +240,7 @@ def run(args: argparse.Namespace) -> dict:
         "stage1_only": stage1_det(scored_pos, [*scored_neg, *scored_other], rows, pos, hours, settings),
     }
     if not (args.no_openwakeword and args.no_porcupine):
-        heard = Heard.load(corpus, rows, pos, other, args.split, args.baseline_hours)
+        heard = Heard.load(corpus, rows, pos, other, args.split, args.baseline_hours, args.gain_db)
         summary["baseline_negative_hours"] = round(heard.hours, 2)
         if not args.no_openwakeword:
             summary["openwakeword"], det["openwakeword"] = openwakeword_baseline(heard)
@@ -303,12 +316,20 @@ class Heard:
 
     @classmethod
     def load(
-        cls, corpus: Path, rows: list[dict], pos: list[int], other: list[int], split: str, hours: float | None = None
+        cls,
+        corpus: Path,
+        rows: list[dict],
+        pos: list[int],
+        other: list[int],
+        split: str,
+        hours: float | None = None,
+        gain_db: float = 0.0,
     ) -> Heard:
-        """The split's audio; negatives thinned evenly (every k-th) to about `hours` if given."""
+        """The split's audio, `gain_db` louder; negatives thinned evenly (every k-th) to about `hours` if given."""
+        scale = 10 ** (gain_db / 20)
 
         def pcm(path: Path) -> np.ndarray:
-            return (np.clip(load(path), -1, 1) * 32767).astype(np.int16)
+            return (np.clip(load(path) * scale, -1, 1) * 32767).astype(np.int16)
 
         if hours:
             total = sum(rows[i]["duration_s"] for i in other) / 3600
@@ -456,7 +477,8 @@ def table(s: dict) -> str:
     two, one = s["two_stage"], s["stage1_only"]
     lines = [
         f"wake word on {s['split']}: {s['positives']} positives, {s['negative_hours']} h of audio without it "
-        f"({s['other_utterances']} utterances); thresholds {s['threshold1']} / {s['threshold2']}",
+        f"({s['other_utterances']} utterances); thresholds {s['threshold1']} / {s['threshold2']}"
+        + (f"; played {s['gain_db']:+g} dB" if s.get("gain_db") else ""),
         f"{'system':<26}{'FRR':>8}{'FA/h':>8}{'FA utts':>9}{'lat p50':>9}{'lat p90':>9}",
         f"{'stage 1 + stage 2':<26}{100 * two['frr']:>7.1f}%{two['fa_per_hour']:>8.2f}{two['fa_utterances']:>9}"
         f"{_ms(two['latency_p50_ms'])}{_ms(two['latency_p90_ms'])}",

@@ -6,7 +6,8 @@
                    └── the final EndPoint; Committed, Lost (feedback: close the utterance) ┘
 
 Edges carry only what the receiver needs: the end-pointers get the decoder's
-per-chunk signals and its `Wake` notices, the cloud gets lattices, notices and
+per-chunk signals and its `Wake` notices, the VAD gets the gate's output (it runs
+only where an utterance is open, `nodes.vad`), the cloud gets lattices, notices and
 events (never audio), and the feedback edges carry the notices their receiver
 acts on (`EndPoint` to the decoder; the final `EndPoint`, `Committed` and `Lost` to the gate, which
 listens for the wake word again once the final end-point has ended the request). The
@@ -22,7 +23,17 @@ from typing import Any
 from nodes.decoder.node import RNNTDecoder
 from nodes.endpointer import EndPointer
 from nodes.features import LogMelFeatures
-from nodes.messages import Committed, DecoderSignal, EndPoint, LatticeMessage, Lost, Transcript, VoiceActivity, Wake
+from nodes.messages import (
+    Committed,
+    DecoderSignal,
+    EndPoint,
+    LatticeMessage,
+    Lost,
+    Transcript,
+    UtteranceFeatures,
+    VoiceActivity,
+    Wake,
+)
 from nodes.nlu.node import IntentParser
 from nodes.rescorer import LatticeRescorer
 from nodes.sink import EventSink
@@ -47,7 +58,7 @@ def build(
     g.add("gate", WakeWordGate)
     decoder: dict[str, Any] = {} if respeculate is None else {"respeculate": respeculate}
     g.add("decoder", RNNTDecoder, context=context or [], int8=True, **decoder)
-    g.add("vad", VoiceActivityDetector)
+    g.add("vad", VoiceActivityDetector, follow_gate=True)
     rescorer: dict[str, Any] = {"network_delay_ms": network_delay_ms}
     if rescore_deadline_ms is not None:
         rescorer["deadline_ms"] = rescore_deadline_ms
@@ -57,6 +68,7 @@ def build(
 
     g.connect("source", "features").connect("features", "gate").connect("gate", "decoder")
     g.connect("source", "vad", events=())
+    g.connect("gate", "vad", only=(UtteranceFeatures,), events=())  # the VAD runs only where an utterance is open
     g.connect("decoder", "rescorer", only=(LatticeMessage,), watermarks=False)
     g.connect("rescorer", "nlu", only=(Transcript,), watermarks=False)
     g.connect("nlu", "sink", only=(Transcript,), watermarks=False)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audio.level import raise_to
 from audio.logmel import LOG_FLOOR
 
 STAGE2_FRAMES = 195
@@ -235,6 +236,22 @@ def proposals(
             out.append((int(f), round(f - float(starts[f])), float(smoothed[f])))
             last = f
     return out
+
+
+STAGE2_TRAINED_LOW = -4.72
+"""5th percentile of the level (`audio.level`) of stage 2's windows around the wake word in the wake set's
+train split (every fifth of its rows that has the wake word, 696; 1st percentile -5.7, median -1.6)."""
+
+
+def level_raised(window: np.ndarray, low: float = STAGE2_TRAINED_LOW) -> np.ndarray:
+    """A stage-2 window with a quiet speaker raised to level `low` (`audio.level.raise_to`); padding and
+    digital silence stay as they are. 20 dB quieter, dev's false rejects went from 20.8% to 17.8%, and
+    at the usual level from 11.6% to 11.4% (wake-word model card)."""
+    heard = (window > PAD + 1e-3).any(axis=1)
+    shift = raise_to(window[heard].mean(axis=1), low) if heard.any() else 0.0
+    if not shift:
+        return window
+    return np.where(heard[:, None], window + np.float32(shift), window).astype(np.float32)
 
 
 def stage2_window(frames: np.ndarray, first: int, start: int, heard_to: int) -> np.ndarray:

@@ -11,12 +11,22 @@ states side by side. A stream's probabilities then depend on how many streams
 shared its calls, by float rounding only (about 1e-5; `batch=False` calls the
 network per stream, whose floats depend on the audio alone). A stream whose
 message fails gets an `Error` and starts afresh; the others in its batch go on.
+
+Only the end-pointers read the probabilities, and only within an utterance the
+wake gate opened; a smart speaker listens for the wake word most of the time.
+With `follow_gate` (the assistant graph feeds the gate's output in too) the
+node runs silero only on the gate's open spans and the `preroll_s` before each:
+it holds the audio until the gate has judged it, skips what no utterance wants
+(sending a `Watermark` in place of probabilities, so the end-pointers never wait
+for it), and starts silero afresh after a skip; the preroll warms it up and gives
+the end-pointers the windows before the wake word's end that they read.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from audio import SAMPLE_RATE
 from nodes.config import configure
 from nodes.features import ChunkCheck
-from nodes.messages import AudioChunk, VoiceActivity
-from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, one_line, rounds
+from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity
+from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, Watermark, one_line, rounds
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +55,66 @@ class VADConfig:
     batch: bool = True
     """Run the windows of all the streams in a delivery as one network call per window (CPU per stream falls
     about 3x at 16 streams); False: one call per stream, floats independent of the other streams."""
+    follow_gate: bool = False
+    """Compute only where the wake gate's output (`UtteranceFeatures` on a second input) has an utterance open,
+    and `preroll_s` before it; False: every window of the stream."""
+    preroll_s: float = 1.5
+    """With `follow_gate`: audio before an utterance's first frame that is computed too: silero's warm-up (its
+    state remembers: started afresh 1 s before, a window 1.2 s later was still 0.1 off the probability of the
+    VAD that runs all the time, 1.5 s before 0.01), and the windows the end-pointers read around the wake
+    word's end (`models.eoq.HISTORY` is 0.5 s)."""
+
+
+class _Held:
+    """Samples held in arrival order, taken from the front: appending a chunk copies nothing, so holding
+    a second and a half of audio while the gate judges it costs no more per chunk than holding a window."""
+
+    def __init__(self) -> None:
+        self.chunks: deque[np.ndarray] = deque()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, x: np.ndarray) -> None:
+        if len(x):
+            self.chunks.append(x)
+            self.size += len(x)
+
+    def take(self, n: int) -> np.ndarray:
+        """The first `n` samples, removed."""
+        parts, need = [], n
+        while need:
+            x = self.chunks[0]
+            if len(x) <= need:
+                parts.append(self.chunks.popleft())
+                need -= len(x)
+            else:
+                parts.append(x[:need])
+                self.chunks[0] = x[need:]
+                need = 0
+        self.size -= n
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 @dataclass
 class _Stream:
     next_start: int | None = None  # tick where the next window starts
-    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    pending: _Held = field(default_factory=_Held)  # the samples from there on
     context: torch.Tensor | None = None  # the previous window's last samples (silero prepends them)
     state: torch.Tensor | None = None  # the recurrent state
     check: ChunkCheck = field(default_factory=ChunkCheck)  # bad audio repaired before it reaches the network
     errors: int = 0
     dead: bool = False  # failed MAX_ERRORS_PER_STREAM times: its audio is dropped
+    judged_to: int = 0  # following the gate: ticks the gate has judged, open or closed
+    spans: list[list[int]] = field(default_factory=list)  # following the gate: its open spans [start, end) ahead
 
 
 @dataclass
 class _Job:
     """One stream's message on its way through `on_batch`: its complete windows and what it emits."""
 
-    msg: AudioChunk
+    msg: Message
     st: _Stream
     out: list[Message]
     windows: np.ndarray | None = None  # n x WINDOW
@@ -137,6 +190,7 @@ class VoiceActivityDetector(Node):
         self.config = configure(config or VADConfig(), overrides)
         torch.set_num_threads(self.config.threads)
         self.vad = SileroVAD()
+        self.preroll = round(self.config.preroll_s * SAMPLE_RATE)
 
     def new_state(self, stream: str) -> _Stream:
         st = _Stream()
@@ -146,13 +200,33 @@ class VoiceActivityDetector(Node):
     def on_message(self, msg: Message, state: _Stream) -> Iterable[Message]:
         return self.on_batch([(msg, state)])
 
+    def on_control(self, msg: Message, state: _Stream) -> Iterable[Message]:
+        """Following the gate, a `Watermark` at t says the gate has judged the audio up to t (a control message
+        reaches a node only once its other inputs reached its time) and opened nothing new: the windows it
+        decides are skipped, and the node sends its own watermark, behind the audio it holds. (Only the gate's
+        data, an utterance's frames, makes windows wanted, so nothing is computed here.)"""
+        if not (self.config.follow_gate and isinstance(msg, Watermark)):
+            return (msg,)
+        state.judged_to = max(state.judged_to, msg.end)
+        return [] if state.dead else self._skip(state, msg.stream)
+
+    def on_end_of_stream(self, msg: Message, state: _Stream) -> Iterable[Message]:
+        """Following the gate: no utterance opens any more, so every window still held is decided."""
+        out: list[Message] = []
+        if self.config.follow_gate and not state.dead:
+            state.judged_to = 1 << 62
+            for _ in range(1 + len(state.spans)):  # a skip and a computed run per round, one span each
+                self._round([_Job(msg, state, [])], out)
+        return out
+
     def on_batch(self, items: list[tuple[Message, _Stream]]) -> list[Message]:
         """The chunks of all the streams in `items`, their windows batched (`SileroVAD.probs_batch`).
 
         A stream with several messages in `items` takes them in turn: the batch is cut into rounds of
         consecutive items with one message per stream."""
         out: list[Message] = []
-        wanted = [(msg, st) for msg, st in items if isinstance(msg, AudioChunk) and not st.dead]
+        kinds = (AudioChunk, UtteranceFeatures) if self.config.follow_gate else AudioChunk
+        wanted = [(msg, st) for msg, st in items if isinstance(msg, kinds) and not st.dead]
         for round_ in rounds(wanted):
             self._round([_Job(msg, st, []) for msg, st in round_], out)
         return out
@@ -191,22 +265,68 @@ class VoiceActivityDetector(Node):
                         window=WINDOW,
                     )
                 )
+                if self.config.follow_gate:
+                    out.extend(self._skip(job.st, job.msg.stream))
 
     def _take(self, job: _Job) -> None:
-        """Check the chunk and cut the stream's complete windows (the rest waits for the next chunk)."""
+        """Check the chunk and cut the stream's complete windows (the rest waits for the next chunk); following
+        the gate, note what it judged and cut only the windows an utterance wants."""
         msg, st = job.msg, job.st
-        samples, at, jumped, problem = st.check.take(msg)
-        if problem:
-            job.out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=problem))
-        if jumped:  # the first chunk, or a jump ahead (reported): the window grid starts here
-            st.next_start, st.pending = at, np.zeros(0, np.float32)
-        elif not len(samples):
+        if isinstance(msg, UtteranceFeatures):
+            self._judged(st, msg.start, msg.end)
+        elif isinstance(msg, AudioChunk):
+            samples, at, jumped, problem = st.check.take(msg)
+            if problem:
+                job.out.append(Error(stream=msg.stream, start=msg.start, end=msg.end, node=self.name, error=problem))
+            if jumped:  # the first chunk, or a jump ahead (reported): the window grid starts here
+                st.next_start, st.pending = at, _Held()
+            elif not len(samples):
+                return
+            st.pending.append(samples)
+        if st.next_start is None:
             return
-        x = np.concatenate([st.pending, samples]) if len(st.pending) else samples
-        n = len(x) // WINDOW
-        st.pending = x[n * WINDOW :].copy()
+        if self.config.follow_gate:
+            job.out.extend(self._skip(st, msg.stream))
+            n = 0
+            while (n + 1) * WINDOW <= len(st.pending) and self._wanted(st, st.next_start + n * WINDOW):
+                n += 1
+        else:
+            n = len(st.pending) // WINDOW
         if n:
-            job.windows, job.start = x[: n * WINDOW].reshape(n, WINDOW), st.next_start
+            job.windows, job.start = st.pending.take(n * WINDOW).reshape(n, WINDOW), st.next_start
+
+    def _judged(self, st: _Stream, start: int, end: int) -> None:
+        """The gate forwarded [start, end) to an open utterance."""
+        st.judged_to = max(st.judged_to, end)
+        if st.spans and start <= st.spans[-1][1]:
+            st.spans[-1][1] = max(st.spans[-1][1], end)
+        else:
+            st.spans.append([start, end])
+
+    def _wanted(self, st: _Stream, start: int) -> bool | None:
+        """Whether an utterance wants the window at `start` (in one or within the preroll before one); None while
+        the gate has not judged far enough to say."""
+        end = start + WINDOW
+        if any(a < end + self.preroll and b > start for a, b in st.spans):
+            return True
+        return False if st.judged_to >= end + self.preroll else None
+
+    def _skip(self, st: _Stream, stream: str) -> list[Message]:
+        """Drop the held windows no utterance wants, up to the first one that is wanted or undecided: a
+        `Watermark` over them, and silero starts afresh after them."""
+        if st.next_start is None:
+            return []
+        n = 0
+        while (n + 1) * WINDOW <= len(st.pending) and self._wanted(st, st.next_start + n * WINDOW) is False:
+            n += 1
+        if not n:
+            return []
+        start = st.next_start
+        st.next_start += n * WINDOW
+        st.pending.take(n * WINDOW)
+        st.context, st.state = self.vad.initial()
+        st.spans = [s for s in st.spans if s[1] > st.next_start]
+        return [Watermark(stream=stream, start=start, end=st.next_start)]
 
     def _network(self, jobs: list[_Job]) -> None:
         """The jobs' windows through the network; each stream's context and state move on only if all succeed."""

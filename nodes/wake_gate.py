@@ -40,7 +40,17 @@ import torch
 from audio import seconds
 from audio.logmel import DEFAULT as LOGMEL
 from audio.logmel import frame_end, frame_start
-from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage1Stream, Stage2, proposes, stage2_window
+from models.wakeword import (
+    PREROLL_FRAMES,
+    STAGE2_FRAMES,
+    STAGE2_TRAINED_LOW,
+    Stage1,
+    Stage1Stream,
+    Stage2,
+    level_raised,
+    proposes,
+    stage2_window,
+)
 from nodes.config import WEIGHTS, TunedConfig, configure
 from nodes.messages import (
     Committed,
@@ -84,6 +94,9 @@ class WakeGateConfig(TunedConfig):
     """An open utterance closes after this long (`GateClosed`) if nothing closed it before."""
     verify_delay_ms: float = 100.0
     """Audio after stage 1's estimated end that stage 2 waits for: its latency, against the window's full 1.95 s."""
+    level_low: float | None = STAGE2_TRAINED_LOW
+    """Stage 2's window of a quieter speaker is raised to this level (`models.wakeword.level_raised`; None: as
+    heard)."""
 
     @property
     def refractory_frames(self) -> int:
@@ -343,6 +356,8 @@ class WakeWordGate(Node):
         assert prop is not None
         st.proposal = None
         window = stage2_window(st.frames, st.first, prop.start, prop.end + self.verify_delay + 1)
+        if self.config.level_low is not None:
+            window = level_raised(window, self.config.level_low)
         flag = torch.tensor([float(st.device_playing)])
         score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None], flag))[0])
         fields = dict(

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from training.speaker_augment import stretch, tilt, vtlp
+from training.speaker_augment import quieter, stretch, tilt, vtlp
 
 
 def frames() -> torch.Tensor:
@@ -39,3 +39,19 @@ def test_stretch_speeds_an_utterance_up_or_down_and_keeps_where_things_are_said(
     assert np.flatnonzero(fast[:, 0] == 1.0)[[0, -1]].tolist() == [64, 79]  # frame t of the result is t * rate
     assert np.flatnonzero(slow[:, 0] == 1.0)[[0, -1]].tolist() == [100, 123]
     assert stretch(x, 1.0) is x
+
+
+def test_quieter_lowers_sounding_frames_by_one_gain_and_keeps_silence_and_the_floor():
+    x = frames()
+    floor = float(np.log(1e-10))
+    x[100:] = floor  # digital silence, as the features give it
+    x[:100, :4] = floor + 0.5  # bands just over the floor: lowered onto it, never under
+    shifts = []
+    for s in range(40):
+        y = quieter(x, np.random.default_rng(s), 20.0)
+        assert torch.equal(y[100:], x[100:]) and (y >= floor).all()
+        d = x[:100, 10:] - y[:100, 10:]
+        assert float(d.max() - d.min()) < 1e-4  # one gain for the whole window
+        shifts.append(float(d.mean()) / (np.log(10) / 10))
+    assert min(shifts) < 1e-4 and 5.0 < max(shifts) <= 20.0 + 1e-3  # half left alone, the rest up to 20 dB down
+    assert torch.equal(quieter(x, np.random.default_rng(0), 0.0), x)

@@ -10,9 +10,9 @@ import torch
 
 from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
-from nodes.messages import AudioChunk, VoiceActivity
-from nodes.vad import WINDOW, VoiceActivityDetector, speech_probs
-from pipeline import Error, Event
+from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity
+from nodes.vad import WINDOW, VADConfig, VoiceActivityDetector, speech_probs
+from pipeline import Error, Event, Message, Watermark
 from pipeline.testing import run_node
 from tests.batching import batched, deliveries, demo_audio, one_by_one
 
@@ -138,3 +138,81 @@ def test_a_stream_that_fails_in_a_batch_fails_alone(vad):
         )
     assert states["s1"].errors == 1 and states["s1"].state.shape == (2, 1, 128)
     assert vad.on_batch([(m, states[m.stream]) for m in batches[2]])  # s1 goes on from a fresh state
+
+
+def gate_output(total: int, spans: list[tuple[int, int]], step: int = 640, stream: str = "s") -> list[Message]:
+    """What the wake gate sends for `total` ticks of a stream, a 40 ms chunk at a time: its frames where an
+    utterance is open (`spans`, in ticks), a Watermark where it is listening."""
+    out: list[Message] = []
+    for a in range(0, total - step + 1, step):
+        if any(s <= a < e for s, e in spans):
+            frames = np.zeros((step // 160, 64), np.float32)
+            utterance = dict(utterance=0, revision=0, frames=frames, first_frame=a // 160)
+            out.append(UtteranceFeatures(stream=stream, start=a, end=a + step, **utterance))
+        else:
+            out.append(Watermark(stream=stream, start=a, end=a + step))
+    return out
+
+
+@pytest.fixture(scope="module")
+def gated() -> VoiceActivityDetector:
+    return VoiceActivityDetector(follow_gate=True)
+
+
+def follow(node: VoiceActivityDetector, x: np.ndarray, spans: list[tuple[int, int]], seed: int | None = None):
+    """The node's output for `x` (in 10 ms chunks) beside the gate's output for `spans`, merged by audio time
+    (or at random with `seed`), as the assistant graph connects them."""
+    chunks = [
+        AudioChunk(stream="s", start=a, end=a + 160, samples=x[a : a + 160].copy()) for a in range(0, len(x), 160)
+    ]
+    gate = gate_output(len(x), spans)
+    return run_node(node, {"source": chunks, "gate": gate}, seed=seed, edges={"gate": {"only": (UtteranceFeatures,)}})
+
+
+def test_following_the_gate_it_runs_only_where_an_utterance_is_open(gated, vad, recording):
+    """Windows from the preroll before the open span to its end, and none elsewhere; inside the span, once
+    silero has warmed up, the probabilities of the VAD that runs all the time."""
+    x, start, _ = recording
+    span = (round((start + 0.6) * SAMPLE_RATE) // 640 * 640, round((start + 1.4) * SAMPLE_RATE) // 640 * 640)
+    out = follow(gated, x, [span])
+    msgs = [m for m in out if isinstance(m, VoiceActivity)]
+    first = msgs[0].start
+    preroll = round(VADConfig.preroll_s * SAMPLE_RATE)
+    assert first + WINDOW + preroll > span[0] >= first + preroll  # the first window the preroll reaches
+    assert [m.start for m in msgs[1:]] == [m.end for m in msgs[:-1]]  # one run of contiguous windows
+    assert span[1] <= msgs[-1].end < span[1] + WINDOW
+    probs = np.concatenate([m.probs for m in msgs])
+    whole = speech_probs(x, vad.vad)[first // WINDOW : first // WINDOW + len(probs)]
+    warm = np.arange(len(probs)) * WINDOW + first >= span[0] - WINDOW
+    assert np.abs(probs - whole)[warm].max() < 0.02
+
+
+def test_following_the_gate_watermarks_stand_for_the_windows_it_skips(gated, recording):
+    """Probabilities and watermarks together cover the stream in order, so the end-pointers never wait."""
+    x, start, _ = recording
+    span = (round((start + 0.6) * SAMPLE_RATE) // 640 * 640, round((start + 1.4) * SAMPLE_RATE) // 640 * 640)
+    out = [m for m in follow(gated, x, [span]) if isinstance(m, VoiceActivity | Watermark)]
+    assert out[0].start == 0 and [m.start for m in out[1:]] == [m.end for m in out[:-1]]
+    assert out[-1].end == len(x) // WINDOW * WINDOW
+
+
+def test_a_gate_that_never_opens_costs_no_network_call(recording, monkeypatch):
+    x = recording[0]
+    node = VoiceActivityDetector(follow_gate=True)
+    calls = []
+    monkeypatch.setattr(node.vad, "net", lambda *a: calls.append(a))
+    out = follow(node, x, [])
+    assert not calls and not [m for m in out if isinstance(m, VoiceActivity)]
+    assert max(m.end for m in out if isinstance(m, Watermark)) == len(x) // WINDOW * WINDOW
+
+
+def test_following_the_gate_the_output_does_not_depend_on_arrival_order(gated, recording):
+    """The gate's verdicts may arrive before or after the audio they judge (Ray): the same probabilities."""
+    x, start, _ = recording
+    spans = [(6400, 12800), (round((start + 0.6) * SAMPLE_RATE) // 640 * 640, len(x) // 640 * 640)]
+    runs = [follow(gated, x, spans, seed) for seed in (None, 1, 2, 3)]
+    got = [
+        [(m.start + k * WINDOW, p) for m in r if isinstance(m, VoiceActivity) for k, p in enumerate(m.probs.tolist())]
+        for r in runs
+    ]  # window by window: how they are grouped into messages follows the arrivals
+    assert got[0] and all(g == got[0] for g in got[1:])

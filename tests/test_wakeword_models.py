@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from corpus import wake
-from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2
+from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, STAGE2_TRAINED_LOW, Stage1, Stage2, level_raised
 from training.features import FeatureCache
 from training.options import wakeword_arguments
 from training.wakeword import speech_negatives, train, window
@@ -28,6 +28,23 @@ def test_stage1_is_causal():
         b, _ = model(y)
     assert torch.allclose(a[:, :120], b[:, :120], atol=1e-6)
     assert not torch.allclose(a[:, 120:], b[:, 120:])
+
+
+def test_a_quiet_window_is_raised_to_the_trained_level_and_padding_stays():
+    rng = np.random.default_rng(0)
+    loudness = rng.uniform(-6.0, 0.0, (100, 1))  # loud and quiet frames, as speech has
+    speech = (loudness + rng.normal(0.0, 1.0, (100, 64))).astype(np.float32)
+    window = np.full((STAGE2_FRAMES, 64), PAD, np.float32)
+    window[50:150] = speech - 6.0  # a speaker about 26 dB quieter than usual
+    raised = level_raised(window)
+    level = np.percentile(raised[50:150].mean(axis=1), 90)
+    assert abs(level - STAGE2_TRAINED_LOW) < 1e-4
+    assert np.array_equal(raised[:50], window[:50]) and np.array_equal(raised[150:], window[150:])
+    usual = window.copy()
+    usual[50:150] = speech
+    assert level_raised(usual) is usual  # a level in the trained range is left alone
+    hum = np.full((STAGE2_FRAMES, 64), -9.0, np.float32)
+    assert level_raised(hum) is hum  # no loud part over a quiet one: no speaker to measure
 
 
 def test_stage2_window_has_half_a_second_of_preroll():

@@ -2,7 +2,9 @@
 
 `collect` runs the VAD and the shipped recogniser over a split's recordings
 (extended past the end of speech) once and caches what the EndPointer node
-would hear; `steps` lays that out at every VAD window. The end-pointer
+would hear; `steps` lays that out at every VAD window. The VAD starts as the
+assistant's does (`nodes.vad`, following the gate): afresh, `preroll_s` before
+the wake word's end, with no windows before that. The end-pointer
 benchmark fits and measures the rule on it and `speechgraph train eoq` trains
 the learned end-of-query model on it, so both see what the node sees.
 """
@@ -40,7 +42,7 @@ class Utterance:
     pauses: list
     text: str
     condition: str
-    probs: np.ndarray  # one per 512-sample window from tick 0
+    probs: np.ndarray  # one per 512-sample window from tick 0 (0 where the VAD does not run)
     sig_end: np.ndarray  # ticks
     sig_last: np.ndarray  # tick of the best hypothesis's last token (-1: none)
     sig_text: list[str]
@@ -62,6 +64,44 @@ def extend(x: np.ndarray, speech_end: float, extend_s: float) -> np.ndarray:
         n += len(piece)
         forward = not forward
     return np.concatenate(parts)[:target].astype(np.float32)
+
+
+def gated_probs(x: np.ndarray, start: int, preroll: int, vad=None) -> np.ndarray:
+    """silero's probabilities of `x`'s windows as the VAD following the gate gives them for an utterance from
+    tick `start`: computed afresh from the first window that ends less than `preroll` ticks before it, 0
+    before (`nodes.vad.VoiceActivityDetector._wanted`)."""
+    from nodes.vad import speech_probs
+
+    first = max(0, (start - preroll - WINDOW) // WINDOW + 1)
+    n = len(x) // WINDOW
+    probs = np.zeros(n, np.float32)
+    if first < n:
+        probs[first:] = speech_probs(x[first * WINDOW : n * WINDOW], vad)
+    return probs
+
+
+def _vad_probs(args: argparse.Namespace, rows: list[dict]) -> dict[str, list[float]]:
+    """`gated_probs` of the rows' extended recordings, cached by the VAD's preroll (not by the recogniser)."""
+    from tqdm import tqdm
+
+    from nodes.vad import SileroVAD, VADConfig
+
+    preroll = round(VADConfig.preroll_s * SAMPLE_RATE)
+    path = Path(args.cache) / f"{args.split}-vad-preroll{preroll}-ext{args.extend_s:g}.jsonl"
+    cached = {}
+    if path.exists():
+        cached = {d["id"]: d["probs"] for d in map(json.loads, path.read_text().splitlines()) if d}
+    todo = [r for r in rows if r["id"] not in cached]
+    if todo:
+        vad = SileroVAD()
+        with path.open("a") as f:
+            for r in tqdm(todo, desc=f"VAD {args.split}"):
+                x = extend(load(Path(args.corpus) / r["audio"]), r["speech_end"], args.extend_s)
+                probs = gated_probs(x, round(r["wake_end"] * SAMPLE_RATE), preroll, vad)
+                cached[r["id"]] = [round(float(p), 4) for p in probs]
+                f.write(json.dumps({"id": r["id"], "probs": cached[r["id"]]}) + "\n")
+                f.flush()
+    return cached
 
 
 def _char_lm(args: argparse.Namespace) -> tuple[Path | None, float]:
@@ -104,7 +144,6 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
     from models.char_lm import CharNgram
     from models.rnnt import RNNT
     from nodes.decoder.beam import FLUSH_STEPS, BeamSearch
-    from nodes.vad import SileroVAD, speech_probs
 
     torch.set_num_threads(1)
     corpus = Path(args.corpus)
@@ -126,11 +165,10 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
             lm=CharNgram.load(lm) if lm is not None else None,
             lm_weight=weight,
         )
-        vad, logmel = SileroVAD(), LogMel()
+        logmel = LogMel()
         with path.open("a") as f:
-            for r in tqdm(todo, desc=f"VAD + decoding {args.split}"):
+            for r in tqdm(todo, desc=f"decoding {args.split}"):
                 x = extend(load(corpus / r["audio"]), r["speech_end"], args.extend_s)
-                probs = speech_probs(x, vad)
                 frames = logmel.frames(x)
                 first = round(r["wake_end"] / 0.01)
                 st = search.start()
@@ -143,11 +181,12 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                     lasts.append(search.frame_end_tick(best.times[-1], first) if best and best.times else -1)
                     texts.append(search.best_text(st))
                     flushed.append(search.best_text(search.flushed(st)) if FLUSH_STEPS else texts[-1])
-                d = {"id": r["id"], "probs": [round(float(p), 4) for p in probs], "ends": ends, "lasts": lasts}
+                d = {"id": r["id"], "ends": ends, "lasts": lasts}
                 d["texts"], d["flushed"] = texts, flushed
                 f.write(json.dumps(d) + "\n")
                 f.flush()
                 cached[r["id"]] = d
+    vad_probs = _vad_probs(args, rows)
     out = []
     for r in rows:
         d = cached[r["id"]]
@@ -160,7 +199,7 @@ def collect(args: argparse.Namespace) -> list[Utterance]:
                 pauses=r.get("pauses", []),  # the wake set has none
                 text=r["text"],
                 condition=r["condition"]["label"],
-                probs=np.asarray(d["probs"], np.float32),
+                probs=np.asarray(vad_probs[r["id"]], np.float32),
                 sig_end=np.asarray(d["ends"], np.int64),
                 sig_last=np.asarray(d["lasts"], np.int64),
                 sig_text=d["texts"],

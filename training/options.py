@@ -76,6 +76,9 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
     p.add_argument("--vtlp", type=float, default=0.12, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tilt", type=float, default=1.0, help="spectral tilt: slope of at most this (log units)")
+    p.add_argument(
+        "--quieter-db", type=float, default=0.0, help="half the windows played up to this many dB quieter (0: none)"
+    )
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
     p.add_argument("--threads", type=int, default=1, help="torch threads and feature workers")
     p.add_argument("--seed", type=int, default=0, help="seed of batching, augmentation and initialisation")

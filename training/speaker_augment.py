@@ -2,13 +2,18 @@
 
 Both act on the features, not the audio, so a cached corpus gets a new speaker and channel at every
 epoch for free: `vtlp` stretches the mel axis (a longer or shorter vocal tract), `tilt` adds a
-linear slope across the bands (a brighter or duller microphone, loudspeaker or voice).
+linear slope across the bands (a brighter or duller microphone, loudspeaker or voice), `quieter`
+moves a speaker further from the microphone.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+
+from audio.logmel import GAIN_PER_DB, LOG_FLOOR
 
 
 def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
@@ -34,6 +39,18 @@ def tilt(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tens
     ramp = float(rng.uniform(-spread, spread)) * (torch.arange(F, dtype=x.dtype) / (F - 1) - 0.5)
     sounding = x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
     return x + ramp * sounding
+
+
+def quieter(x: torch.Tensor, rng: np.random.Generator, max_db: float, share: float = 0.5) -> torch.Tensor:
+    """Frames (..., F) played up to `max_db` quieter (uniformly), with probability `share`: every log-mel
+    value moves down by the same amount, none below the features' floor, and digital silence and padding
+    (at the floor) stay as they are. The corpus's own gains span 24 dB; a speaker across the room is
+    quieter still."""
+    if max_db <= 0 or rng.random() >= share:
+        return x
+    floor = math.log(LOG_FLOOR)
+    shifted = torch.clamp(x - float(rng.uniform(0, max_db)) * GAIN_PER_DB, min=floor)
+    return torch.where(x <= floor + 1e-3, x, shifted)
 
 
 def stretch(x: np.ndarray, rate: float) -> np.ndarray:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audio.level import raise_to
+
 TRAINED_LOW = -4.7
 """5th percentile of the train utterances' level (2,000 rows of the speech set's train features; dev's is
 the same within 0.1; the median is -1.65)."""
@@ -61,10 +63,7 @@ class LevelTracker:
         if self.heard + len(frames) < c.min_frames:
             return 0.0
         energies = np.concatenate([*self.energies, frames.mean(axis=1)])
-        quiet, level = np.percentile(energies, [100 - c.quantile, c.quantile])
-        if level - quiet < c.min_spread:
-            return 0.0
-        return max(0.0, c.low - float(level))
+        return raise_to(energies, c.low, c.quantile, c.min_spread)
 
     def take(self, frames: np.ndarray) -> None:
         """Count `frames` as heard."""
