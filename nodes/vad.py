@@ -19,7 +19,9 @@ node runs silero only on the gate's open spans and the `preroll_s` before each:
 it holds the audio until the gate has judged it, skips what no utterance wants
 (sending a `Watermark` in place of probabilities, so the end-pointers never wait
 for it), and starts silero afresh after a skip; the preroll warms it up and gives
-the end-pointers the windows before the wake word's end that they read.
+the end-pointers the windows before the wake word's end that they read. The gate's
+`WakeProposed` (stage 1 fired) has the preroll computed at once, before stage 2
+decides, so the warm-up never delays a `Wake`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import torch
 from audio import SAMPLE_RATE
 from nodes.config import configure
 from nodes.features import ChunkCheck
-from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity
+from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity, WakeProposed
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, Watermark, one_line, rounds
 
 log = logging.getLogger(__name__)
@@ -203,12 +205,20 @@ class VoiceActivityDetector(Node):
     def on_control(self, msg: Message, state: _Stream) -> Iterable[Message]:
         """Following the gate, a `Watermark` at t says the gate has judged the audio up to t (a control message
         reaches a node only once its other inputs reached its time) and opened nothing new: the windows it
-        decides are skipped, and the node sends its own watermark, behind the audio it holds. (Only the gate's
-        data, an utterance's frames, makes windows wanted, so nothing is computed here.)"""
-        if not (self.config.follow_gate and isinstance(msg, Watermark)):
+        decides are skipped, and the node sends its own watermark, behind the audio it holds. A `WakeProposed`
+        at t (stage 1 fired; stage 2 decides ~100 ms later) makes the preroll before t wanted: silero's warm-up
+        runs then, not in the same call as the gate's `Wake`."""
+        if not self.config.follow_gate or not isinstance(msg, Watermark | WakeProposed):
             return (msg,)
+        if state.dead:
+            return []
+        if isinstance(msg, WakeProposed):  # the preroll of an utterance that may open: warm up now, not then
+            self._judged(state, msg.end, msg.end)
+            out: list[Message] = []
+            self._round([_Job(msg, state, [])], out)
+            return out
         state.judged_to = max(state.judged_to, msg.end)
-        return [] if state.dead else self._skip(state, msg.stream)
+        return self._skip(state, msg.stream)
 
     def on_end_of_stream(self, msg: Message, state: _Stream) -> Iterable[Message]:
         """Following the gate: no utterance opens any more, so every window still held is decided."""

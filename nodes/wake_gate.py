@@ -61,6 +61,7 @@ from nodes.messages import (
     Lost,
     UtteranceFeatures,
     Wake,
+    WakeProposed,
 )
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line, rounds
 
@@ -344,6 +345,8 @@ class WakeWordGate(Node):
             if st.proposal is None and proposes(score, f, st.last_detection, self.t1, self.refractory):
                 st.proposal = _Proposal(start=round(f - step.starts[k]), end=f, score1=score)
                 st.last_detection = f
+                at = frame_end(f)
+                out.append(WakeProposed(stream=step.msg.stream, start=at, end=at))
         prop = st.proposal
         if prop is not None and st.next_frame > min(
             prop.end + self.verify_delay, prop.start - PREROLL_FRAMES + STAGE2_FRAMES - 1

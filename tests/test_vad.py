@@ -10,7 +10,7 @@ import torch
 
 from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
-from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity
+from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity, WakeProposed
 from nodes.vad import WINDOW, VADConfig, VoiceActivityDetector, speech_probs
 from pipeline import Error, Event, Message, Watermark
 from pipeline.testing import run_node
@@ -159,6 +159,10 @@ def gated() -> VoiceActivityDetector:
     return VoiceActivityDetector(follow_gate=True)
 
 
+def audio_chunks(x: np.ndarray) -> list[AudioChunk]:
+    return [AudioChunk(stream="s", start=a, end=a + 160, samples=x[a : a + 160].copy()) for a in range(0, len(x), 160)]
+
+
 def follow(node: VoiceActivityDetector, x: np.ndarray, spans: list[tuple[int, int]], seed: int | None = None):
     """The node's output for `x` (in 10 ms chunks) beside the gate's output for `spans`, merged by audio time
     (or at random with `seed`), as the assistant graph connects them."""
@@ -216,3 +220,19 @@ def test_following_the_gate_the_output_does_not_depend_on_arrival_order(gated, r
         for r in runs
     ]  # window by window: how they are grouped into messages follows the arrivals
     assert got[0] and all(g == got[0] for g in got[1:])
+
+
+def test_a_wake_word_proposed_warms_the_vad_up_before_the_gate_decides(gated, recording):
+    """Stage 1's proposal at t (stage 2 decides ~100 ms later) has the preroll before t computed at once, so
+    the warm-up does not delay the `Wake`; a proposal stage 2 rejects costs that preroll and no more."""
+    x, start, _ = recording
+    at = round((start + 0.6) * SAMPLE_RATE) // 640 * 640
+    chunks = audio_chunks(x)
+    gate = gate_output(len(x), [])
+    k = next(i for i, m in enumerate(gate) if m.end >= at)
+    gate.insert(k, WakeProposed(stream="s", start=at, end=at))
+    out = run_node(gated, {"source": chunks, "gate": gate}, edges={"gate": {"only": (UtteranceFeatures,)}})
+    msgs = [m for m in out if isinstance(m, VoiceActivity)]
+    preroll = round(VADConfig.preroll_s * SAMPLE_RATE)
+    assert msgs and msgs[0].start + WINDOW + preroll > at >= msgs[0].start + preroll
+    assert at <= msgs[-1].end < at + WINDOW  # up to the proposal, not past it: the gate opened nothing
