@@ -79,6 +79,7 @@ from nodes.messages import (
     LatticeMessage,
     UtteranceFeatures,
     Wake,
+    WakeProposed,
 )
 from pipeline import MAX_ERRORS_PER_STREAM, EndOfStream, Error, Event, Message, Node, Reset, one_line, rounds
 
@@ -445,6 +446,8 @@ class RNNTDecoder(Node):
         elif isinstance(msg, GateClosed):
             if st.utt is not None and not st.utt.final and msg.utterance == st.utt.id:
                 return (msg, *self._finalise(msg.stream, st, msg.end, "max_length"))
+        elif isinstance(msg, WakeProposed):
+            return ()  # for the device's VAD: a proposal stage 2 has not verified tells the cloud nothing
         return (msg,)
 
     def _end_point(self, msg: EndPoint, st: _Stream) -> list[Message]:
