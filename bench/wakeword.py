@@ -42,7 +42,7 @@ from tqdm import tqdm
 from audio import SAMPLE_RATE, seconds
 from audio.files import load
 from audio.logmel import frame_end, frame_start, played_at
-from models.wakeword import Stage1, Stage2, level_raised, proposals, stage1_scores, stage2_window
+from models.wakeword import Stage1, Stage2, proposals, stage1_scores, stage2_input, stage2_window
 from nodes.config import WEIGHTS
 from nodes.wake_gate import WakeGateConfig
 from training.features import FeatureCache
@@ -68,12 +68,6 @@ class Scored:
         self.props: list = []
         self.score2 = np.zeros(0, np.float32)
 
-    def _window(self, start: int, heard_to: int) -> np.ndarray:
-        """Stage 2's input, as the gate makes it."""
-        window = stage2_window(self.frames, 0, start, heard_to)
-        low = self.settings.level_low
-        return window if low is None else level_raised(window, low)
-
     def at(self, t1: float) -> Scored:
         """Proposals at stage-1 threshold `t1` and their stage-2 scores (computed once per threshold)."""
         if t1 not in self._at:
@@ -81,7 +75,8 @@ class Scored:
             score2 = np.zeros(0, np.float32)
             if props:
                 delay = self.settings.verify_delay_frames
-                windows = np.stack([self._window(s, e + delay + 1) for e, s, _ in props])
+                low = self.settings.level_low
+                windows = np.stack([stage2_input(self.frames, 0, s, e + delay + 1, low) for e, s, _ in props])
                 with torch.no_grad():
                     flag = torch.full((len(windows),), float(self.device_playing))
                     score2 = torch.sigmoid(self.s2(torch.from_numpy(windows), flag)).numpy()

@@ -254,6 +254,12 @@ def level_raised(window: np.ndarray, low: float = STAGE2_TRAINED_LOW) -> np.ndar
     return np.where(heard[:, None], window + np.float32(shift), window).astype(np.float32)
 
 
+def stage2_input(frames: np.ndarray, first: int, start: int, heard_to: int, level_low: float | None) -> np.ndarray:
+    """What stage 2 verifies: `stage2_window`, a quiet speaker raised to `level_low` (None: as heard)."""
+    window = stage2_window(frames, first, start, heard_to)
+    return window if level_low is None else level_raised(window, level_low)
+
+
 def stage2_window(frames: np.ndarray, first: int, start: int, heard_to: int) -> np.ndarray:
     """Stage 2's input for a wake word estimated to start at frame `start`: 195 frames from 0.5 s
     before it, `PAD` where there is no audio (before the stream, or from frame `heard_to` on: not

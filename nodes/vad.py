@@ -225,7 +225,9 @@ class VoiceActivityDetector(Node):
         out: list[Message] = []
         if self.config.follow_gate and not state.dead:
             state.judged_to = 1 << 62
-            for _ in range(1 + len(state.spans)):  # a skip and a computed run per round, one span each
+            held = None
+            while held != (state.next_start, len(state.pending)):  # a skip and a computed run per round
+                held = (state.next_start, len(state.pending))
                 self._round([_Job(msg, state, [])], out)
         return out
 

@@ -47,9 +47,8 @@ from models.wakeword import (
     Stage1,
     Stage1Stream,
     Stage2,
-    level_raised,
     proposes,
-    stage2_window,
+    stage2_input,
 )
 from nodes.config import WEIGHTS, TunedConfig, configure
 from nodes.messages import (
@@ -358,9 +357,7 @@ class WakeWordGate(Node):
         prop = st.proposal
         assert prop is not None
         st.proposal = None
-        window = stage2_window(st.frames, st.first, prop.start, prop.end + self.verify_delay + 1)
-        if self.config.level_low is not None:
-            window = level_raised(window, self.config.level_low)
+        window = stage2_input(st.frames, st.first, prop.start, prop.end + self.verify_delay + 1, self.config.level_low)
         flag = torch.tensor([float(st.device_playing)])
         score2 = float(torch.sigmoid(self.stage2(torch.from_numpy(window)[None], flag))[0])
         fields = dict(

@@ -8,12 +8,10 @@ moves a speaker further from the microphone.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from audio.logmel import GAIN_PER_DB, LOG_FLOOR
+from audio.logmel import played_at
 
 
 def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
@@ -48,9 +46,7 @@ def quieter(x: torch.Tensor, rng: np.random.Generator, max_db: float, share: flo
     quieter still."""
     if max_db <= 0 or rng.random() >= share:
         return x
-    floor = math.log(LOG_FLOOR)
-    shifted = torch.clamp(x - float(rng.uniform(0, max_db)) * GAIN_PER_DB, min=floor)
-    return torch.where(x <= floor + 1e-3, x, shifted)
+    return torch.from_numpy(played_at(x.numpy(), -float(rng.uniform(0, max_db))))
 
 
 def stretch(x: np.ndarray, rate: float) -> np.ndarray:
