@@ -73,6 +73,7 @@ class LogMel:
         if c.win > c.n_fft:
             raise ValueError(f"window ({c.win} samples) is longer than n_fft ({c.n_fft})")
         self.window = np.hanning(c.win + 1)[:-1]  # periodic Hann
+        self._index: dict[int, np.ndarray] = {}  # frame count -> sample index of each frame's window
         self.filters = mel_filterbank(c.n_mels, c.n_fft, SAMPLE_RATE, c.fmin, c.fmax)
 
     def n_frames(self, n_samples: int) -> int:
@@ -98,9 +99,10 @@ class LogMel:
 
     def _windows(self, samples: np.ndarray, n: int) -> np.ndarray:
         c = self.config
-        x = np.asarray(samples, dtype=np.float64)
-        idx = np.arange(c.win)[None, :] + c.hop * np.arange(n)[:, None]
-        return x[idx] * self.window
+        idx = self._index.get(n)
+        if idx is None:  # a stream's chunks complete the same few frame counts: one index array each
+            idx = self._index[n] = np.arange(c.win)[None, :] + c.hop * np.arange(n)[:, None]
+        return np.asarray(samples, dtype=np.float64)[idx] * self.window
 
     def _logmel(self, windowed: np.ndarray) -> np.ndarray:
         spectrum = np.fft.rfft(windowed, n=self.config.n_fft)

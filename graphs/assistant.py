@@ -33,7 +33,6 @@ from nodes.messages import (
     UtteranceFeatures,
     VoiceActivity,
     Wake,
-    WakeProposed,
 )
 from nodes.nlu.node import IntentParser
 from nodes.rescorer import LatticeRescorer
@@ -69,7 +68,7 @@ def build(
 
     g.connect("source", "features").connect("features", "gate").connect("gate", "decoder")
     g.connect("source", "vad", events=())
-    g.connect("gate", "vad", only=(UtteranceFeatures,), events=(WakeProposed,))  # the VAD runs only where needed
+    g.connect("gate", "vad", only=(UtteranceFeatures,), events=())  # the VAD runs only where needed
     g.connect("decoder", "rescorer", only=(LatticeMessage,), watermarks=False)
     g.connect("rescorer", "nlu", only=(Transcript,), watermarks=False)
     g.connect("nlu", "sink", only=(Transcript,), watermarks=False)

@@ -159,6 +159,14 @@ class Stage2Config:
     use_device_flag: bool = True
 
 
+class PairMax(nn.Module):
+    """`nn.MaxPool2d((1, 2))` over an even last axis, the same values about 10x faster on one core: torch's
+    pooling kernel cost stage 2 a fifth of its time."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(x[..., 0::2], x[..., 1::2])
+
+
 class Stage2(nn.Module):
     """(B, 195, n_mels) window (+ device-playing flag) -> accept logit (B,)."""
 
@@ -169,11 +177,11 @@ class Stage2(nn.Module):
             nn.Conv2d(1, 16, 3, padding=1),
             nn.BatchNorm2d(16),
             nn.ReLU(),
-            nn.MaxPool2d((1, 2)),
+            PairMax(),
             nn.Conv2d(16, 32, 3, padding=1),
             nn.BatchNorm2d(32),
             nn.ReLU(),
-            nn.MaxPool2d((1, 2)),
+            PairMax(),
         )
         self.proj = nn.Linear(32 * (c.n_mels // 4), c.channels)
         self.gru = nn.GRU(c.channels, c.hidden, batch_first=True, bidirectional=True)

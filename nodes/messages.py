@@ -164,12 +164,6 @@ class Wake(Notice):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WakeProposed(Notice):
-    """Stage 1 proposed a wake word that ends at audio time `end`; stage 2 decides about 100 ms later. The VAD,
-    which runs only in utterances, warms up from here, so its warm-up is done before an utterance opens."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class GateClosed(Notice):
     """The gate closed `utterance` before it was committed (its length limit, or a failure): the
     decoder finalises it and the end-pointers stop waiting for the decoder."""

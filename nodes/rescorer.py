@@ -46,7 +46,7 @@ from models.internal_lm import InternalLM
 from models.lm import WordLM
 from nodes.catalog_respell import CatalogRespeller
 from nodes.confidence import ConfidenceConfig
-from nodes.config import WEIGHTS, TunedConfig, configure
+from nodes.config import WEIGHTS, TunedConfig, compute_threads, configure
 from nodes.decoder.lattice import Lattice
 from nodes.messages import LatticeMessage, Transcript
 from pipeline import Message, Node, Reset
@@ -92,7 +92,7 @@ class RescorerConfig(TunedConfig):
     network_delay_ms: float = 0.0
     """Simulated device-cloud round trip: half slept before the work, half after."""
     threads: int = 1
-    """Torch threads of the process the rescorer runs in."""
+    """Torch and BLAS threads of the process the rescorer runs in (`nodes.config.compute_threads`)."""
     confidence: ConfidenceConfig | None = None
     """How confidence is judged (None: `ConfidenceConfig.load()`)."""
 
@@ -183,7 +183,7 @@ class LatticeRescorer(Node):
         """`config`: default `RescorerConfig.load()`; `overrides`: of its fields (`deadline_ms=None`)."""
         super().__init__()
         self.config = c = configure(config or RescorerConfig.load(), overrides)
-        torch.set_num_threads(c.threads)
+        compute_threads(c.threads)
         path = Path(c.weights) if c.weights else DEFAULT_WEIGHTS
         if not path.exists():
             raise FileNotFoundError(f"no language model at {path} (train it: python3 -m training.lm)")

@@ -19,9 +19,9 @@ node runs silero only on the gate's open spans and the `preroll_s` before each:
 it holds the audio until the gate has judged it, skips what no utterance wants
 (sending a `Watermark` in place of probabilities, so the end-pointers never wait
 for it), and starts silero afresh after a skip; the preroll warms it up and gives
-the end-pointers the windows before the wake word's end that they read. The gate's
-`WakeProposed` (stage 1 fired) has the preroll computed at once, before stage 2
-decides, so the warm-up never delays a `Wake`.
+the end-pointers the windows before the wake word's end that they read. That
+preroll is computed over the next few messages (at most `max_windows` per
+message), so the delivery that carries the gate's `Wake` is not held back by it.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 from audio import SAMPLE_RATE
-from nodes.config import configure
+from nodes.config import compute_threads, configure
 from nodes.features import ChunkCheck
-from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity, WakeProposed
+from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Message, Node, Watermark, one_line, rounds
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class VADConfig:
     """The VAD's settings (the model and its window are silero's own)."""
 
     threads: int = 1
-    """Torch threads of the process the VAD runs in."""
+    """Torch and BLAS threads of the process the VAD runs in (`nodes.config.compute_threads`)."""
     batch: bool = True
     """Run the windows of all the streams in a delivery as one network call per window (CPU per stream falls
     about 3x at 16 streams); False: one call per stream, floats independent of the other streams."""
@@ -65,6 +65,11 @@ class VADConfig:
     state remembers: started afresh 1 s before, a window 1.2 s later was still 0.1 off the probability of the
     VAD that runs all the time, 1.5 s before 0.01), and the windows the end-pointers read around the wake
     word's end (`models.eoq.HISTORY` is 0.5 s)."""
+    max_windows: int = 3
+    """With `follow_gate`: windows computed per message at most. An utterance's preroll (47 windows) is caught up
+    over the next chunks (in about 180 ms of 10 ms chunks), not in the delivery that carries the `Wake`: in one
+    process everything after the VAD waits for it (`bench latency`: the wake event p50 111 ms with 2 windows a
+    message, 115 with 6). The end-pointers need the windows only once the request has been spoken."""
 
 
 class _Held:
@@ -190,7 +195,7 @@ class VoiceActivityDetector(Node):
     def __init__(self, config: VADConfig | None = None, **overrides: Any) -> None:
         super().__init__()
         self.config = configure(config or VADConfig(), overrides)
-        torch.set_num_threads(self.config.threads)
+        compute_threads(self.config.threads)
         self.vad = SileroVAD()
         self.preroll = round(self.config.preroll_s * SAMPLE_RATE)
 
@@ -205,18 +210,11 @@ class VoiceActivityDetector(Node):
     def on_control(self, msg: Message, state: _Stream) -> Iterable[Message]:
         """Following the gate, a `Watermark` at t says the gate has judged the audio up to t (a control message
         reaches a node only once its other inputs reached its time) and opened nothing new: the windows it
-        decides are skipped, and the node sends its own watermark, behind the audio it holds. A `WakeProposed`
-        at t (stage 1 fired; stage 2 decides ~100 ms later) makes the preroll before t wanted: silero's warm-up
-        runs then, not in the same call as the gate's `Wake`."""
-        if not self.config.follow_gate or not isinstance(msg, Watermark | WakeProposed):
+        decides are skipped, and the node sends its own watermark, behind the audio it holds."""
+        if not self.config.follow_gate or not isinstance(msg, Watermark):
             return (msg,)
         if state.dead:
             return []
-        if isinstance(msg, WakeProposed):  # the preroll of an utterance that may open: warm up now, not then
-            self._judged(state, msg.end, msg.end)
-            out: list[Message] = []
-            self._round([_Job(msg, state, [])], out)
-            return out
         state.judged_to = max(state.judged_to, msg.end)
         return self._skip(state, msg.stream)
 
@@ -299,8 +297,8 @@ class VoiceActivityDetector(Node):
             return
         if self.config.follow_gate:
             job.out.extend(self._skip(st, msg.stream))
-            n = 0
-            while (n + 1) * WINDOW <= len(st.pending) and self._wanted(st, st.next_start + n * WINDOW):
+            n, most = 0, min(len(st.pending) // WINDOW, self.config.max_windows)
+            while n < most and self._wanted(st, st.next_start + n * WINDOW):
                 n += 1
         else:
             n = len(st.pending) // WINDOW

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio import seconds
+from audio import SAMPLE_RATE, seconds
 from audio.logmel import DEFAULT as LOGMEL
 from audio.logmel import frame_end, frame_start
 from models.wakeword import (
@@ -50,7 +50,7 @@ from models.wakeword import (
     proposes,
     stage2_input,
 )
-from nodes.config import WEIGHTS, TunedConfig, configure
+from nodes.config import WEIGHTS, TunedConfig, compute_threads, configure
 from nodes.messages import (
     Committed,
     DevicePlaying,
@@ -60,7 +60,6 @@ from nodes.messages import (
     Lost,
     UtteranceFeatures,
     Wake,
-    WakeProposed,
 )
 from pipeline import MAX_ERRORS_PER_STREAM, Error, Event, Message, Node, Watermark, one_line, rounds
 
@@ -94,6 +93,10 @@ class WakeGateConfig(TunedConfig):
     """An open utterance closes after this long (`GateClosed`) if nothing closed it before."""
     verify_delay_ms: float = 100.0
     """Audio after stage 1's estimated end that stage 2 waits for: its latency, against the window's full 1.95 s."""
+    watermark_ms: float = 100.0
+    """While closed, a `Watermark` at most this often (and at once after an utterance): nothing downstream waits
+    for the audio the gate keeps back, so a sparse watermark only saves messages (a smart speaker is closed
+    most of the time)."""
     level_low: float | None = STAGE2_TRAINED_LOW
     """Stage 2's window of a quieter speaker is raised to this level (`models.wakeword.level_raised`; None: as
     heard)."""
@@ -134,6 +137,8 @@ class _Stream:
     dead: bool = False  # failed MAX_ERRORS_PER_STREAM times: its data is dropped
     resumed: bool = False  # began before this gate restarted after a crash: see `_next_utterance`
     rescan_from: int | None = None  # closed at an earlier end-point: stage 1 reads the held frames from here
+    watermarked: int | None = None  # the last closed `Watermark`'s end (None: none since the gate was open)
+    heard_to: int = 0  # the end of the last message taken
 
     @property
     def next_frame(self) -> int:
@@ -177,6 +182,7 @@ class WakeWordGate(Node):
                 raise FileNotFoundError(f"no wake-word weights at {p} (train them: speechgraph train wakeword)")
         self.stage1 = Stage1.from_checkpoint(torch.load(p1, weights_only=False)).eval()
         self.stage2 = Stage2.from_checkpoint(torch.load(p2, weights_only=False)).eval()
+        compute_threads(1)  # stage 1 is one small batched step per delivery
         self.stream1 = Stage1Stream(self.stage1)
         self._zeros = self.stream1.new_cache()[0]  # the cache of a stream that starts (read only, shared)
         self._zeros.setflags(write=False)
@@ -185,6 +191,7 @@ class WakeWordGate(Node):
         self.refractory = c.refractory_frames
         self.max_frames = c.max_frames
         self.verify_delay = c.verify_delay_frames
+        self.watermark_every = round(c.watermark_ms * SAMPLE_RATE / 1000)
 
     def new_state(self, stream: str) -> _Stream:
         return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
@@ -218,6 +225,12 @@ class WakeWordGate(Node):
 
     def on_message(self, msg: Message, st: _Stream) -> Iterable[Message]:
         return self.on_batch([(msg, st)])
+
+    def on_end_of_stream(self, msg: Message, st: _Stream) -> Iterable[Message]:
+        """Closed, the last `Watermark` covers what was heard since the one before."""
+        if st.open_from is None and st.watermarked is not None and st.heard_to > st.watermarked:
+            return [Watermark(stream=msg.stream, start=st.watermarked, end=st.heard_to)]
+        return []
 
     def on_batch(self, items: list[tuple[Message, _Stream]]) -> list[Message]:
         """Stage 1 of all the streams in `items` as batched steps, the rest per stream, in order.
@@ -303,8 +316,11 @@ class WakeWordGate(Node):
             self._listen(step, out)
         if st.open_from is not None:  # just opened: the frames held since the wake word go first
             self._forward(msg, st, start_new if was_open else st.open_from, out)
-        else:
+            st.watermarked = None
+        elif st.watermarked is None or msg.end - st.watermarked >= self.watermark_every:
             out.append(Watermark(stream=msg.stream, start=msg.start, end=msg.end))
+            st.watermarked = msg.end
+        st.heard_to = msg.end
         if len(st.frames) > HISTORY:
             cut = len(st.frames) - HISTORY
             st.frames = st.frames[cut:]
@@ -344,8 +360,6 @@ class WakeWordGate(Node):
             if st.proposal is None and proposes(score, f, st.last_detection, self.t1, self.refractory):
                 st.proposal = _Proposal(start=round(f - step.starts[k]), end=f, score1=score)
                 st.last_detection = f
-                at = frame_end(f)
-                out.append(WakeProposed(stream=step.msg.stream, start=at, end=at))
         prop = st.proposal
         if prop is not None and st.next_frame > min(
             prop.end + self.verify_delay, prop.start - PREROLL_FRAMES + STAGE2_FRAMES - 1

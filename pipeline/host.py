@@ -117,6 +117,9 @@ class NodeHost:
                 continue
             if not isinstance(msg, PASS_THROUGH) or isinstance(msg, Watermark):
                 st.watermark[edge] = max(st.watermark.get(edge, 0), msg.end)
+            if not any(st.queues.values()) and self._eligible(st, edge, msg):
+                ready.append(msg)  # nothing held: what `_release` would do, without queueing
+                continue
             st.queues.setdefault(edge, deque()).append(msg)
             ready.extend(self._release(st))
         self._run(ready, out, recv)
@@ -163,20 +166,24 @@ class NodeHost:
     # -- calling the node ----------------------------------------------------------
 
     def _run(self, msgs: list[Message], out: list[Message], recv: int) -> None:
+        """Hand `msgs` to the node in order per stream. A batching node gets the data of all streams in one
+        `on_batch`: a control message waits only for its own stream's data before it, not for the others'."""
         if not msgs:
             return
         data: list[tuple[Message, Any]] = []
+        waiting: set[str] = set()  # streams with data in `data`
         for msg in msgs:
             st = self.streams.get(msg.stream)
             if st is None or st.dead:
                 continue
             if isinstance(msg, PASS_THROUGH):
-                if data:
+                if msg.stream in waiting:
                     self._run_data(data, out, recv)
-                    data = []
+                    data, waiting = [], set()
                 self._call(msg, st, lambda m=msg, s=st: self.node.on_control(m, s.state), out, recv)
             elif self.batched:
                 data.append((msg, st.state))
+                waiting.add(msg.stream)
             else:
                 self._call(msg, st, lambda m=msg, s=st: self.node.on_message(m, s.state), out, recv)
         if data:
@@ -207,7 +214,7 @@ class NodeHost:
     def _stamp(self, msg: Message, trigger: Message, recv: int, sent: int) -> Message:
         trace = msg.trace or trigger.trace
         captured = msg.captured_ns or trigger.captured_ns
-        return msg.replace(trace=(*trace, (self.name, recv, sent)), captured_ns=captured)
+        return msg.traced((*trace, (self.name, recv, sent)), captured)
 
     def _new_state(self, stream: str, st: _Stream) -> Any:
         try:

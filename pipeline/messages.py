@@ -32,6 +32,12 @@ def now_ns() -> int:
     return time.monotonic_ns()
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+"""Per message class, its fields but the trace's: what `Message.traced` copies."""
+_TRACE_FIELDS = ("trace", "captured_ns")
+_set = object.__setattr__
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """Base of every message: stream id, audio-time span, and the trace."""
@@ -50,6 +56,20 @@ class Message:
 
     def replace(self: M, **changes: Any) -> M:
         return dataclasses.replace(self, **changes)
+
+    def traced(self: M, trace: tuple[Stamp, ...], captured_ns: int) -> M:
+        """A copy with a new trace and capture time: `replace` for what every node does to every message,
+        without running the class's `__init__` again (the other fields are the same objects)."""
+        cls = type(self)
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _TRACE_FIELDS)
+        new = object.__new__(cls)
+        for name in names:
+            _set(new, name, getattr(self, name))
+        _set(new, "trace", trace)
+        _set(new, "captured_ns", captured_ns)
+        return new
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline import Event, Graph, make_runtime
+from pipeline import Event, Graph, Node, Watermark, make_runtime
+from pipeline.graph import Edge
+from pipeline.host import NodeHost
 from tests.graph_nodes import (
     FailOn,
     HoldOne,
@@ -11,6 +13,7 @@ from tests.graph_nodes import (
     Scale,
     Slow,
     Summer,
+    Tick,
     TickEvents,
     TickNotices,
     TickSource,
@@ -179,3 +182,34 @@ def test_stats_count_each_nodes_time_and_batches(runtime_kind):
     assert all(s["calls"] >= 1 for s in stats.values())
     assert stats["n1"]["busy_s"] >= 20 * 0.005
     assert stats["n1"]["cpu_s"] < stats["n1"]["busy_s"] / 2
+
+
+class _Batches(Node):
+    """Records the streams of each `on_batch` and the order in which each stream's messages reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+        self.order: dict[str, list[str]] = {}
+
+    def on_batch(self, items):
+        self.batches.append([m.stream for m, _ in items])
+        for m, _ in items:
+            self.order.setdefault(m.stream, []).append(f"data{m.end}")
+        return []
+
+    def on_control(self, msg, state):
+        self.order.setdefault(msg.stream, []).append(f"mark{msg.end}")
+        return ()
+
+
+def test_a_batching_node_gets_every_streams_data_at_once_past_other_streams_control_messages():
+    """A control message waits only for its own stream's data: the watermarks a closed gate sends between
+    the streams' chunks do not cut a delivery into one `on_batch` per stream; per stream, the order is kept."""
+    node = _Batches()
+    host = NodeHost(node, {0: Edge("src", "n")})
+    tick = lambda s, t: Tick(stream=s, end=t, value=t)  # noqa: E731
+    mark = lambda s, t: Watermark(stream=s, end=t)  # noqa: E731
+    host.deliver(0, [tick("s0", 1), mark("s1", 1), tick("s1", 1), mark("s0", 1), tick("s0", 2), tick("s2", 2)])
+    assert node.batches == [["s0", "s1"], ["s0", "s2"]]
+    assert node.order == {"s0": ["data1", "mark1", "data2"], "s1": ["mark1", "data1"], "s2": ["data2"]}

@@ -10,7 +10,7 @@ import torch
 
 from audio import SAMPLE_RATE
 from corpus.tts import Prosody, Voice, synthesize
-from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity, WakeProposed
+from nodes.messages import AudioChunk, UtteranceFeatures, VoiceActivity
 from nodes.vad import WINDOW, VADConfig, VoiceActivityDetector, speech_probs
 from pipeline import Error, Event, Message, Watermark
 from pipeline.testing import run_node
@@ -222,17 +222,17 @@ def test_following_the_gate_the_output_does_not_depend_on_arrival_order(gated, r
     assert got[0] and all(g == got[0] for g in got[1:])
 
 
-def test_a_wake_word_proposed_warms_the_vad_up_before_the_gate_decides(gated, recording):
-    """Stage 1's proposal at t (stage 2 decides ~100 ms later) has the preroll before t computed at once, so
-    the warm-up does not delay the `Wake`; a proposal stage 2 rejects costs that preroll and no more."""
+def test_an_utterance_preroll_is_caught_up_a_few_windows_per_message(gated, recording):
+    """When the gate opens, the preroll before the utterance (47 windows) is computed over the next messages, at
+    most `max_windows` per message, so the delivery that carries the `Wake` stays short; the windows are the
+    same as computed all at once."""
     x, start, _ = recording
-    at = round((start + 0.6) * SAMPLE_RATE) // 640 * 640
-    chunks = audio_chunks(x)
-    gate = gate_output(len(x), [])
-    k = next(i for i, m in enumerate(gate) if m.end >= at)
-    gate.insert(k, WakeProposed(stream="s", start=at, end=at))
-    out = run_node(gated, {"source": chunks, "gate": gate}, edges={"gate": {"only": (UtteranceFeatures,)}})
+    span = (round((start + 0.6) * SAMPLE_RATE) // 640 * 640, len(x) // 640 * 640)
+    out = follow(gated, x, [span])
     msgs = [m for m in out if isinstance(m, VoiceActivity)]
-    preroll = round(VADConfig.preroll_s * SAMPLE_RATE)
-    assert msgs and msgs[0].start + WINDOW + preroll > at >= msgs[0].start + preroll
-    assert at <= msgs[-1].end < at + WINDOW  # up to the proposal, not past it: the gate opened nothing
+    assert max(len(m.probs) for m in msgs) == VADConfig.max_windows
+    assert sum(len(m.probs) for m in msgs) > 4 * VADConfig.max_windows
+    at_once = follow(VoiceActivityDetector(follow_gate=True, max_windows=10**6), x, [span])
+    probs = [np.concatenate([m.probs for m in o if isinstance(m, VoiceActivity)]) for o in (out, at_once)]
+    assert max(len(m.probs) for m in at_once if isinstance(m, VoiceActivity)) > 40
+    assert np.array_equal(*probs)

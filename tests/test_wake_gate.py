@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -341,3 +343,14 @@ def test_a_bad_stream_fails_alone_and_a_stream_may_come_twice_in_a_batch(weights
     assert kinds.count("Error") == 1 and "64 bands" in got["c"][kinds.index("Error")].error
     assert "wake_rejected" in kinds[kinds.index("Error") :]  # it starts afresh and listens on
     assert got["c"][-1] == Watermark(stream="c", start=frame_start(140), end=frame_end(149))
+
+
+def test_a_closed_gate_sends_a_watermark_every_100_ms_and_one_at_the_end(weights):
+    """Nothing downstream waits for what a closed gate keeps back: a sparse watermark saves messages, and the
+    last one still covers the whole stream."""
+    gate = WakeWordGate(stage1=weights[0], stage2=weights[1], threshold1=1.01)
+    out = feed(gate, 495, chunk=1)  # 10 ms messages
+    ends = [m.end for m in out if isinstance(m, Watermark)]
+    assert all(b - a >= 1600 for a, b in itertools.pairwise(ends[:-1]))  # 100 ms apart, the last one aside
+    assert len(ends) <= 495 // 10 + 2
+    assert ends[-1] == frame_end(494)

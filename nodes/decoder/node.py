@@ -62,7 +62,7 @@ from audio import seconds
 from models.char_lm import ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, CharNgram
 from models.char_lm import SHIPPED as SHIPPED_LM
 from models.rnnt import RNNT, quantize_int8
-from nodes.config import WEIGHTS, configure
+from nodes.config import WEIGHTS, compute_threads, configure
 from nodes.decoder import BEAM
 from nodes.decoder.beam import FLUSH_STEPS, BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
@@ -79,7 +79,6 @@ from nodes.messages import (
     LatticeMessage,
     UtteranceFeatures,
     Wake,
-    WakeProposed,
 )
 from pipeline import MAX_ERRORS_PER_STREAM, EndOfStream, Error, Event, Message, Node, Reset, one_line, rounds
 
@@ -128,7 +127,7 @@ class DecoderConfig:
     int8: bool = False
     """Run the model dynamically quantised to int8 (less CPU; the assistant graph does)."""
     threads: int = 1
-    """Torch threads of the process the decoder runs in."""
+    """Torch and BLAS threads of the process the decoder runs in (`nodes.config.compute_threads`)."""
     flush_steps: int = FLUSH_STEPS
     """Encoder steps of padding a result is decoded on over (`BeamSearch.flushed`, 40 ms each); 0: none.
     Chosen on the wake set's dev recordings (`bench endpoint`): the shipped end-pointers' speculative
@@ -221,7 +220,7 @@ class RNNTDecoder(Node):
         notice replaces them for its stream); `overrides`: of the config's fields (`int8=True`)."""
         super().__init__()
         self.config = c = configure(config or DecoderConfig(), overrides)
-        torch.set_num_threads(c.threads)
+        compute_threads(c.threads)
         path = Path(c.weights) if c.weights else DEFAULT_WEIGHTS
         if not path.exists():
             raise FileNotFoundError(f"no recogniser weights at {path} (train them: speechgraph train asr)")
@@ -446,8 +445,6 @@ class RNNTDecoder(Node):
         elif isinstance(msg, GateClosed):
             if st.utt is not None and not st.utt.final and msg.utterance == st.utt.id:
                 return (msg, *self._finalise(msg.stream, st, msg.end, "max_length"))
-        elif isinstance(msg, WakeProposed):
-            return ()  # for the device's VAD: a proposal stage 2 has not verified tells the cloud nothing
         return (msg,)
 
     def _end_point(self, msg: EndPoint, st: _Stream) -> list[Message]:
