@@ -114,8 +114,7 @@ def duty_lanes(rows: list[dict], n: int, seconds: float, every_s: float) -> list
     """Row indices for `n` lanes of about `seconds` each of audio without the wake word, with a request (a
     row with it) after every `every_s` of the list's audio. FileSource shares the list out among the lanes
     as they play it, n seconds of it per second, so each lane gets a request about every `every_s`, and the
-    lanes' requests are staggered. The first comes after half of `every_s`, so one stream's baseline run
-    holds a request to judge latency by."""
+    lanes' requests are staggered. The first comes after half of `every_s`."""
     quiet = [i for i, r in enumerate(rows) if not r.get("wake_word", True)]
     asks = [i for i, r in enumerate(rows) if r.get("wake_word", True)]
     if not quiet or not asks:

@@ -138,7 +138,6 @@ class _Stream:
     resumed: bool = False  # began before this gate restarted after a crash: see `_next_utterance`
     rescan_from: int | None = None  # closed at an earlier end-point: stage 1 reads the held frames from here
     watermarked: int | None = None  # the last closed `Watermark`'s end (None: none since the gate was open)
-    heard_to: int = 0  # the end of the last message taken
 
     @property
     def next_frame(self) -> int:
@@ -228,8 +227,9 @@ class WakeWordGate(Node):
 
     def on_end_of_stream(self, msg: Message, st: _Stream) -> Iterable[Message]:
         """Closed, the last `Watermark` covers what was heard since the one before."""
-        if st.open_from is None and st.watermarked is not None and st.heard_to > st.watermarked:
-            return [Watermark(stream=msg.stream, start=st.watermarked, end=st.heard_to)]
+        heard_to = frame_end(st.next_frame - 1) if st.next_frame else 0
+        if st.open_from is None and st.watermarked is not None and heard_to > st.watermarked:
+            return [Watermark(stream=msg.stream, start=st.watermarked, end=heard_to)]
         return []
 
     def on_batch(self, items: list[tuple[Message, _Stream]]) -> list[Message]:
@@ -320,7 +320,6 @@ class WakeWordGate(Node):
         elif st.watermarked is None or msg.end - st.watermarked >= self.watermark_every:
             out.append(Watermark(stream=msg.stream, start=msg.start, end=msg.end))
             st.watermarked = msg.end
-        st.heard_to = msg.end
         if len(st.frames) > HISTORY:
             cut = len(st.frames) - HISTORY
             st.frames = st.frames[cut:]
