@@ -93,6 +93,15 @@ def test_answer_repeat_shows_each_lone_answer_more_often(tiny, tmp_path):
     assert all(n == (3 if i in answers else 1) for i, n in seen.items())
 
 
+def test_an_excluded_engine_is_never_trained_on(tiny, tmp_path):
+    cache = FeatureCache.build(tiny, "train", tmp_path / "features")
+    held = {1, 4}
+    cache.rows = [{**row, "engine": "rhvoice" if i in held else "espeak"} for i, row in enumerate(cache.rows)]
+    plan = batches(cache, 2500, random.Random(0), exclude_engines=frozenset({"rhvoice"}))
+    seen = {i for batch in plan for i in batch}
+    assert seen == set(range(len(cache.rows))) - held
+
+
 def test_ctc_head_is_fitted_on_the_frozen_encoder_and_written_into_the_weights(tiny, tmp_path):
     torch.manual_seed(0)
     model = RNNT(RNNTConfig(context_dim=16)).eval()

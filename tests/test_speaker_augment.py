@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from training.speaker_augment import quieter, stretch, tilt, vtlp
+from training.speaker_augment import colour, quieter, stretch, tilt, vtlp
 
 
 def frames() -> torch.Tensor:
@@ -29,6 +29,20 @@ def test_tilt_slopes_sounding_frames_within_the_spread_and_leaves_padding_alone(
         assert abs(slope) <= 1.0 + 1e-6
         assert torch.allclose(d[:100], d[0].expand(100, -1))  # one channel for the whole window
         assert (d[100:] == 0).all()
+
+
+def test_colour_gives_each_utterance_its_own_smooth_response_and_leaves_padding_alone():
+    x = frames()
+    curves = []
+    for s in range(20):
+        d = colour(x, np.random.default_rng(s), 1.0) - x
+        assert torch.allclose(d[:100], d[0].expand(100, -1))  # one channel for the whole utterance
+        assert (d[100:] == 0).all()
+        assert float(d[0].abs().max()) <= 0.5 + 3 * 0.5 + 1e-5  # the tilt's end plus three bumps at most
+        assert float((d[0, 1:] - d[0, :-1]).abs().max()) < 0.15  # smooth: no band differs much from its neighbour
+        curves.append(d[0])
+    assert float(torch.stack(curves).std(0).mean()) > 0.2  # a different response each time
+    assert torch.equal(colour(x, np.random.default_rng(0), 0.0), x)
 
 
 def test_stretch_speeds_an_utterance_up_or_down_and_keeps_where_things_are_said():

@@ -25,7 +25,7 @@ from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.tokens import decode, encode
 from training.features import FeatureCache
 from training.run import Checkpoint, EpochLoop, start_run
-from training.speaker_augment import stretch, vtlp
+from training.speaker_augment import colour, stretch, vtlp
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,22 @@ def is_answer(row: dict) -> bool:
     return row.get("intent") == "select" and bool(row.get("names")) and len(row["text"].split()) == 1
 
 
-def batches(cache: FeatureCache, max_frames: int, rng: random.Random, answer_repeat: int = 1) -> list[list[int]]:
+def batches(
+    cache: FeatureCache,
+    max_frames: int,
+    rng: random.Random,
+    answer_repeat: int = 1,
+    exclude_engines: frozenset[str] = frozenset(),
+) -> list[list[int]]:
     """Length-sorted buckets of about `max_frames` frames each, in random order; each one-word answer
-    `answer_repeat` times (in different buckets, each time with its own masking and context)."""
-    ids = [i for i, row in enumerate(cache.rows) for _ in range(answer_repeat if is_answer(row) else 1)]
+    `answer_repeat` times (in different buckets, each time with its own masking and context); rows of
+    `exclude_engines` left out."""
+    ids = [
+        i
+        for i, row in enumerate(cache.rows)
+        if row.get("engine") not in exclude_engines
+        for _ in range(answer_repeat if is_answer(row) else 1)
+    ]
     order = sorted(ids, key=lambda i: cache.lengths[i] - cache.starts[i] + rng.random() * 20)
     out, cur, longest = [], [], 0
     for i in order:
@@ -76,8 +88,9 @@ def collate(
     jitter: np.random.Generator | None,
     warp: float = 0.0,
     tempo: float = 0.0,
+    channel: float = 0.0,
 ):
-    """A padded, normalised batch; with `jitter`, each utterance cut, warped and paced anew."""
+    """A padded, normalised batch; with `jitter`, each utterance cut, warped, coloured and paced anew."""
     feats, labels = [], []
     for i in ids:
         start = int(cache.starts[i])
@@ -87,7 +100,7 @@ def collate(
         if jitter is not None and tempo > 0:
             f = stretch(f, float(jitter.uniform(1 - tempo, 1 + tempo)))
         f = torch.from_numpy(np.ascontiguousarray(f))
-        feats.append(vtlp(f, jitter, warp) if jitter is not None else f)
+        feats.append(colour(vtlp(f, jitter, warp), jitter, channel) if jitter is not None else f)
         labels.append(torch.tensor(encode(cache.texts[i]), dtype=torch.long))
     T = max(len(f) for f in feats)
     U = max(1, max(len(label) for label in labels))
@@ -181,10 +194,10 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in loop.each_epoch():
         rng = random.Random(args.seed * 1000 + epoch)
         nrng = np.random.default_rng(args.seed * 1000 + epoch)
-        plan = batches(train_cache, args.max_frames, rng, args.answer_repeat)
+        plan = batches(train_cache, args.max_frames, rng, args.answer_repeat, frozenset(args.exclude_engine))
         losses = []
         for ids in loop.batches(plan, f"epoch {epoch}"):
-            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo)
+            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo, args.colour)
             x, y, t, u = (v.to(device, non_blocking=True) for v in (spec_augment(x, nrng), y, t, u))
             lr = args.lr * min(1.0, (loop.step + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:

@@ -45,6 +45,19 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
+    p.add_argument(
+        "--colour",
+        type=float,
+        default=0.0,
+        help="channel colouring: a random tilt and broad peaks and dips of at most this (log units; 0: off)",
+    )
+    p.add_argument(
+        "--exclude-engine",
+        action="append",
+        default=[],
+        metavar="ENGINE",
+        help="leave this engine's train rows out (repeatable), so it stays a held-out engine to choose models by",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of batching, augmentation and initialisation")
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
     p.add_argument(
@@ -76,6 +89,12 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
     p.add_argument("--vtlp", type=float, default=0.12, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tilt", type=float, default=1.0, help="spectral tilt: slope of at most this (log units)")
+    p.add_argument(
+        "--colour",
+        type=float,
+        default=0.0,
+        help="channel colouring: a random tilt and broad peaks and dips of at most this (log units; 0: off)",
+    )
     p.add_argument(
         "--quieter-db", type=float, default=0.0, help="half the windows played up to this many dB quieter (0: none)"
     )

@@ -2,8 +2,9 @@
 
 Both act on the features, not the audio, so a cached corpus gets a new speaker and channel at every
 epoch for free: `vtlp` stretches the mel axis (a longer or shorter vocal tract), `tilt` adds a
-linear slope across the bands (a brighter or duller microphone, loudspeaker or voice), `quieter`
-moves a speaker further from the microphone.
+linear slope across the bands (a brighter or duller microphone, loudspeaker or voice), `colour`
+adds a smooth random frequency response (a slope and a few broad peaks and dips: the room, the
+loudspeaker and the synthesiser's own timbre), `quieter` moves a speaker further from the microphone.
 """
 
 from __future__ import annotations
@@ -37,6 +38,22 @@ def tilt(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tens
     ramp = float(rng.uniform(-spread, spread)) * (torch.arange(F, dtype=x.dtype) / (F - 1) - 0.5)
     sounding = x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
     return x + ramp * sounding
+
+
+def colour(x: torch.Tensor, rng: np.random.Generator, spread: float, bumps: int = 3) -> torch.Tensor:
+    """A smooth random frequency response on frames (..., F): a tilt of at most `spread` plus `bumps` cosines
+    across the mel axis, each of amplitude at most `spread` / 2 (natural log units). Another engine or
+    speaker differs from the trained ones less in its words than in its timbre; this gives each utterance
+    a new one. Flat frames (digital silence, padding) stay as they are."""
+    if spread <= 0:
+        return x
+    F = x.shape[-1]
+    axis = torch.arange(F, dtype=x.dtype) / (F - 1)
+    curve = float(rng.uniform(-spread, spread)) * (axis - 0.5)
+    for k in range(1, bumps + 1):
+        curve = curve + float(rng.uniform(-spread, spread)) / 2 * torch.cos(torch.pi * (k * axis + float(rng.random())))
+    sounding = x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
+    return x + curve * sounding
 
 
 def quieter(x: torch.Tensor, rng: np.random.Generator, max_db: float, share: float = 0.5) -> torch.Tensor:
