@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+COLOUR_HELP = "channel colouring: a random tilt and broad peaks and dips of at most this (log units; 0: off)"
 
 
 def asr_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,12 +46,7 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
-    p.add_argument(
-        "--colour",
-        type=float,
-        default=0.0,
-        help="channel colouring: a random tilt and broad peaks and dips of at most this (log units; 0: off)",
-    )
+    p.add_argument("--colour", type=float, default=0.0, help=COLOUR_HELP)
     p.add_argument(
         "--exclude-engine",
         action="append",
@@ -89,12 +85,7 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
     p.add_argument("--vtlp", type=float, default=0.12, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tilt", type=float, default=1.0, help="spectral tilt: slope of at most this (log units)")
-    p.add_argument(
-        "--colour",
-        type=float,
-        default=0.0,
-        help="channel colouring: a random tilt and broad peaks and dips of at most this (log units; 0: off)",
-    )
+    p.add_argument("--colour", type=float, default=0.0, help=COLOUR_HELP)
     p.add_argument(
         "--quieter-db", type=float, default=0.0, help="half the windows played up to this many dB quieter (0: none)"
     )
