@@ -17,9 +17,6 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
-import torch
-from threadpoolctl import threadpool_limits
-
 log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -31,7 +28,11 @@ C = TypeVar("C")
 def compute_threads(n: int) -> None:
     """Torch's and numpy's BLAS threads in this process. A node's arithmetic per call is small: a spare
     thread only spin-waits for work and takes the core from the graph (OpenBLAS's second thread, behind one
-    filterbank product per chunk, burnt a whole core at 48 streams, the graph's own work being another)."""
+    filterbank product per chunk, burnt a whole core at 48 streams, the graph's own work being another).
+    Imported here, not at the top: nodes without arithmetic (the NLU, the sink) read this module too."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(n)
     threadpool_limits(n, user_api="blas")
 

@@ -36,8 +36,7 @@ def tilt(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tens
         return x
     F = x.shape[-1]
     ramp = float(rng.uniform(-spread, spread)) * (torch.arange(F, dtype=x.dtype) / (F - 1) - 0.5)
-    sounding = x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
-    return x + ramp * sounding
+    return x + ramp * _sounding(x)
 
 
 def colour(x: torch.Tensor, rng: np.random.Generator, spread: float, bumps: int = 3) -> torch.Tensor:
@@ -47,13 +46,18 @@ def colour(x: torch.Tensor, rng: np.random.Generator, spread: float, bumps: int 
     a new one. Flat frames (digital silence, padding) stay as they are."""
     if spread <= 0:
         return x
-    F = x.shape[-1]
-    axis = torch.arange(F, dtype=x.dtype) / (F - 1)
-    curve = float(rng.uniform(-spread, spread)) * (axis - 0.5)
-    for k in range(1, bumps + 1):
-        curve = curve + float(rng.uniform(-spread, spread)) / 2 * torch.cos(torch.pi * (k * axis + float(rng.random())))
-    sounding = x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
-    return x + curve * sounding
+    axis = torch.arange(x.shape[-1], dtype=x.dtype) / (x.shape[-1] - 1)
+    x = tilt(x, rng, spread)
+    curve = sum(
+        float(rng.uniform(-spread, spread)) / 2 * torch.cos(torch.pi * (k * axis + float(rng.random())))
+        for k in range(1, bumps + 1)
+    )
+    return x + curve * _sounding(x)
+
+
+def _sounding(x: torch.Tensor) -> torch.Tensor:
+    """1 for frames (..., F) with any spectral shape, 0 for flat ones (digital silence, padding)."""
+    return x.amax(-1, keepdim=True) > x.amin(-1, keepdim=True)
 
 
 def quieter(x: torch.Tensor, rng: np.random.Generator, max_db: float, share: float = 0.5) -> torch.Tensor:
