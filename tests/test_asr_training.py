@@ -7,6 +7,7 @@ import random
 from collections import Counter
 
 import numpy as np
+import pytest
 import torch
 
 from models.rnnt import RNNT, RNNTConfig, greedy_decode
@@ -64,6 +65,24 @@ def test_training_resumes_and_writes_weights(tiny, tmp_path):
     name = "joint.out.weight"
     assert not torch.equal(a[name], b[name])
     assert torch.allclose(avg.state_dict()[name], (a[name].float() + b[name].float()) / 2, atol=1e-3)
+
+
+def test_a_deeper_encoder_starts_its_lower_layers_from_init_and_a_shallower_one_is_refused(tiny, tmp_path):
+    train(options(tiny, tmp_path, epochs=1))
+    deeper = options(tiny, tmp_path / "deeper", epochs=0)
+    deeper.init, deeper.enc_layers = str(tmp_path / "w.pt"), 5
+    train(deeper)
+    init = torch.load(tmp_path / "w.pt", weights_only=False)["state"]
+    grown = torch.load(tmp_path / "deeper" / "run" / "last.pt", weights_only=False)
+    assert grown["config"]["enc_layers"] == 5
+    for k in range(4):
+        assert torch.equal(grown["state"][f"encoder.lstm.weight_hh_l{k}"], init[f"encoder.lstm.weight_hh_l{k}"])
+    assert torch.equal(grown["state"]["joint.out.weight"], init["joint.out.weight"])
+
+    shallower = options(tiny, tmp_path / "shallower", epochs=0)
+    shallower.init, shallower.enc_layers = str(tmp_path / "deeper" / "run" / "last.pt"), 4
+    with pytest.raises(ValueError, match="weight_ih_l4"):
+        train(shallower)
 
 
 def test_a_feature_cache_computes_only_the_rows_added_to_its_split(tiny, tmp_path):

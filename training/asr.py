@@ -154,7 +154,10 @@ def train(args: argparse.Namespace) -> dict:
     torch.backends.cudnn.allow_tf32 = True
 
     torch.manual_seed(args.seed)
-    model = RNNT(RNNTConfig(context_dim=args.context_dim, pred_context=args.pred_context, ctc_head=True)).to(device)
+    config = RNNTConfig(
+        enc_layers=args.enc_layers, context_dim=args.context_dim, pred_context=args.pred_context, ctc_head=True
+    )
+    model = RNNT(config).to(device)
     model.words = frozenset(w for text in train_cache.texts for w in text.split())
     pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
@@ -177,8 +180,12 @@ def train(args: argparse.Namespace) -> dict:
         own = model.state_dict()
         fits = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
         missing, _ = model.load_state_dict(fits, strict=False)
-        if any(not k.startswith(("biaser.", "predictor.", "ctc_head.")) for k in missing):
-            raise ValueError(f"{args.init} does not fit this model: {missing}")
+        # New parts may start from scratch: biasing, a prediction network of another kind, the CTC layer, and
+        # encoder layers above the ones --init has; anything it has in another shape is a mistake.
+        new_parts = ("biaser.", "predictor.", "ctc_head.")
+        misfit = [k for k in [*missing, *init.keys() - own.keys()] if k in init and not k.startswith(new_parts)]
+        if misfit:
+            raise ValueError(f"{args.init} does not fit this model: {misfit}")
         log.info("no checkpoint in %s: starting from the weights in %s", run, args.init)
         if missing:
             log.info("new layers, starting from scratch: %s", ", ".join(missing))

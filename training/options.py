@@ -44,6 +44,12 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pred-context", type=int, default=4, help="characters the stateless prediction network sees (0: an LSTM)"
     )
+    p.add_argument(
+        "--enc-layers",
+        type=int,
+        default=4,
+        help="LSTM layers of the encoder (default 4); from --init, layers it lacks start from scratch",
+    )
     p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
     p.add_argument("--colour", type=float, default=0.0, help=COLOUR_HELP)
@@ -81,6 +87,11 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-dir", default=None, help="start both stages from the weights in this folder")
     p.add_argument("--stage1-steps", type=int, default=3000, help="training steps of the streaming detector")
     p.add_argument("--stage2-steps", type=int, default=4000, help="training steps of the verifier")
+    p.add_argument(
+        "--stage2-window-mean",
+        action="store_true",
+        help="stage 2 takes each window's own mean spectrum out (a voice's or channel's colour is no cue)",
+    )
     p.add_argument("--batch", type=int, default=32, help="windows per batch")
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
     p.add_argument("--vtlp", type=float, default=0.12, help="vocal-tract length perturbation: mel axis x 1±this")

@@ -37,7 +37,16 @@ from tqdm import tqdm
 from audio.files import load
 from audio.logmel import LogMel
 from corpus.wake import HELD_OUT_ENGINE
-from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
+from models.wakeword import (
+    PREROLL_FRAMES,
+    STAGE2_FRAMES,
+    Stage1,
+    Stage2,
+    Stage2Config,
+    proposals,
+    stage1_scores,
+    stage2_window,
+)
 from training.features import FeatureCache
 from training.run import Checkpoint, start_run
 from training.speaker_augment import colour, quieter, stretch, tilt, vtlp
@@ -270,7 +279,7 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
         )
 
     torch.manual_seed(args.seed)
-    model = Stage2()
+    model = Stage2(Stage2Config(window_mean=args.stage2_window_mean))
     if not _initial(model, args.init_dir, "wakeword_stage2.pt"):
         model.feat_mean.copy_(stage1.feat_mean)
         model.feat_std.copy_(stage1.feat_std)
