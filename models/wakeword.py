@@ -157,9 +157,6 @@ class Stage2Config:
     channels: int = 96
     hidden: int = 128
     use_device_flag: bool = True
-    window_mean: bool = False
-    """Take each window's own mean spectrum (over its heard frames) out before the usual normalisation, so that
-    a voice's or a channel's long-term spectrum, and the speaker's level, are no cue (`without_window_mean`)."""
 
 
 class PairMax(nn.Module):
@@ -194,8 +191,6 @@ class Stage2(nn.Module):
         self.register_buffer("feat_std", torch.ones(c.n_mels))
 
     def forward(self, window: torch.Tensor, device_playing: torch.Tensor | None = None) -> torch.Tensor:
-        if self.config.window_mean:
-            window = without_window_mean(window, self.feat_mean)
         x = ((window - self.feat_mean) / self.feat_std)[:, None]  # (B, 1, T, F)
         x = self.conv(x)  # (B, 32, T, F/4)
         B, C, T, F = x.shape
@@ -216,14 +211,6 @@ class Stage2(nn.Module):
         m = cls(Stage2Config(**ckpt["config"]))
         m.load_state_dict(ckpt["state"])
         return m
-
-
-def without_window_mean(window: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """Stage-2 windows (B, T, F) with each one's mean log-mel spectrum over its heard frames moved to `centre`
-    (F,); frames not heard (`PAD`) stay as they are."""
-    heard = (window > PAD + 1e-3).any(dim=-1, keepdim=True)
-    mean = (window * heard).sum(1) / heard.sum(1).clamp(min=1)
-    return torch.where(heard, window - mean[:, None] + centre, window)
 
 
 def proposes(score: float, frame: int, last: int, threshold: float, refractory: int) -> bool:

@@ -16,9 +16,7 @@ from models.wakeword import (
     STAGE2_TRAINED_LOW,
     Stage1,
     Stage2,
-    Stage2Config,
     level_raised,
-    without_window_mean,
 )
 from training.features import FeatureCache
 from training.options import wakeword_arguments
@@ -55,24 +53,6 @@ def test_a_quiet_window_is_raised_to_the_trained_level_and_padding_stays():
     assert level_raised(usual) is usual  # a level in the trained range is left alone
     hum = np.full((STAGE2_FRAMES, 64), -9.0, np.float32)
     assert level_raised(hum) is hum  # no loud part over a quiet one: no speaker to measure
-
-
-def test_a_stage2_that_takes_the_window_mean_out_hears_a_voice_the_same_through_any_colour_or_level():
-    torch.manual_seed(0)
-    window = torch.full((1, STAGE2_FRAMES, 64), PAD)
-    window[0, :120] = torch.randn(120, 64) - 3.0  # heard to frame 120, the rest still to come
-    colour = torch.linspace(-1.5, 1.0, 64) - 2.0  # another channel's response, 20 dB quieter on average
-    coloured = window.clone()
-    coloured[0, :120] += colour
-    centre = torch.randn(64)
-    a, b = without_window_mean(window, centre), without_window_mean(coloured, centre)
-    assert torch.allclose(a, b, atol=1e-5) and torch.equal(a[0, 120:], window[0, 120:])
-    assert torch.allclose(a[0, :120].mean(0), centre, atol=1e-5)
-    model = Stage2(Stage2Config(window_mean=True)).eval()
-    with torch.no_grad():
-        assert torch.allclose(model(window), model(coloured), atol=1e-4)
-        plain = Stage2().eval()
-        assert not torch.allclose(plain(window), plain(coloured), atol=1e-4)
 
 
 def test_stage2_window_has_half_a_second_of_preroll():

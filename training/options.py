@@ -87,11 +87,6 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-dir", default=None, help="start both stages from the weights in this folder")
     p.add_argument("--stage1-steps", type=int, default=3000, help="training steps of the streaming detector")
     p.add_argument("--stage2-steps", type=int, default=4000, help="training steps of the verifier")
-    p.add_argument(
-        "--stage2-window-mean",
-        action="store_true",
-        help="stage 2 takes each window's own mean spectrum out (a voice's or channel's colour is no cue)",
-    )
     p.add_argument("--batch", type=int, default=32, help="windows per batch")
     p.add_argument("--mine-threshold", type=float, default=0.3, help="stage-1 score that counts as a detection")
     p.add_argument("--vtlp", type=float, default=0.12, help="vocal-tract length perturbation: mel axis x 1±this")

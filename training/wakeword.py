@@ -42,7 +42,6 @@ from models.wakeword import (
     STAGE2_FRAMES,
     Stage1,
     Stage2,
-    Stage2Config,
     proposals,
     stage1_scores,
     stage2_window,
@@ -279,7 +278,7 @@ def train_stage2(args, fc: FeatureCache, negatives: list[np.ndarray], stage1: St
         )
 
     torch.manual_seed(args.seed)
-    model = Stage2(Stage2Config(window_mean=args.stage2_window_mean))
+    model = Stage2()
     if not _initial(model, args.init_dir, "wakeword_stage2.pt"):
         model.feat_mean.copy_(stage1.feat_mean)
         model.feat_std.copy_(stage1.feat_std)
