@@ -9,15 +9,7 @@ import numpy as np
 import torch
 
 from corpus import wake
-from models.wakeword import (
-    PAD,
-    PREROLL_FRAMES,
-    STAGE2_FRAMES,
-    STAGE2_TRAINED_LOW,
-    Stage1,
-    Stage2,
-    level_raised,
-)
+from models.wakeword import PAD, PREROLL_FRAMES, STAGE2_FRAMES, STAGE2_TRAINED_LOW, Stage1, Stage2, level_raised
 from training.features import FeatureCache
 from training.options import wakeword_arguments
 from training.wakeword import speech_negatives, train, window

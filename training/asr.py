@@ -181,9 +181,8 @@ def train(args: argparse.Namespace) -> dict:
         fits = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
         missing, _ = model.load_state_dict(fits, strict=False)
         # New parts may start from scratch: biasing, a prediction network of another kind, the CTC layer, and
-        # encoder layers above the ones --init has; anything it has in another shape is a mistake.
-        new_parts = ("biaser.", "predictor.", "ctc_head.")
-        misfit = [k for k in [*missing, *init.keys() - own.keys()] if k in init and not k.startswith(new_parts)]
+        # encoder layers above the ones --init has; anything of --init that does not load is a mistake.
+        misfit = [k for k in init if k not in fits and not k.startswith(("biaser.", "predictor.", "ctc_head."))]
         if misfit:
             raise ValueError(f"{args.init} does not fit this model: {misfit}")
         log.info("no checkpoint in %s: starting from the weights in %s", run, args.init)

@@ -37,15 +37,7 @@ from tqdm import tqdm
 from audio.files import load
 from audio.logmel import LogMel
 from corpus.wake import HELD_OUT_ENGINE
-from models.wakeword import (
-    PREROLL_FRAMES,
-    STAGE2_FRAMES,
-    Stage1,
-    Stage2,
-    proposals,
-    stage1_scores,
-    stage2_window,
-)
+from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import Checkpoint, start_run
 from training.speaker_augment import colour, quieter, stretch, tilt, vtlp
