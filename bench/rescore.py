@@ -381,7 +381,7 @@ def lm_time(args: argparse.Namespace, records: list[dict], best: dict) -> dict:
     time of its one thread (on a shared machine wall time also counts other processes' turns), and wall time."""
     import numpy as np
 
-    from nodes.confidence import ConfidenceConfig
+    from nodes.confidence import FEATURES, ConfidenceConfig
     from nodes.messages import LatticeMessage
     from nodes.rescorer import LatticeRescorer
 
@@ -395,7 +395,7 @@ def lm_time(args: argparse.Namespace, records: list[dict], best: dict) -> dict:
         catalog_penalty=best["catalog_penalty"],
         deadline_ms=None,
         asr_weights=args.asr_weights,
-        confidence=ConfidenceConfig(weights=[0.0] * 6),  # as shipped: the winner's LM reading is always taken
+        confidence=ConfidenceConfig(weights=[0.0] * (len(FEATURES) + 1)),  # as shipped: the winner's LM read is taken
     )
     ms, wall = [], []
     for rec in records:
@@ -406,7 +406,8 @@ def lm_time(args: argparse.Namespace, records: list[dict], best: dict) -> dict:
         started, cpu = time.perf_counter(), time.process_time()
         result = node.rank(msg)
         best_words = result.ranked[0][0].split() if result.ranked else []
-        node.confidence.judge(result.ranked, result.lm_best, node.lm.unknown_share(best_words, msg.context))
+        unknown = node.lm.unknown_share(best_words, msg.context)
+        node.confidence.judge(result.ranked, result.lm_best, unknown, rec["lattice"].get("reading"))
         ms.append((time.process_time() - cpu) * 1000)
         wall.append((time.perf_counter() - started) * 1000)
     return {
@@ -425,7 +426,7 @@ def confidence_items(
     rows: list[dict], records: list[dict], scored: list[dict], best: dict, conf: Any, lm: Any
 ) -> list[dict]:
     """Per utterance: the features, confidence and what the NLU would do, against both truths."""
-    from nodes.confidence import features, word_confidences
+    from nodes.confidence import reading_distance, word_confidences
     from nodes.nlu import parse
 
     out = []
@@ -437,12 +438,14 @@ def confidence_items(
         per_word = None if lm_best is None else lm_best / (len(text.split()) + 1)
         hyp = parse(text, rec["context"])
         heard = parse(r["text"], rec["context"])
+        unknown = lm.unknown_share(text.split(), rec["context"])
+        distance = reading_distance(text, rec["lattice"].get("reading"))
         out.append(
             {
                 "id": r["id"],
                 "slice": r.get("slice"),
-                "x": features(words, post[0], per_word, conf.lm_fill, lm.unknown_share(text.split(), rec["context"])),
-                "confidence": conf.utterance(words, post[0], per_word, lm.unknown_share(text.split(), rec["context"])),
+                "x": conf.features_of(words, post[0], per_word, unknown, distance),
+                "confidence": conf.utterance(words, post[0], per_word, unknown, distance),
                 "action": (hyp.intent, sorted(hyp.slots.items())),
                 "heard": (heard.intent, sorted(heard.slots.items())),
                 "gold": (r["intent"], sorted(r["slots"].items())),
@@ -481,18 +484,25 @@ def tune_confidence(
     measured."""
     import numpy as np
 
-    from nodes.confidence import ConfidenceConfig, fit_logistic
+    from nodes.confidence import ConfidenceConfig, fit_logistic, reading_distance
 
     lm_values = [s["lm"].get(choose(s, best, rec["first_pass"])) for rec, s in zip(records, scored, strict=True)]
     lengths = [len(choose(s, best, rec["first_pass"]).split()) + 1 for rec, s in zip(records, scored, strict=True)]
     per_word = [v / n for v, n in zip(lm_values, lengths, strict=True) if v is not None]
     fill = round(float(np.mean(per_word)), 3) if per_word else ConfidenceConfig.lm_fill
+    distances = [
+        reading_distance(choose(s, best, rec["first_pass"]), rec["lattice"].get("reading"))
+        for rec, s in zip(records, scored, strict=True)
+    ]
+    known = [d for d in distances if d is not None]
+    reading_fill = round(float(np.mean(known)), 3) if known else ConfidenceConfig.reading_fill
+    fills = {"lm_fill": fill, "reading_fill": reading_fill}
     by_temp = {}
     for t in args.temperatures:
-        items = confidence_items(rows, records, scored, best, ConfidenceConfig(temperature=t, lm_fill=fill), lm)
+        items = confidence_items(rows, records, scored, best, ConfidenceConfig(temperature=t, **fills), lm)
         by_temp[t] = _auc([it["confidence"] for it in items], [it["correct"] for it in items])
     temperature = max(by_temp, key=lambda t: (by_temp[t], -abs(t - 1)))
-    raw = ConfidenceConfig(temperature=temperature, lm_fill=fill)
+    raw = ConfidenceConfig(temperature=temperature, **fills)
     items = confidence_items(rows, records, scored, best, raw, lm)
     x = [it["x"] for it in items]
     y = [int(it["correct"]) for it in items]
@@ -502,13 +512,13 @@ def tune_confidence(
     for k in range(5):
         train = [i for i in range(len(items)) if folds[i] != k]
         w = fit_logistic([x[i] for i in train], [y[i] for i in train])
-        fold = ConfidenceConfig(temperature=temperature, weights=w, lm_fill=fill)
+        fold = ConfidenceConfig(temperature=temperature, weights=w, **fills)
         for i in np.where(folds == k)[0]:
             cv_scores[i] = fold.calibrate(x[i])
     cv_auc = _auc(cv_scores.tolist(), [bool(v) for v in y])
     raw_auc = by_temp[temperature]
     weights = fit_logistic(x, y) if cv_auc > raw_auc + 0.005 else []
-    chosen = ConfidenceConfig(temperature=temperature, weights=weights, lm_fill=fill)
+    chosen = ConfidenceConfig(temperature=temperature, weights=weights, **fills)
     items = [
         it for it in confidence_items(rows, records, scored, best, chosen, lm) if it["slice"] in ("phrasing", "ood")
     ]
@@ -616,6 +626,7 @@ def run(args: argparse.Namespace) -> dict:
         "weights": list(conf.weights),
         "features": [*FEATURES, "bias"] if conf.weights else [],
         "lm_fill": conf.lm_fill,
+        "reading_fill": conf.reading_fill,
         "threshold": threshold,
         "tuned_on": {"split": args.tune_split, "max_reject": args.max_reject} | conf_dev,
         "test": {

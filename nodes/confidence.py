@@ -7,9 +7,12 @@ word by word (edit distance), hold the same word there: where every path agrees
 the word is sure; where they split, it is not. The utterance's raw confidence is
 the smallest word confidence (one doubtful word is enough to act wrongly);
 a small logistic calibration fitted on dev (`bench rescore`) maps that, the best
-path's posterior, the LM's per-word log-probability and the share of words the cloud
-knows from nowhere (a spelling made up letter by letter) to the probability that the
-whole transcript is right. The NLU refuses to act below its threshold.
+path's posterior, the LM's per-word log-probability, the share of words the cloud
+knows from nowhere (a spelling made up letter by letter) and how far the transcript is,
+letter by letter, from what the recogniser's CTC layer alone read from the audio (the
+lattice's `reading`: when the prediction network wrote a fluent request the audio does
+not hold, the two part) to the probability that the whole transcript is right. The NLU
+refuses to act below its threshold.
 
 `ConfidenceConfig` holds the settings; its tuned values live in `weights/confidence.json`
 (written by `speechgraph bench rescore`, with the NLU's threshold, `nodes.nlu.node.NLUConfig`);
@@ -22,10 +25,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
+
 from nodes.config import WEIGHTS, TunedConfig
 
-FEATURES = ("min_word", "posterior", "lm_per_word", "1/words", "unknown_share")
-"""The calibration's inputs, in order (see `features`)."""
+FEATURES = ("min_word", "posterior", "lm_per_word", "1/words", "unknown_share", "reading_distance")
+"""The calibration's inputs, in order (see `feature_vector`)."""
 
 
 def posteriors(scores: Sequence[float], temperature: float = 1.0) -> list[float]:
@@ -80,17 +85,31 @@ def word_confidences(ranked: Sequence[tuple[str, float]], temperature: float = 1
     return [min(1.0, c) for c in conf], post
 
 
-def features(
-    word_conf: Sequence[float], posterior: float, lm_per_word: float | None, fill: float, unknown_share: float = 0.0
+def reading_distance(text: str, reading: str | None) -> float | None:
+    """Letter edit distance between a transcript and the CTC reading of its audio, over the longer of the two
+    (0: the same letters, 1: nothing in common; None without a reading)."""
+    return None if reading is None else Levenshtein.normalized_distance(text, reading)
+
+
+def feature_vector(
+    word_conf: Sequence[float],
+    posterior: float,
+    lm_per_word: float | None,
+    fill: float,
+    unknown_share: float = 0.0,
+    reading: float | None = None,
+    reading_fill: float = 0.0,
 ) -> list[float]:
     """The calibration's inputs (`FEATURES`): min word confidence, best posterior, LM log-prob per word (or
-    `fill` when the LM did not run), 1/words, share of words in no vocabulary, context or catalog."""
+    `fill` when the LM did not run), 1/words, share of words in no vocabulary, context or catalog, distance
+    from the CTC reading (`reading_distance`; or `reading_fill` without one)."""
     return [
         min(word_conf, default=posterior),
         posterior,
         fill if lm_per_word is None else lm_per_word,
         1.0 / max(1, len(word_conf)),
         unknown_share,
+        reading_fill if reading is None else reading,
     ]
 
 
@@ -99,7 +118,7 @@ class ConfidenceConfig(TunedConfig):
     """How the rescorer turns a lattice's scores into confidence (tuned on dev by `bench rescore`)."""
 
     FILE = WEIGHTS / "confidence.json"
-    TUNED = ("temperature", "weights", "lm_fill")
+    TUNED = ("temperature", "weights", "lm_fill", "reading_fill", "features")
 
     temperature: float = 1.0
     """Of the softmax that turns the candidates' scores into posteriors: a larger one spreads the mass over
@@ -108,28 +127,61 @@ class ConfidenceConfig(TunedConfig):
     """Logistic weights over `FEATURES` then a bias; empty: the raw confidence (min word confidence)."""
     lm_fill: float = -6.0
     """The LM feature when the LM did not run (a deadline): the dev mean."""
+    reading_fill: float = 0.0
+    """The reading's distance when the lattice holds no CTC reading (a model without a CTC layer): the dev mean."""
+    features: tuple[str, ...] = (*FEATURES, "bias")
+    """What `weights` weigh, in order: a file fitted over other features is refused rather than misread."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", tuple(self.weights))  # a JSON list or a fitted list: kept immutable
+        object.__setattr__(self, "features", tuple(self.features))
+        if self.weights and (self.features != (*FEATURES, "bias") or len(self.weights) != len(self.features)):
+            raise ValueError(
+                f"confidence weights fitted over {', '.join(self.features)}; this version reads "
+                f"{', '.join(FEATURES)} and a bias: run `speechgraph bench rescore` to fit them again"
+            )
 
     def judge(
-        self, ranked: Sequence[tuple[str, float]], lm_best: float | None = None, unknown_share: float = 0.0
+        self,
+        ranked: Sequence[tuple[str, float]],
+        lm_best: float | None = None,
+        unknown_share: float = 0.0,
+        reading: str | None = None,
     ) -> tuple[float | None, list[float], list[float]]:
-        """(utterance confidence, word confidences, posteriors) of the best of `ranked` (best first)."""
+        """(utterance confidence, word confidences, posteriors) of the best of `ranked` (best first); `reading`:
+        the lattice's CTC reading of the audio."""
         if not ranked:
             return None, [], []
         words, post = word_confidences(ranked, self.temperature)
         per_word = None if lm_best is None else lm_best / (len(ranked[0][0].split()) + 1)
-        return self.utterance(words, post[0], per_word, unknown_share), words, post
+        distance = reading_distance(ranked[0][0], reading)
+        return self.utterance(words, post[0], per_word, unknown_share, distance), words, post
 
     def utterance(
-        self, word_conf: Sequence[float], posterior: float, lm_per_word: float | None = None, unknown_share: float = 0.0
+        self,
+        word_conf: Sequence[float],
+        posterior: float,
+        lm_per_word: float | None = None,
+        unknown_share: float = 0.0,
+        reading: float | None = None,
     ) -> float:
         """The utterance confidence: calibrated when weights were fitted, else the smallest word confidence."""
-        return self.calibrate(features(word_conf, posterior, lm_per_word, self.lm_fill, unknown_share))
+        return self.calibrate(self.features_of(word_conf, posterior, lm_per_word, unknown_share, reading))
+
+    def features_of(
+        self,
+        word_conf: Sequence[float],
+        posterior: float,
+        lm_per_word: float | None = None,
+        unknown_share: float = 0.0,
+        reading: float | None = None,
+    ) -> list[float]:
+        """`feature_vector` with this config's fills for what is missing."""
+        fills = self.lm_fill, self.reading_fill
+        return feature_vector(word_conf, posterior, lm_per_word, fills[0], unknown_share, reading, fills[1])
 
     def calibrate(self, x: Sequence[float]) -> float:
-        """Features (`features`) to the utterance confidence."""
+        """Features (`feature_vector`) to the utterance confidence."""
         if not self.weights:
             return x[0]
         z = self.weights[-1] + sum(w * v for w, v in zip(self.weights, x, strict=False))

@@ -251,7 +251,8 @@ class LatticeRescorer(Node):
             return (self._first_pass(msg, received, "empty lattice"),)
         text = ranked[0][0]
         note = "changed" if text != msg.text else "kept"
-        conf = self.confidence.judge(ranked, result.lm_best, self.lm.unknown_share(text.split(), msg.context))
+        unknown = self.lm.unknown_share(text.split(), msg.context)
+        conf = self.confidence.judge(ranked, result.lm_best, unknown, _reading(msg))
         return (self._transcript(msg, text, tuple(ranked[: max(self.nbest, 1)]), True, note, received, conf),)
 
     def rescore(self, msg: LatticeMessage) -> list[tuple[str, float]]:
@@ -299,7 +300,8 @@ class LatticeRescorer(Node):
             time.sleep(pause)
         nbest = tuple(msg.nbest)
         unknown = self.lm.unknown_share(msg.text.split(), msg.context)
-        conf = self.confidence.judge(nbest, None, unknown) if nbest and nbest[0][0] == msg.text else (None, [], [])
+        sure = nbest and nbest[0][0] == msg.text
+        conf = self.confidence.judge(nbest, None, unknown, _reading(msg)) if sure else (None, [], [])
         return self._transcript(msg, msg.text, nbest, False, note, received, conf)
 
     def _transcript(
@@ -336,3 +338,8 @@ class LatticeRescorer(Node):
             word_confidence=tuple(round(c, 4) for c in words),
             nbest_confidence=tuple(round(p, 4) for p in post[: len(nbest)]),
         )
+
+
+def _reading(msg: LatticeMessage) -> str | None:
+    """The decoder's CTC reading of the utterance's audio, carried in its lattice (None: not read)."""
+    return msg.lattice.get("reading") if msg.lattice else None

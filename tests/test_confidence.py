@@ -64,9 +64,25 @@ def test_a_lattice_whose_paths_disagree_gives_a_lower_confidence():
 
 
 def test_calibration_is_monotone_in_the_word_confidence():
-    x = [[c, c, -5.0, 0.25] for c in (0.1, 0.2, 0.3, 0.6, 0.7, 0.9, 0.95, 0.99)]
+    x = [[c, c, -5.0, 0.25, 0.0, 0.1] for c in (0.1, 0.2, 0.3, 0.6, 0.7, 0.9, 0.95, 0.99)]
     y = [0, 0, 1, 0, 1, 1, 1, 1]
     conf = ConfidenceConfig(weights=fit_logistic(x, y))
     low, high = conf.utterance([0.2, 0.9, 0.9, 0.9], 0.2, -5.0), conf.utterance([0.95] * 4, 0.95, -5.0)
     assert 0.0 < low < 0.5 < high < 1.0
     assert ConfidenceConfig().utterance([0.4, 0.9], 0.4) == 0.4  # uncalibrated: the weakest word
+
+
+def test_a_transcript_the_ctc_reading_does_not_hold_is_less_sure():
+    """The shipped calibration: the same lattice, its audio read by the CTC layer as it says or as another request."""
+    conf = ConfidenceConfig.load()
+    ranked = [("call meg bauer", -5.0), ("call peg bauer", -8.0)]
+    same = conf.judge(ranked, -15.0, 0.0, "call meg bauer")[0]
+    near = conf.judge(ranked, -15.0, 0.0, "cal meg bower")[0]
+    other = conf.judge(ranked, -15.0, 0.0, "our neighbors have a new puppy")[0]
+    assert same > near > other
+
+
+def test_weights_fitted_over_other_features_are_refused():
+    old = ("min_word", "posterior", "lm_per_word", "1/words", "unknown_share", "bias")
+    with pytest.raises(ValueError, match="bench rescore"):
+        ConfidenceConfig(weights=[1.0] * len(old), features=old)

@@ -103,7 +103,9 @@ def test_lattice_nbest_cut_and_json_round_trip():
     cut = lat.cut(0.75)
     assert cut.best() == "call meg" and all(a.end <= 0.75 for a in cut.arcs.values())
     again = Lattice.from_dict(lat.to_dict())
-    assert again.nbest(2) == lat.nbest(2) and again.arcs.keys() == lat.arcs.keys()
+    assert again.nbest(2) == lat.nbest(2) and again.arcs.keys() == lat.arcs.keys() and again.reading is None
+    lat.reading = "call meg bower"  # the CTC layer's reading travels with the lattice
+    assert Lattice.from_dict(lat.to_dict()).reading == lat.cut(0.75).reading == lat.copy().reading == lat.reading
 
 
 def test_lattice_draws_with_graphviz(tmp_path):

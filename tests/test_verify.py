@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rapidfuzz.distance import Levenshtein
 
 from audio import SAMPLE_RATE
 from audio.files import load
@@ -109,6 +110,8 @@ def test_the_second_pass_turns_a_near_miss_into_the_contact_that_was_said():
     st = search.start()
     search.accept(st, demo_frames("alexa_call_meg_bauer.wav"), graph)
     assert search.lattice(st, graph).best() == "call meg bauer"
+    reading = search.lattice(st, graph).reading  # what the CTC layer alone reads ("call megboer"): near it
+    assert reading is not None and Levenshtein.distance(reading, "call meg bauer") <= 4
     # A first pass that missed: only a near miss and an unrelated path in the lattice.
     missed = Lattice()
     for text, score in (("call meg bower", -1.0), ("call me power", -2.0)):
@@ -138,3 +141,4 @@ def test_an_utterance_past_the_limit_keeps_no_more_frames_and_is_left_as_the_sea
     assert sum(e.shape[1] for e in st.enc) <= MAX_FRAMES  # memory stays bounded, however long it runs
     off = BeamSearch(search.model, beam=2, verify=False)
     assert search.lattice(st, graph).finals == off.lattice(st, graph).finals
+    assert search.lattice(st, graph).reading is None  # the CTC layer did not read what was not kept

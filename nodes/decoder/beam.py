@@ -524,14 +524,16 @@ class BeamSearch:
         if self.respell > 0 and len(context) and self.model.words:  # without its words, every span would do
             lat = self._respeller(context).respell(lat)
         kept = sum(e.shape[1] for e in st.enc)
-        if self.verifier is not None and len(context) and kept and kept == st.enc_frames:  # not past MAX_FRAMES
-            end = st.enc_frames if cut_frame is None else min(cut_frame, st.enc_frames)
-            said = [t for h in st.beam for t in h.times if t < end]
-            if said:  # the frames around what the search heard: before and after it, only blanks are emitted
-                window = max(0, min(said) - TRIM_MARGIN), min(end, max(said) + 1 + TRIM_MARGIN)
-                enc = torch.cat(st.enc, dim=1)[:, :end]
-                lm = (lambda words: self.text_lm_score(words, context)) if self.lm is not None else None
-                lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases, window, lm)
+        if self.verifier is None or not kept or kept != st.enc_frames:  # no second pass, or past MAX_FRAMES
+            return lat
+        end = st.enc_frames if cut_frame is None else min(cut_frame, st.enc_frames)
+        enc = torch.cat(st.enc, dim=1)[:, :end]
+        said = [t for h in st.beam for t in h.times if t < end]
+        if said and len(context):  # the frames around what the search heard: before and after it, only blanks
+            window = max(0, min(said) - TRIM_MARGIN), min(end, max(said) + 1 + TRIM_MARGIN)
+            lm = (lambda words: self.text_lm_score(words, context)) if self.lm is not None else None
+            lat = self.verifier.rescore(lat, enc, self._memory(context), context.phrases, window, lm)
+        lat.reading = self.verifier.reading(enc)
         return lat
 
     def _respeller(self, context: ContextGraph) -> Respeller:

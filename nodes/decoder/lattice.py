@@ -35,6 +35,10 @@ class Arc:
 class Lattice:
     arcs: dict[tuple[Prefix, str], Arc] = field(default_factory=dict)
     finals: dict[Prefix, float] = field(default_factory=dict)
+    reading: str | None = None
+    """What the encoder's CTC layer alone reads from the same audio (no language model in it; None: not read):
+    where it disagrees with the chosen words, the prediction network may have written them
+    (`nodes.confidence`)."""
 
     def add_arc(self, src: Prefix, word: str, start: float, end: float, acoustic: float, bias: float) -> None:
         key = (src, word)
@@ -75,14 +79,14 @@ class Lattice:
                 self.add_arc(new[:i], w, *arc)
 
     def copy(self) -> Lattice:
-        return Lattice(dict(self.arcs), dict(self.finals))
+        return Lattice(dict(self.arcs), dict(self.finals), self.reading)
 
     def with_times(self, to_seconds: Callable[[float], float]) -> Lattice:
         arcs = {
             k: Arc(a.src, a.word, round(to_seconds(a.start), 3), round(to_seconds(a.end), 3), a.acoustic, a.bias)
             for k, a in self.arcs.items()
         }
-        return Lattice(arcs, dict(self.finals))
+        return Lattice(arcs, dict(self.finals), self.reading)
 
     # -- reading it ----------------------------------------------------------------
 
@@ -108,7 +112,7 @@ class Lattice:
             while p and (p[:-1], p[-1]) not in arcs:
                 p = p[:-1]
             finals[p] = max(finals.get(p, float("-inf")), score)
-        return Lattice(arcs, finals)
+        return Lattice(arcs, finals, self.reading)
 
     @property
     def nodes(self) -> list[Prefix]:
@@ -139,7 +143,7 @@ class Lattice:
                 for a in self.arcs.values()
             ],
             "finals": [{"node": index[p], "score": round(s, 3), "text": " ".join(p)} for p, s in self.finals.items()],
-        }
+        } | ({} if self.reading is None else {"reading": self.reading})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -163,6 +167,7 @@ class Lattice:
             pending = rest
         for f in d["finals"]:
             lat.finals[tuple(f["text"].split())] = f["score"]
+        lat.reading = d.get("reading")
         return lat
 
     def to_dot(self) -> str:

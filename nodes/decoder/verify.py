@@ -47,7 +47,7 @@ from rapidfuzz.distance import Levenshtein
 from models.context_bias import ContextMemory
 from models.rnnt import RNNT
 from models.rnnt_loss import rnnt_loss_from_log_probs
-from models.tokens import BLANK, encode
+from models.tokens import BLANK, decode, encode
 from nodes.decoder.lattice import Lattice, Prefix
 from nodes.decoder.respell import sound_key
 
@@ -240,7 +240,7 @@ class PhraseVerifier:
             plain = self.log_likelihoods(enc, None, [cands[i].words for i in keep])
         else:  # no learned biasing: the one reading is the plain one
             keep, plain = first, [learned[i] for i in first]
-        out = Lattice(dict(lattice.arcs), {})
+        out = Lattice(dict(lattice.arcs), {}, lattice.reading)
         for i, pl in zip(keep, plain, strict=True):
             c = cands[i]
             score = learned[i] + self.plain_weight * pl + bonus[i]
@@ -248,6 +248,15 @@ class PhraseVerifier:
                 out.add_path_like(c.source, c.words)
             out.add_final(c.words, score)
         return out
+
+    def reading(self, enc: torch.Tensor) -> str | None:
+        """What the CTC layer alone reads from encoder frames (1, T, H): its best label per frame, repeats and
+        blanks dropped (None without a CTC layer)."""
+        if self.model.ctc_head is None:
+            return None
+        best = self.model.ctc_head(enc[0]).argmax(-1).tolist()
+        letters = [k for i, k in enumerate(best) if k != BLANK and (i == 0 or k != best[i - 1])]
+        return " ".join(decode(letters).split())
 
     def ctc_log_likelihoods(self, enc: torch.Tensor, texts: list[Prefix]) -> list[float]:
         """log P(text | audio) of each text under the encoder's CTC layer (-inf where the frames are too few)."""
