@@ -519,9 +519,11 @@ def tune_confidence(
     raw_auc = by_temp[temperature]
     weights = fit_logistic(x, y) if cv_auc > raw_auc + 0.005 else []
     chosen = ConfidenceConfig(temperature=temperature, weights=weights, **fills)
-    items = [
-        it for it in confidence_items(rows, records, scored, best, chosen, lm) if it["slice"] in ("phrasing", "ood")
-    ]
+    items = confidence_items(rows, records, scored, best, chosen, lm)
+    if weights:  # the threshold goes on out-of-fold scores: on its own rows the fit is surer than on new ones
+        for it, score in zip(items, cv_scores, strict=True):
+            it["confidence"] = float(score)
+    items = [it for it in items if it["slice"] in ("phrasing", "ood")]
     table = curve(items, "heard")
     allowed = [c for c in table if c["reject_correct_rate"] is not None and c["reject_correct_rate"] <= args.max_reject]
     threshold = max((c["threshold"] for c in allowed), default=0.0)
@@ -530,6 +532,7 @@ def tune_confidence(
         "auc_raw": raw_auc,
         "auc_calibrated_cv": cv_auc,
         "calibrated": bool(weights),
+        "threshold_on": "out-of-fold calibrated scores" if weights else "raw scores",
         "at_threshold": next(c for c in table if c["threshold"] == threshold),
         "utterances": len(items),
     }
