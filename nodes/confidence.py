@@ -177,8 +177,9 @@ class ConfidenceConfig(TunedConfig):
         reading: float | None = None,
     ) -> list[float]:
         """`feature_vector` with this config's fills for what is missing."""
-        fills = self.lm_fill, self.reading_fill
-        return feature_vector(word_conf, posterior, lm_per_word, fills[0], unknown_share, reading, fills[1])
+        return feature_vector(
+            word_conf, posterior, lm_per_word, self.lm_fill, unknown_share, reading, self.reading_fill
+        )
 
     def calibrate(self, x: Sequence[float]) -> float:
         """Features (`feature_vector`) to the utterance confidence."""
