@@ -426,7 +426,7 @@ def confidence_items(
     rows: list[dict], records: list[dict], scored: list[dict], best: dict, conf: Any, lm: Any
 ) -> list[dict]:
     """Per utterance: the features, confidence and what the NLU would do, against both truths."""
-    from nodes.confidence import reading_distance, word_confidences
+    from nodes.confidence import feature_vector, reading_distance, word_confidences
     from nodes.nlu import parse
 
     out = []
@@ -444,7 +444,7 @@ def confidence_items(
             {
                 "id": r["id"],
                 "slice": r.get("slice"),
-                "x": conf.features_of(words, post[0], per_word, unknown, distance),
+                "x": feature_vector(words, post[0], per_word, conf.lm_fill, unknown, distance, conf.reading_fill),
                 "confidence": conf.utterance(words, post[0], per_word, unknown, distance),
                 "action": (hyp.intent, sorted(hyp.slots.items())),
                 "heard": (heard.intent, sorted(heard.slots.items())),

@@ -163,23 +163,12 @@ class ConfidenceConfig(TunedConfig):
         posterior: float,
         lm_per_word: float | None = None,
         unknown_share: float = 0.0,
-        reading: float | None = None,
+        distance: float | None = None,
     ) -> float:
-        """The utterance confidence: calibrated when weights were fitted, else the smallest word confidence."""
-        return self.calibrate(self.features_of(word_conf, posterior, lm_per_word, unknown_share, reading))
-
-    def features_of(
-        self,
-        word_conf: Sequence[float],
-        posterior: float,
-        lm_per_word: float | None = None,
-        unknown_share: float = 0.0,
-        reading: float | None = None,
-    ) -> list[float]:
-        """`feature_vector` with this config's fills for what is missing."""
-        return feature_vector(
-            word_conf, posterior, lm_per_word, self.lm_fill, unknown_share, reading, self.reading_fill
-        )
+        """The utterance confidence: calibrated when weights were fitted, else the smallest word confidence;
+        `distance`: the transcript's from the CTC reading (`reading_distance`)."""
+        x = feature_vector(word_conf, posterior, lm_per_word, self.lm_fill, unknown_share, distance, self.reading_fill)
+        return self.calibrate(x)
 
     def calibrate(self, x: Sequence[float]) -> float:
         """Features (`feature_vector`) to the utterance confidence."""
