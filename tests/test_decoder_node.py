@@ -124,3 +124,24 @@ def test_a_stream_that_fails_in_a_batch_fails_alone():
     assert len(errors) == 1 and "7" in errors[0].error
     for s in ("s0", "s2"):
         assert together[s] == alone[s]
+
+
+def test_the_int8_encoder_gives_a_stream_the_same_numbers_in_a_batch_of_any_size():
+    """Sixteen streams' encoder steps in one call and each alone: bit for bit the same outputs and states (the
+    integer products are exact in float32 however many rows share them)."""
+    import torch
+
+    from models.rnnt import RNNT, BatchEncoder, quantize_int8
+    from nodes.decoder.node import DEFAULT_WEIGHTS
+
+    model = quantize_int8(RNNT.from_checkpoint(torch.load(DEFAULT_WEIGHTS, weights_only=False)))
+    encoder = BatchEncoder(model.encoder)
+    torch.manual_seed(0)
+    feats = torch.randn(16, 8, model.config.n_mels)  # two encoder steps each
+    c = model.config
+    state = (torch.randn(c.enc_layers, 16, c.enc_hidden) * 0.3, torch.randn(c.enc_layers, 16, c.enc_hidden) * 0.3)
+    out, (h, cell) = encoder(feats, state)
+    for i in range(16):
+        one, (h1, c1) = encoder(feats[i : i + 1], (state[0][:, i : i + 1], state[1][:, i : i + 1]))
+        assert torch.equal(one, out[i : i + 1])
+        assert torch.equal(h1, h[:, i : i + 1]) and torch.equal(c1, cell[:, i : i + 1])
