@@ -103,6 +103,24 @@ def test_rebuilding_keeps_the_rows_of_a_manifest_and_adds_new_ones(tiny_set, tmp
     assert again[3]["voice"] == "kept-as-written" and [r["id"] for r in again] == [r["id"] for r in train]
 
 
+def test_the_evaluation_splits_build_alone_and_train_follows_without_touching_them(tiny_set, tmp_path):
+    """`--splits dev,test`: the benchmarks' rows without train's Piper speech; a later full build adds train and
+    keeps dev and test as they were written."""
+    from speechgraph.cli import main
+
+    out = tmp_path / "set"
+    speech.build(out, size="tiny", seed=0, jobs=1, progress=False, splits=("dev", "test"))
+    assert (out / "dev.jsonl").exists() and (out / "test.jsonl").exists() and not (out / "train.jsonl").exists()
+    assert not (out / "train_piper").exists()
+    test = (out / "test.jsonl").read_text()
+    assert test == (tiny_set / "test.jsonl").read_text()  # the same rows as a whole build's
+    summary = speech.build(out, size="tiny", seed=0, jobs=1, progress=False)
+    assert (out / "train.jsonl").exists() and (out / "test.jsonl").read_text() == test
+    assert set(summary) >= {"train", "dev", "test"}
+    assert main(["corpus", "--set", "speech", "--size", "tiny", "--out", str(out), "--splits", "dev,bogus"]) == 2
+    assert main(["corpus", "--set", "wake", "--size", "tiny", "--out", str(out), "--splits", "dev"]) == 2
+
+
 def test_the_speech_set_is_broad(full_plan):
     train = full_plan["train"]
     assert len({r["text"] for r in train}) > 30_000
