@@ -531,12 +531,10 @@ def build(
     for split, split_rows in rows.items():
         (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split_rows))
     (out / "splits.json").write_text(json.dumps({s: lists[s].as_names() for s in SHARES}))
-    on_disk = {
-        split: [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()]
-        for split in SHARES
-        if (out / f"{split}.jsonl").exists()
-    }
-    summary = summarise(on_disk, seed, size)
+    for split in SHARES:  # the summary describes every manifest there is, built now or before
+        if split not in rows and (out / f"{split}.jsonl").exists():
+            rows[split] = [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()]
+    summary = summarise({split: rows[split] for split in SHARES if split in rows}, seed, size)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -362,13 +362,15 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def _build_corpus(args: argparse.Namespace) -> dict | None:
+    from corpus.splits import SPLITS
+
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    unknown = sorted(set(splits) - {"train", "dev", "test"})
+    unknown = sorted(set(splits) - set(SPLITS))
     if unknown or not splits:
-        print(f"speechgraph corpus: --splits takes train, dev and test, not {', '.join(unknown) or 'nothing'}",
+        print(f"speechgraph corpus: --splits takes {', '.join(SPLITS)}, not {', '.join(unknown) or 'nothing'}",
               file=sys.stderr)  # fmt: skip
         return None
-    if set(splits) != {"train", "dev", "test"} and args.set != "speech":
+    if set(splits) != set(SPLITS) and args.set != "speech":
         print(f"speechgraph corpus: --splits is for --set speech; --set {args.set} builds every split",
               file=sys.stderr)  # fmt: skip
         return None
@@ -379,10 +381,8 @@ def _build_corpus(args: argparse.Namespace) -> dict | None:
         if args.size not in module.SIZES:
             print(f"speechgraph corpus: --set {args.set} has sizes {', '.join(module.SIZES)}", file=sys.stderr)
             return None
-        out = args.out or f"corpus_{args.set}"
-        if module is speech:
-            return speech.build(out, size=args.size, seed=args.seed, jobs=args.jobs, splits=splits)
-        return wake.build(out, size=args.size, seed=args.seed, jobs=args.jobs)
+        only = {"splits": splits} if module is speech else {}
+        return module.build(args.out or f"corpus_{args.set}", size=args.size, seed=args.seed, jobs=args.jobs, **only)
     from corpus.build import build
 
     return build(args.out or "corpus_out", size=args.size, seed=args.seed, jobs=args.jobs)
