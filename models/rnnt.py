@@ -7,6 +7,11 @@ prediction network is a language model of the training text; given a small
 grammar it learns the grammar and writes its sentences over what the encoder
 hears. Four characters are enough to spell, too few to memorise requests.
 
+An encoder grows deeper without forgetting what it learned: `enc_residual` LSTM
+layers above the stack, each added to its input through a gate that starts at
+zero (ReZero), so a recogniser grown from a trained one (`train asr --init`)
+starts as exactly that one and the new layers join in as their gates open.
+
 The encoder never looks ahead: frames are stacked by `stack` and subsampled by
 the same factor (40 ms per encoder step with the defaults), and every LSTM is
 unidirectional, so decoding chunk by chunk with carried state gives exactly the
@@ -42,9 +47,16 @@ class RNNTConfig:
     context_dim: int = 0
     """Width of the learned contextual biasing (`models.context_bias`); 0: none."""
     context_embed: int = 32
+    enc_residual: int = 0
+    """LSTM layers above the `enc_layers` stack, each added to its input through a gate that starts at zero."""
     ctc_head: bool = False
     """A CTC output layer on the encoder: the decoder's second pass reads the audio through it, free of the
     prediction network's language model (`training.ctc_head` fits it)."""
+
+    @property
+    def enc_states(self) -> int:
+        """LSTM layers of the encoder in all, the rows of its state."""
+        return self.enc_layers + self.enc_residual
 
 
 class Encoder(nn.Module):
@@ -53,6 +65,11 @@ class Encoder(nn.Module):
         self.c = c
         self.inp = nn.Linear(c.n_mels * c.stack, c.enc_hidden)
         self.lstm = nn.LSTM(c.enc_hidden, c.enc_hidden, c.enc_layers, batch_first=True, dropout=c.dropout)
+        self.residual = nn.ModuleList(
+            nn.LSTM(c.enc_hidden, c.enc_hidden, 1, batch_first=True) for _ in range(c.enc_residual)
+        )
+        if c.enc_residual:
+            self.gates = nn.Parameter(torch.zeros(c.enc_residual))
         self.norm = nn.LayerNorm(c.enc_hidden)
 
     def stack_frames(self, feats: torch.Tensor) -> torch.Tensor:
@@ -62,9 +79,17 @@ class Encoder(nn.Module):
         return feats[:, : T2 * self.c.stack].reshape(B, T2, F * self.c.stack)
 
     def forward(self, feats: torch.Tensor, state=None):
+        """Encoder frames of (B, T, F) features and the state after them: (h, c), each (`enc_states`, B, H)."""
         x = torch.relu(self.inp(self.stack_frames(feats)))
-        out, state = self.lstm(x, state)
-        return self.norm(out), state
+        n = self.c.enc_layers
+        out, (h, c) = self.lstm(x, None if state is None else (state[0][:n], state[1][:n]))
+        hs, cs = [h], [c]
+        for k, lstm in enumerate(self.residual):
+            y, (hk, ck) = lstm(out, None if state is None else (state[0][n + k, None], state[1][n + k, None]))
+            out = out + self.gates[k] * nn.functional.dropout(y, self.c.dropout, self.training)
+            hs.append(hk)
+            cs.append(ck)
+        return self.norm(out), (torch.cat(hs), torch.cat(cs))
 
 
 class Predictor(nn.Module):
@@ -223,6 +248,14 @@ class _Int8LSTMLayer:
         return torch.sigmoid(o) * torch.tanh(c), c
 
 
+def _int8_layers(lstm: nn.Module) -> list[_Int8LSTMLayer]:
+    ws, bs = lstm.get_weight(), lstm.get_bias()
+    return [
+        _Int8LSTMLayer(ws[f"weight_ih_l{k}"], bs[f"bias_ih_l{k}"], ws[f"weight_hh_l{k}"], bs[f"bias_hh_l{k}"])
+        for k in range(lstm.num_layers)
+    ]
+
+
 class BatchEncoder:
     """The encoder of many streams in one call, each stream's rows computed as if alone.
 
@@ -239,11 +272,9 @@ class BatchEncoder:
             w = encoder.inp.weight()
             self.inp_t = (w.int_repr().float() - w.q_zero_point()).t().contiguous()
             self.inp_scale, self.inp_bias = float(w.q_scale()), encoder.inp.bias().float()
-            ws, bs = lstm.get_weight(), lstm.get_bias()
-            self.layers = [
-                _Int8LSTMLayer(ws[f"weight_ih_l{k}"], bs[f"bias_ih_l{k}"], ws[f"weight_hh_l{k}"], bs[f"bias_hh_l{k}"])
-                for k in range(lstm.num_layers)
-            ]
+            self.layers = [layer for module in (lstm, *encoder.residual) for layer in _int8_layers(module)]
+            self.stacked = lstm.num_layers
+            self.gates = encoder.gates.detach().tolist() if len(encoder.residual) else []
             self.hidden = lstm.hidden_size
 
     @torch.no_grad()
@@ -263,7 +294,7 @@ class BatchEncoder:
             y = x[:, t]
             for k, layer in enumerate(self.layers):
                 h[k], c[k] = layer(y, h[k], c[k])
-                y = h[k]
+                y = h[k] if k < self.stacked else y + self.gates[k - self.stacked] * h[k]
             outs.append(y)
         return self.encoder.norm(torch.stack(outs, 1)), (torch.stack(h), torch.stack(c))
 

@@ -67,7 +67,7 @@ def test_training_resumes_and_writes_weights(tiny, tmp_path):
     assert torch.allclose(avg.state_dict()[name], (a[name].float() + b[name].float()) / 2, atol=1e-3)
 
 
-def test_a_deeper_encoder_starts_its_lower_layers_from_init_and_a_shallower_one_is_refused(tiny, tmp_path):
+def test_a_deeper_or_grown_encoder_starts_its_lower_layers_from_init_and_a_shallower_one_is_refused(tiny, tmp_path):
     train(options(tiny, tmp_path, epochs=1))
     deeper = options(tiny, tmp_path / "deeper", epochs=0)
     deeper.init, deeper.enc_layers = str(tmp_path / "w.pt"), 5
@@ -78,6 +78,13 @@ def test_a_deeper_encoder_starts_its_lower_layers_from_init_and_a_shallower_one_
     for k in range(4):
         assert torch.equal(grown["state"][f"encoder.lstm.weight_hh_l{k}"], init[f"encoder.lstm.weight_hh_l{k}"])
     assert torch.equal(grown["state"]["joint.out.weight"], init["joint.out.weight"])
+
+    residual = options(tiny, tmp_path / "residual", epochs=0)
+    residual.init, residual.enc_residual = str(tmp_path / "w.pt"), 2
+    train(residual)
+    grown = torch.load(tmp_path / "residual" / "run" / "last.pt", weights_only=False)
+    assert grown["config"]["enc_residual"] == 2 and grown["state"]["encoder.gates"].abs().sum() == 0
+    assert torch.equal(grown["state"]["encoder.lstm.weight_hh_l3"], init["encoder.lstm.weight_hh_l3"])
 
     shallower = options(tiny, tmp_path / "shallower", epochs=0)
     shallower.init, shallower.enc_layers = str(tmp_path / "deeper" / "run" / "last.pt"), 4

@@ -155,7 +155,11 @@ def train(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(args.seed)
     config = RNNTConfig(
-        enc_layers=args.enc_layers, context_dim=args.context_dim, pred_context=args.pred_context, ctc_head=True
+        enc_layers=args.enc_layers,
+        enc_residual=args.enc_residual,
+        context_dim=args.context_dim,
+        pred_context=args.pred_context,
+        ctc_head=True,
     )
     model = RNNT(config).to(device)
     model.words = frozenset(w for text in train_cache.texts for w in text.split())

@@ -50,6 +50,13 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         default=4,
         help="LSTM layers of the encoder (default 4); from --init, layers it lacks start from scratch",
     )
+    p.add_argument(
+        "--enc-residual",
+        type=int,
+        default=0,
+        help="LSTM layers above those, each added to its input through a gate that starts at zero: grown from"
+        " --init, the recogniser starts as the one it grew from (default 0)",
+    )
     p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
     p.add_argument("--colour", type=float, default=0.0, help=COLOUR_HELP)

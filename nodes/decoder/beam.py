@@ -245,7 +245,7 @@ class BeamSearch:
         if all(st.enc_state is None for st in states):
             return None
         c = self.model.config
-        zeros = torch.zeros(c.enc_layers, 1, c.enc_hidden)
+        zeros = torch.zeros(c.enc_states, 1, c.enc_hidden)
         pairs = [st.enc_state or (zeros, zeros) for st in states]
         return torch.cat([h for h, _ in pairs], dim=1), torch.cat([c_ for _, c_ in pairs], dim=1)
 
