@@ -10,5 +10,5 @@ cd "$(dirname "$0")/../.."
 speechgraph corpus --set speech  # resumes; renders the Piper train speech the first time
 exec nice -n 10 speechgraph train asr --corpus corpus_speech --run runs/asr_grown --threads "${THREADS:-2}" \
   --init weights/asr_rnnt.pt --enc-residual 2 --context-dim 128 --weights runs/asr_grown/best.pt \
-  --max-frames 16000 --lr 8e-4 --warmup 200 --decay 0.85 --epochs 6 --dev-limit 120 --checkpoint-every 50 \
+  --max-frames 16000 --lr 5e-4 --warmup 200 --decay 0.85 --epochs 6 --dev-limit 120 --checkpoint-every 50 \
   --exclude-engine rhvoice "$@"
