@@ -119,13 +119,26 @@ def test_answer_repeat_shows_each_lone_answer_more_often(tiny, tmp_path):
     assert all(n == (3 if i in answers else 1) for i, n in seen.items())
 
 
-def test_an_excluded_engine_is_never_trained_on(tiny, tmp_path):
-    cache = FeatureCache.build(tiny, "train", tmp_path / "features")
+def test_an_excluded_engine_is_never_computed_and_a_later_run_computes_only_its_rows(tiny, tmp_path, caplog):
+    import json
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny, corpus)
+    rows = [json.loads(line) for line in (corpus / "train.jsonl").read_text().splitlines()]
     held = {1, 4}
-    cache.rows = [{**row, "engine": "rhvoice" if i in held else "espeak"} for i, row in enumerate(cache.rows)]
-    plan = batches(cache, 2500, random.Random(0), exclude_engines=frozenset({"rhvoice"}))
-    seen = {i for batch in plan for i in batch}
-    assert seen == set(range(len(cache.rows))) - held
+    rows = [{**row, "engine": "rhvoice" if i in held else "espeak"} for i, row in enumerate(rows)]
+    (corpus / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    without = FeatureCache.build(corpus, "train", tmp_path / "features", exclude_engines=frozenset({"rhvoice"}))
+    assert [row["id"] for row in without.rows] == [row["id"] for i, row in enumerate(rows) if i not in held]
+    assert {i for batch in batches(without, 2500, random.Random(0)) for i in batch} == set(range(len(rows) - 2))
+    with caplog.at_level("INFO", logger="training.features"):
+        everything = FeatureCache.build(corpus, "train", tmp_path / "features")
+    assert f"{len(rows) - 2} cached, 2 to compute" in caplog.text
+    whole = FeatureCache.build(tiny, "train", tmp_path / "whole")
+    assert list(everything.lengths) == list(whole.lengths)
+    for i in range(len(rows)):
+        assert np.array_equal(np.asarray(everything.utterance(i)), np.asarray(whole.utterance(i)))
 
 
 def test_ctc_head_is_fitted_on_the_frozen_encoder_and_written_into_the_weights(tiny, tmp_path):

@@ -46,17 +46,10 @@ def batches(
     max_frames: int,
     rng: random.Random,
     answer_repeat: int = 1,
-    exclude_engines: frozenset[str] = frozenset(),
 ) -> list[list[int]]:
     """Length-sorted buckets of about `max_frames` frames each, in random order; each one-word answer
-    `answer_repeat` times (in different buckets, each time with its own masking and context); rows of
-    `exclude_engines` left out."""
-    ids = [
-        i
-        for i, row in enumerate(cache.rows)
-        if row.get("engine") not in exclude_engines
-        for _ in range(answer_repeat if is_answer(row) else 1)
-    ]
+    `answer_repeat` times (in different buckets, each time with its own masking and context)."""
+    ids = [i for i, row in enumerate(cache.rows) for _ in range(answer_repeat if is_answer(row) else 1)]
     order = sorted(ids, key=lambda i: cache.lengths[i] - cache.starts[i] + rng.random() * 20)
     out, cur, longest = [], [], 0
     for i in order:
@@ -153,7 +146,8 @@ def dev_wer(
 def train(args: argparse.Namespace) -> dict:
     run = start_run(args.run, args.threads)
     jobs = args.jobs or args.threads
-    train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=jobs)
+    excluded = frozenset(args.exclude_engine)
+    train_cache = FeatureCache.build(args.corpus, "train", run / "features", jobs=jobs, exclude_engines=excluded)
     dev_cache = FeatureCache.build(args.corpus, "dev", run / "features", jobs=jobs)
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -213,7 +207,7 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in loop.each_epoch():
         rng = random.Random(args.seed * 1000 + epoch)
         nrng = np.random.default_rng(args.seed * 1000 + epoch)
-        plan = batches(train_cache, args.max_frames, rng, args.answer_repeat, frozenset(args.exclude_engine))
+        plan = batches(train_cache, args.max_frames, rng, args.answer_repeat)
         losses = []
         for ids in loop.batches(plan, f"epoch {epoch}"):
             x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo, args.colour)

@@ -67,28 +67,44 @@ class FeatureCache:
         )
 
     @classmethod
-    def build(cls, corpus: str | Path, split: str, cache_dir: str | Path, jobs: int = 2) -> FeatureCache:
+    def build(
+        cls,
+        corpus: str | Path,
+        split: str,
+        cache_dir: str | Path,
+        jobs: int = 2,
+        exclude_engines: frozenset[str] = frozenset(),
+    ) -> FeatureCache:
+        """The split's rows, less those of `exclude_engines`, with their features. The cache keeps every row
+        it ever computed, by id, so a split that grew, or a run that leaves out fewer engines, computes only
+        the rows it lacks."""
         corpus, cache = Path(corpus), Path(cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
         npy, idx = cache / f"{split}.frames.npy", cache / f"{split}.index.json"
         rows = [json.loads(line) for line in (corpus / f"{split}.jsonl").read_text().splitlines()]
-        ids = [r["id"] for r in rows]
-        kept: np.ndarray | None = None
+        rows = [r for r in rows if r.get("engine") not in exclude_engines]
         index = {"ids": [], "offsets": [], "lengths": []}
         if npy.exists() and idx.exists():
             index = json.loads(idx.read_text())
-            if index["ids"] == ids:
-                return cls._from(np.load(npy, mmap_mode="r"), index, rows)
-            if index["ids"] == ids[: len(index["ids"])]:  # rows were added: compute only theirs
-                kept = np.load(npy, mmap_mode="r")
-                log.info("features %s: %d cached, %d to add", split, len(index["ids"]), len(ids) - len(index["ids"]))
-            else:
-                index = {"ids": [], "offsets": [], "lengths": []}
-        work = [(str(corpus), r) for r in rows[len(index["ids"]) :]]
+        cached = {row_id: k for k, row_id in enumerate(index["ids"])}
+        todo = [r for r in rows if r["id"] not in cached]
+        if todo:
+            log.info("features %s: %d cached, %d to compute", split, len(cached), len(todo))
+            index = cls._append(npy, idx, index, corpus, todo, jobs, split)
+            cached = {row_id: k for k, row_id in enumerate(index["ids"])}
+        picked = [cached[r["id"]] for r in rows]
+        view = {"offsets": [index["offsets"][k] for k in picked], "lengths": [index["lengths"][k] for k in picked]}
+        return cls._from(np.load(npy, mmap_mode="r"), view, rows)
+
+    @staticmethod
+    def _append(npy: Path, idx: Path, index: dict, corpus: Path, todo: list[dict], jobs: int, split: str) -> dict:
+        """Compute `todo`'s features and write them after the cached ones; the new index."""
         from corpus.speech import workers
 
+        work = [(str(corpus), r) for r in todo]
         with workers(jobs) as pool:
             feats = list(tqdm(pool.imap(_features, work, chunksize=16), total=len(work), desc=f"features {split}"))
+        kept = np.load(npy, mmap_mode="r") if index["ids"] else None
         lengths = np.array(index["lengths"] + [len(f) for f in feats])
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         frames = np.concatenate(([kept] if kept is not None else []) + feats)
@@ -96,9 +112,10 @@ class FeatureCache:
         np.save(tmp, frames)
         del kept, frames
         tmp.replace(npy)
+        ids = index["ids"] + [r["id"] for r in todo]
         index = {"ids": ids, "offsets": offsets.tolist(), "lengths": lengths.tolist()}
         idx.write_text(json.dumps(index))
-        return cls._from(np.load(npy, mmap_mode="r"), index, rows)
+        return index
 
     @classmethod
     def _from(cls, frames: np.ndarray, index: dict, rows: list[dict]) -> FeatureCache:
