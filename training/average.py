@@ -4,6 +4,11 @@ Epoch-to-epoch the recogniser's dev WER swings by a few points with the last
 batches it saw; the average of the last few epochs' weights sits in the middle
 of that wandering and decodes better than most of them (the usual `--avg` of
 icefall). The recipe keeps each epoch's weights as `RUN/epochN.pt` for this.
+
+A recogniser grown by gated residual layers (`--enc-residual`) averages with the
+one it grew from: that one is the grown model with its gates shut, so its gates
+count as zero and the residual layers' weights are the mean of those that have
+them.
 """
 
 from __future__ import annotations
@@ -14,24 +19,40 @@ from pathlib import Path
 
 import torch
 
+GATES = "encoder.gates"
+
 
 def average(checkpoints: list[dict]) -> dict:
-    """Mean of the float weights of model checkpoints with one config; other tensors from the last one."""
+    """Mean of the float weights of model checkpoints with one config (up to the number of residual layers);
+    other tensors from the deepest. A checkpoint with fewer residual layers counts as having their gates at
+    zero; each residual layer's weights are the mean over the checkpoints that have it."""
     if not checkpoints:
         raise ValueError("nothing to average")
-    configs = {json.dumps(c["config"], sort_keys=True) for c in checkpoints}
+    configs = {json.dumps({**c["config"], "enc_residual": 0}, sort_keys=True) for c in checkpoints}
     if len(configs) > 1:
         raise ValueError("the checkpoints have different model configurations")
-    last = checkpoints[-1]["state"]
+    deepest = max(reversed(checkpoints), key=lambda c: c["config"].get("enc_residual", 0))
     state = {}
-    for name, value in last.items():
-        if value.is_floating_point():
-            mean = torch.stack([c["state"][name].float() for c in checkpoints]).mean(0)
+    for name, value in deepest["state"].items():
+        if name == GATES:
+            gates = [_gates(c["state"], len(value)) for c in checkpoints]
+            state[name] = torch.stack(gates).mean(0).to(value.dtype)
+        elif value.is_floating_point():
+            mean = torch.stack([c["state"][name].float() for c in checkpoints if name in c["state"]]).mean(0)
             state[name] = mean.to(value.dtype)
         else:
             state[name] = value
     words = sorted({w for c in checkpoints for w in c.get("words", ())})
-    return {"config": checkpoints[-1]["config"], "state": state, "words": words}
+    return {"config": deepest["config"], "state": state, "words": words}
+
+
+def _gates(state: dict, n: int) -> torch.Tensor:
+    """A checkpoint's `n` residual gates, zero for the layers it does not have."""
+    gates = torch.zeros(n)
+    if GATES in state:
+        have = state[GATES].float()
+        gates[: len(have)] = have
+    return gates
 
 
 def main(argv: list[str] | None = None) -> dict:
