@@ -8,9 +8,13 @@ grammar it learns the grammar and writes its sentences over what the encoder
 hears. Four characters are enough to spell, too few to memorise requests.
 
 An encoder grows deeper without forgetting what it learned: `enc_residual` LSTM
-layers above the stack, each added to its input through a gate that starts at
-zero (ReZero), so a recogniser grown from a trained one (`train asr --init`)
-starts as exactly that one and the new layers join in as their gates open.
+layers above the stack, each added to its input through a gate, a linear map that
+starts at zero (the zero-initialised projection of LoRA and ControlNet), so a
+recogniser grown from a trained one (`train asr --init`) starts as exactly that
+one. A matrix rather than a scalar (ReZero): a scalar gate's gradient is the
+layer's random output summed against the loss's, near zero until the layer has
+learned, and its layer learns nothing while the gate is shut; a matrix learns
+at once which of the new layer's features help.
 
 The encoder never looks ahead: frames are stacked by `stack` and subsampled by
 the same factor (40 ms per encoder step with the defaults), and every LSTM is
@@ -48,7 +52,7 @@ class RNNTConfig:
     """Width of the learned contextual biasing (`models.context_bias`); 0: none."""
     context_embed: int = 32
     enc_residual: int = 0
-    """LSTM layers above the `enc_layers` stack, each added to its input through a gate that starts at zero."""
+    """LSTM layers above the `enc_layers` stack, each added to its input through a linear gate that starts at zero."""
     ctc_head: bool = False
     """A CTC output layer on the encoder: the decoder's second pass reads the audio through it, free of the
     prediction network's language model (`training.ctc_head` fits it)."""
@@ -68,8 +72,9 @@ class Encoder(nn.Module):
         self.residual = nn.ModuleList(
             nn.LSTM(c.enc_hidden, c.enc_hidden, 1, batch_first=True) for _ in range(c.enc_residual)
         )
-        if c.enc_residual:
-            self.gates = nn.Parameter(torch.zeros(c.enc_residual))
+        self.gates = nn.ModuleList(nn.Linear(c.enc_hidden, c.enc_hidden, bias=False) for _ in range(c.enc_residual))
+        for gate in self.gates:
+            nn.init.zeros_(gate.weight)
         self.norm = nn.LayerNorm(c.enc_hidden)
 
     def stack_frames(self, feats: torch.Tensor) -> torch.Tensor:
@@ -86,7 +91,7 @@ class Encoder(nn.Module):
         hs, cs = [h], [c]
         for k, lstm in enumerate(self.residual):
             y, (hk, ck) = lstm(out, None if state is None else (state[0][n + k, None], state[1][n + k, None]))
-            out = out + self.gates[k] * nn.functional.dropout(y, self.c.dropout, self.training)
+            out = out + self.gates[k](nn.functional.dropout(y, self.c.dropout, self.training))
             hs.append(hk)
             cs.append(ck)
         return self.norm(out), (torch.cat(hs), torch.cat(cs))
@@ -223,6 +228,18 @@ def _row_quantised(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(x / scale), scale
 
 
+def _int8_linear(linear: nn.Module) -> tuple[torch.Tensor, float]:
+    """A dynamically quantised linear layer's weight, transposed, as integers held in float32, and its scale."""
+    w = linear.weight()
+    return (w.int_repr().float() - w.q_zero_point()).t().contiguous(), float(w.q_scale())
+
+
+def _row_product(x: torch.Tensor, weight_t: torch.Tensor, scale: float) -> torch.Tensor:
+    """`x` times an `_int8_linear` weight, each row of `x` quantised alone: exact whichever rows share the call."""
+    q, row_scale = _row_quantised(x)
+    return (q @ weight_t) * (row_scale * scale)
+
+
 class _Int8LSTMLayer:
     """One layer of a dynamically quantised LSTM with its inputs quantised row by row.
 
@@ -269,12 +286,11 @@ class BatchEncoder:
         lstm = encoder.lstm
         self.int8 = not isinstance(lstm, nn.LSTM)
         if self.int8:
-            w = encoder.inp.weight()
-            self.inp_t = (w.int_repr().float() - w.q_zero_point()).t().contiguous()
-            self.inp_scale, self.inp_bias = float(w.q_scale()), encoder.inp.bias().float()
+            self.inp_t, self.inp_scale = _int8_linear(encoder.inp)
+            self.inp_bias = encoder.inp.bias().float()
             self.layers = [layer for module in (lstm, *encoder.residual) for layer in _int8_layers(module)]
             self.stacked = lstm.num_layers
-            self.gates = encoder.gates.detach().tolist() if len(encoder.residual) else []
+            self.gates = [_int8_linear(gate) for gate in encoder.gates]
             self.hidden = lstm.hidden_size
 
     @torch.no_grad()
@@ -283,8 +299,7 @@ class BatchEncoder:
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         if not self.int8:
             return self.encoder(feats, state)
-        q, scale = _row_quantised(self.encoder.stack_frames(feats))
-        x = torch.relu((q @ self.inp_t) * (scale * self.inp_scale) + self.inp_bias)
+        x = torch.relu(_row_product(self.encoder.stack_frames(feats), self.inp_t, self.inp_scale) + self.inp_bias)
         if state is None:
             zeros = torch.zeros(len(self.layers), x.shape[0], self.hidden)
             state = (zeros, zeros)
@@ -294,7 +309,7 @@ class BatchEncoder:
             y = x[:, t]
             for k, layer in enumerate(self.layers):
                 h[k], c[k] = layer(y, h[k], c[k])
-                y = h[k] if k < self.stacked else y + self.gates[k - self.stacked] * h[k]
+                y = h[k] if k < self.stacked else y + _row_product(h[k], *self.gates[k - self.stacked])
             outs.append(y)
         return self.encoder.norm(torch.stack(outs, 1)), (torch.stack(h), torch.stack(c))
 

@@ -11,9 +11,11 @@ def _grown(gates: tuple[float, ...] = (0.0, 0.0)) -> tuple[RNNT, RNNT]:
     shipped = RNNT.from_checkpoint(torch.load(DEFAULT_WEIGHTS, weights_only=False)).eval()
     grown = RNNT(RNNTConfig(**(vars(shipped.config) | {"enc_residual": len(gates)}))).eval()
     missing, unexpected = grown.load_state_dict(shipped.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("encoder.residual.") or k == "encoder.gates" for k in missing)
+    assert not unexpected and all(k.startswith(("encoder.residual.", "encoder.gates.")) for k in missing)
+    torch.manual_seed(1)
     with torch.no_grad():
-        grown.encoder.gates.copy_(torch.tensor(gates))
+        for gate, scale in zip(grown.encoder.gates, gates, strict=True):
+            gate.weight.copy_(scale * (torch.eye(gate.in_features) + 0.1 * torch.randn_like(gate.weight)))
     return shipped, grown
 
 

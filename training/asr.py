@@ -30,12 +30,6 @@ from training.speaker_augment import colour, stretch, vtlp
 log = logging.getLogger(__name__)
 
 
-GATE_LR_SCALE = 20.0
-"""The residual layers' gates learn this much faster than the rest. A gate at zero sees a gradient that is
-noise until its layer has learned something, and its layer learns nothing while the gate is shut: at the
-model's rate the gates of `--enc-residual 2` were still below 1e-3 after an epoch."""
-
-
 def is_answer(row: dict) -> bool:
     """A name said on its own, answering the device's question ("lee" after "Mia Lee or Mia Green?")."""
     return row.get("intent") == "select" and bool(row.get("names")) and len(row["text"].split()) == 1
@@ -167,12 +161,9 @@ def train(args: argparse.Namespace) -> dict:
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
     # The decoder's second pass reads the audio through the same CTC layer the loss trains.
     learned_bias = {id(q) for q in model.biaser.parameters()} if model.biaser else set()
-    gates = [model.encoder.gates] if config.enc_residual else []
-    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias | {id(g) for g in gates}]}]
+    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias]}]
     if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
         groups.append({"params": list(model.biaser.parameters()), "lr_scale": args.context_lr_scale})
-    if gates:
-        groups.append({"params": gates, "lr_scale": GATE_LR_SCALE, "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     loop = EpochLoop(
         Checkpoint(run / "checkpoint.pt", model, opt),

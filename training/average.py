@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-GATES = "encoder.gates"
+GATES = "encoder.gates."
+"""The residual layers' gates (`models.rnnt.Encoder`): a checkpoint without them has them at zero."""
 
 
 def average(checkpoints: list[dict]) -> dict:
@@ -34,25 +35,15 @@ def average(checkpoints: list[dict]) -> dict:
     deepest = max(reversed(checkpoints), key=lambda c: c["config"].get("enc_residual", 0))
     state = {}
     for name, value in deepest["state"].items():
-        if name == GATES:
-            gates = [_gates(c["state"], len(value)) for c in checkpoints]
-            state[name] = torch.stack(gates).mean(0).to(value.dtype)
-        elif value.is_floating_point():
-            mean = torch.stack([c["state"][name].float() for c in checkpoints if name in c["state"]]).mean(0)
-            state[name] = mean.to(value.dtype)
-        else:
+        if not value.is_floating_point():
             state[name] = value
+            continue
+        have = [c["state"][name].float() for c in checkpoints if name in c["state"]]
+        if name.startswith(GATES):
+            have += [torch.zeros_like(have[0])] * (len(checkpoints) - len(have))
+        state[name] = torch.stack(have).mean(0).to(value.dtype)
     words = sorted({w for c in checkpoints for w in c.get("words", ())})
     return {"config": deepest["config"], "state": state, "words": words}
-
-
-def _gates(state: dict, n: int) -> torch.Tensor:
-    """A checkpoint's `n` residual gates, zero for the layers it does not have."""
-    gates = torch.zeros(n)
-    if GATES in state:
-        have = state[GATES].float()
-        gates[: len(have)] = have
-    return gates
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The grown recogniser (weights/MODEL_CARD_asr.md: "A deeper encoder"): the shipped checkpoint with two gated
-# residual LSTM layers above its encoder (`--enc-residual 2`; their gates start at zero, so training starts
-# from the shipped recogniser itself), RHVoice left out so that it stays an engine no recogniser here has
+# residual LSTM layers above its encoder (`--enc-residual 2`; their linear gates start at zero, so training
+# starts from the shipped recogniser itself), RHVoice left out so that it stays an engine no recogniser here has
 # heard. Resumable: run it again and it goes on from runs/asr_grown/checkpoint.pt (mid-epoch included).
 #   THREADS=2 training/recipes/asr_grown.sh      (THREADS=1 beside other work)
 # Choose an epoch, or an average (`speechgraph train average`), with training/recipes/asr_choose.sh.
