@@ -27,6 +27,11 @@ the device side of many streams spreads over cores and cluster nodes while each
 stream's messages, feedback included, always reach the same replica; the cloud
 side stays one actor per group.
 
+Sources: each runs in an actor of its own, or (`host_sources=True`, with `fuse`) inside the
+fused actor its every edge leads to, so audio never leaves the process that captures it: only
+what that actor sends on (events, lattices) pays a hop. That actor's crash then ends the
+source's streams as a source's own crash does (a source is never restarted).
+
 Placement: `device` and `cloud` are Ray custom resources. A local cluster is
 started with both; on a cluster that lacks one, the requirement is dropped with
 a warning, so a plain cluster still runs the graph.
@@ -41,7 +46,8 @@ import time
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 # Bind every Ray service to loopback (see `_loopback_only`, which holds whatever imported Ray first), and send
@@ -161,7 +167,7 @@ def _was_restarted() -> bool:
         return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
-@ray.remote(num_cpus=0, concurrency_groups={"results": 1, "ahead": 1})
+@ray.remote(num_cpus=0, concurrency_groups={"results": 1, "ahead": 1, "sources": 1})
 class GroupActor:
     """Hosts one node, or several fused ones, behind an in-process executor.
 
@@ -176,26 +182,64 @@ class GroupActor:
     """
 
     def __init__(
-        self, graph: Graph, names: list[str], max_inflight: int, batch: bool, targets: dict[int, list[str]]
+        self,
+        graph: Graph,
+        names: list[str],
+        max_inflight: int,
+        batch: bool,
+        targets: dict[int, list[str]],
+        sources: tuple[str, ...] = (),
     ) -> None:
         logging.basicConfig(level=logging.WARNING)
         self.graph = graph
         self.executor = Executor(graph, names)
-        if _was_restarted():
+        restarted = _was_restarted()
+        if restarted:
             log.warning("%s restarted after a crash: its per-stream state is lost", "+".join(names))
             self.executor.restarted()
         self.outbox = Outbox(graph, targets, max_inflight, batch)
         self.results: list[Message] = []
         self.ready = threading.Condition()
+        self.working = threading.Lock()
+        """Held while the executor works: Ray's pushes and the hosted sources' batches take turns."""
+        self.sources = {} if restarted else {n: SourceRunner(graph, n) for n in sources}
+        """Hosted sources (`host_sources`); none after a crash: a source is never replayed."""
 
     def push(self, edge: int, batch: list[Message]) -> None:
-        leaving, results = self.executor.push(edge, batch)
-        if results:
-            with self.ready:
-                self.results.extend(results)
-                self.ready.notify_all()
-        if leaving:
-            self.outbox.send(leaving)
+        with self.working:
+            leaving, results = self.executor.push(edge, batch)
+            if results:
+                with self.ready:
+                    self.results.extend(results)
+                    self.ready.notify_all()
+            if leaving:
+                self.outbox.send(leaving)
+
+    def _push_all(self, batches: dict[int, list[Message]]) -> None:
+        for edge, batch in batches.items():
+            self.push(edge, batch)
+
+    @ray.method(concurrency_group="sources")
+    def start_source(self, name: str, t0_ns: int, targets: dict[int, list[Any]]) -> None:
+        self._source(name).start(self._push_all, t0_ns)
+
+    @ray.method(concurrency_group="sources")
+    def poll_source(self, name: str) -> SourceStatus:
+        return self._source(name).status() if name in self.sources else SourceStatus(done=True, lost=True)
+
+    @ray.method(concurrency_group="sources")
+    def planned_source(self, name: str) -> list[str] | None:
+        return self.sources[name].source.planned_streams() if name in self.sources else None
+
+    @ray.method(concurrency_group="sources")
+    def stop_source(self, name: str) -> None:
+        if name in self.sources:
+            self.sources[name].source.stop()
+
+    def _source(self, name: str) -> SourceRunner:
+        if name not in self.sources:
+            raise RuntimeError(f"source {name!r} was lost when its actor crashed")
+        return self.sources[name]
 
     @ray.method(concurrency_group="ahead", max_task_retries=0)  # a hint: the push carries the same messages
     def ahead(self, edge: int, batch: list[Message]) -> None:
@@ -217,32 +261,40 @@ class GroupActor:
         return ray.get_runtime_context().get_node_id()
 
     def shutdown(self) -> None:
+        for runner in self.sources.values():
+            runner.close()
         self.executor.close()
 
 
-@ray.remote(num_cpus=0, max_concurrency=2)
-class SourceActor:
-    """Runs a source in a thread of its own, so `stop` and `poll` can reach it."""
+@dataclass
+class SourceStatus:
+    """What the driver learns of a source when it polls."""
 
-    def __init__(self, graph: Graph, name: str, max_inflight: int, batch: bool) -> None:
-        logging.basicConfig(level=logging.WARNING)
+    done: bool = False
+    streams: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+    error: str | None = None
+    lost: bool = False
+    """Its actor crashed and was restarted without it: its streams must be ended by the driver."""
+
+
+class SourceRunner:
+    """A source read in a thread of its own, its batches stamped and handed to `send` per edge; what it has
+    opened and ended, for the driver's polls."""
+
+    def __init__(self, graph: Graph, name: str) -> None:
         self.graph = graph
         self.name = name
         self.source = graph.nodes[name].build()
-        self.max_inflight = max_inflight
-        self.batch = batch
         self.streams: set[str] = set()
         self.ended: set[str] = set()
         self.error: str | None = None
         self.done = threading.Event()
-        self.thread: threading.Thread | None = None
 
-    def start(self, targets: dict[int, list[Any]], t0_ns: int) -> None:
-        outbox = Outbox(self.graph, targets, self.max_inflight, self.batch)
-        self.thread = threading.Thread(target=self._run, args=(outbox, t0_ns), daemon=True)
-        self.thread.start()
+    def start(self, send: Callable[[dict[int, list[Message]]], None], t0_ns: int, finish=lambda: None) -> None:
+        threading.Thread(target=self._run, args=(send, finish, t0_ns), daemon=True).start()
 
-    def _run(self, outbox: Outbox, t0_ns: int) -> None:
+    def _run(self, send: Callable[[dict[int, list[Message]]], None], finish: Callable[[], None], t0_ns: int) -> None:
         edges = self.graph.outputs(self.name)
         try:
             for batch in self.source.batches(t0_ns):
@@ -251,26 +303,48 @@ class SourceActor:
                 self.streams.update(m.stream for m in batch)
                 self.ended.update(m.stream for m in batch if isinstance(m, EndOfStream))
                 stamped = stamp_source(self.name, batch)
-                outbox.send({e: sel for e in edges if (sel := self.graph.edges[e].select(stamped))})
-            outbox.flush()
+                send({e: sel for e in edges if (sel := self.graph.edges[e].select(stamped))})
+            finish()
         except BaseException as exc:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self.done.set()
 
-    def poll(self) -> tuple[bool, list[str], str | None, list[str]]:
-        return self.done.is_set(), sorted(self.streams), self.error, sorted(self.ended)
+    def status(self) -> SourceStatus:
+        return SourceStatus(self.done.is_set(), sorted(self.streams), sorted(self.ended), self.error)
 
-    def planned(self) -> list[str] | None:
-        return self.source.planned_streams()
-
-    def stop(self) -> None:
-        self.source.stop()
-
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.source.stop()
         self.done.wait(5)
         self.source.close()
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class SourceActor:
+    """Runs a source in a thread of its own, so `stop_source` and `poll_source` can reach it."""
+
+    def __init__(self, graph: Graph, name: str, max_inflight: int, batch: bool) -> None:
+        logging.basicConfig(level=logging.WARNING)
+        self.graph = graph
+        self.runner = SourceRunner(graph, name)
+        self.max_inflight = max_inflight
+        self.batch = batch
+
+    def start_source(self, name: str, t0_ns: int, targets: dict[int, list[Any]]) -> None:
+        outbox = Outbox(self.graph, targets, self.max_inflight, self.batch)
+        self.runner.start(outbox.send, t0_ns, finish=outbox.flush)
+
+    def poll_source(self, name: str) -> SourceStatus:
+        return self.runner.status()
+
+    def planned_source(self, name: str) -> list[str] | None:
+        return self.runner.source.planned_streams()
+
+    def stop_source(self, name: str) -> None:
+        self.runner.source.stop()
+
+    def shutdown(self) -> None:
+        self.runner.close()
 
 
 def fuse_by_placement(graph: Graph) -> list[list[str]]:
@@ -299,6 +373,19 @@ def fuse_by_placement(graph: Graph) -> list[list[str]]:
         return result
     log.warning("fusing graph %s by placement would create a cycle; not fusing", graph.name)
     return [[n] for n in order if not graph.nodes[n].is_source]
+
+
+def hosted_sources(graph: Graph, groups: list[list[str]]) -> dict[str, int]:
+    """Sources whose every edge leads into one group of their own placement -> that group's index: the
+    ones that can run inside its actor."""
+    owner = {n: k for k, names in enumerate(groups) for n in names}
+    out = {}
+    for name in graph.sources:
+        into = {owner.get(graph.edges[e].dst) for e in graph.outputs(name)}
+        if len(into) == 1 and (k := into.pop()) is not None:
+            if graph.nodes[groups[k][0]].placement == graph.nodes[name].placement:
+                out[name] = k
+    return out
 
 
 def _groups_acyclic(graph: Graph, groups: list[list[str]]) -> bool:
@@ -338,6 +425,7 @@ class RayRuntime(Runtime):
         drain_timeout_s: float = 60.0,
         max_restarts: int = 3,
         replicas: int = 1,
+        host_sources: bool = False,
     ) -> None:
         super().__init__(graph)
         if replicas < 1:
@@ -365,22 +453,29 @@ class RayRuntime(Runtime):
             replica_names = [self._name(label if count == 1 else f"{label}#{r}") for r in range(count)]
             for n in names:
                 group_names[n] = replica_names
+        if host_sources and (not fuse or replicas > 1):
+            log.warning("sources are hosted only in fused actors without replicas: each runs in an actor of its own")
+        self.hosted = hosted_sources(self.graph, self.groups) if host_sources and fuse and replicas == 1 else {}
+        """Source -> the group whose actor runs it."""
         self.owner: dict[str, list[Any]] = {}
-        for names in self.groups:
+        for k, names in enumerate(self.groups):
             targets = {i: group_names[self.graph.edges[i].dst] for i in self._leaving(names)}
+            sources = tuple(n for n, g in self.hosted.items() if g == k)
             actors = [
                 GroupActor.options(
                     **self._options(name, names[0], available),
                     max_restarts=max_restarts,
                     max_task_retries=-1 if max_restarts else 0,
-                ).remote(self.graph, names, max_inflight, batch, targets)
+                ).remote(self.graph, names, max_inflight, batch, targets, sources)
                 for name in group_names[names[0]]
             ]
             self.group_actors += actors
-            for n in names:
+            for n in [*names, *sources]:
                 self.owner[n] = actors
         self.source_actors = {
-            n: SourceActor.options(**self._options(self._name(n), n, available)).remote(
+            n: self.owner[n][0]
+            if n in self.hosted
+            else SourceActor.options(**self._options(self._name(n), n, available)).remote(
                 self.graph, n, max_inflight, batch
             )
             for n in self.graph.sources
@@ -415,11 +510,9 @@ class RayRuntime(Runtime):
     def run(self) -> Iterator[Message]:
         tracker = DrainTracker(len(self.graph.sinks))
         self.t0_ns = now_ns()
-        ray.get([a.start.remote(self._targets([n]), self.t0_ns) for n, a in self.source_actors.items()])
-        planned = dict(zip(self.source_actors, ray.get([a.planned.remote() for a in self.source_actors.values()])))
-        known: dict[str, tuple[bool, list[str], str | None, list[str]]] = {
-            n: (False, [], None, []) for n in self.source_actors
-        }
+        ray.get([a.start_source.remote(n, self.t0_ns, self._targets([n])) for n, a in self.source_actors.items()])
+        planned = {n: ray.get(a.planned_source.remote(n)) for n, a in self.source_actors.items()}
+        known = {n: SourceStatus() for n in self.source_actors}
         dead: set[str] = set()
         polls = {a.take.remote(self.poll_s): a for a in self.sink_actors}
         failures = {id(a): 0 for a in self.sink_actors}
@@ -454,19 +547,21 @@ class RayRuntime(Runtime):
                 if name in dead:
                     continue
                 try:
-                    known[name] = ray.get(actor.poll.remote())
-                except ray.exceptions.RayActorError as exc:
+                    status = ray.get(actor.poll_source.remote(name))
+                    if status.lost:
+                        raise RuntimeError("its actor crashed and was restarted without it")
+                except (ray.exceptions.RayActorError, RuntimeError) as exc:
                     dead.add(name)
                     self._end_streams_of_dead_source(name, known[name], planned[name], exc)
                     last_progress = now
                     continue
-                _, streams, error, _ = known[name]
-                tracker.streams.update(streams)
-                if error:
-                    raise RuntimeError(f"source {name!r} failed: {error}")
+                known[name] = status
+                tracker.streams.update(status.streams)
+                if status.error:
+                    raise RuntimeError(f"source {name!r} failed: {status.error}")
             for name in dead:
-                tracker.streams.update(planned[name] or known[name][1])
-            if all(done or name in dead for name, (done, *_) in known.items()):
+                tracker.streams.update(planned[name] or known[name].streams)
+            if all(status.done or name in dead for name, status in known.items()):
                 if not tracker.pending:
                     return
                 if now - last_progress > self.drain_timeout_s:
@@ -476,12 +571,12 @@ class RayRuntime(Runtime):
                         yield msg
 
     def _end_streams_of_dead_source(
-        self, name: str, last: tuple[bool, list[str], str | None, list[str]], planned: list[str] | None, exc: Exception
+        self, name: str, last: SourceStatus, planned: list[str] | None, exc: Exception
     ) -> None:
-        """A source actor is not restarted (it would replay its streams from the start): the driver ends
-        every stream it had not ended (and every one it had yet to open) with an Error and an EndOfStream."""
-        _, opened, _, ended = last
-        streams = [s for s in dict.fromkeys([*opened, *(planned or [])]) if s not in set(ended)]
+        """A source is not restarted (it would replay its streams from the start): the driver ends every
+        stream it had not ended (and every one it had yet to open) with an Error and an EndOfStream."""
+        opened, ended = last.streams, set(last.ended)
+        streams = [s for s in dict.fromkeys([*opened, *(planned or [])]) if s not in ended]
         log.error("source %s died (%s): ending %d streams", name, " ".join(str(exc).split())[:200], len(streams))
         msgs: list[Message] = []
         for s in streams:
@@ -522,14 +617,14 @@ class RayRuntime(Runtime):
         return out
 
     def stop(self) -> None:
-        for a in self.source_actors.values():
-            a.stop.remote()
+        for n, a in self.source_actors.items():
+            a.stop_source.remote(n)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        actors = [*self.source_actors.values(), *self.group_actors]
+        actors = list({id(a): a for a in [*self.source_actors.values(), *self.group_actors]}.values())
         try:
             ray.get([a.shutdown.remote() for a in actors], timeout=10)
         except Exception as exc:

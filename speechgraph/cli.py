@@ -281,12 +281,24 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
         default=1,
         help="Ray: actors per device-side node or fused group, each serving its share of the streams (default 1)",
     )
+    p.add_argument(
+        "--host-sources",
+        action="store_true",
+        help="Ray, with --fuse: capture or read the audio inside the device-side actor it goes to, so audio never "
+        "crosses between processes (a crash of that actor then ends its streams)",
+    )
 
 
 def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.runtime == "local":
         return {}
-    return {"address": args.address, "fuse": args.fuse, "max_inflight": args.max_inflight, "replicas": args.replicas}
+    return {
+        "address": args.address,
+        "fuse": args.fuse,
+        "max_inflight": args.max_inflight,
+        "replicas": args.replicas,
+        "host_sources": args.host_sources,
+    }
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

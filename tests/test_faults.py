@@ -91,17 +91,19 @@ def test_a_stalled_cloud_commits_the_first_pass_within_the_deadline():
 
 
 KILLS = [
-    ("decoder", False),
-    ("sink", False),
-    ("endpointer_final", False),
-    ("source", False),
-    ("decoder", True),  # the fused device actor: features, gate, decoder, VAD, end-pointers and sink in one
+    ("decoder", ""),
+    ("sink", ""),
+    ("endpointer_final", ""),
+    ("source", ""),
+    ("decoder", "fused"),  # the fused device actor: features, gate, decoder, VAD, end-pointers and sink in one
+    ("decoder", "hosted"),  # ... with the source inside it: the audio is lost with it
 ]
+OPTIONS = {"": {}, "fused": {"fuse": True}, "hosted": {"fuse": True, "host_sources": True}}
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize(("node", "fuse"), KILLS, ids=[f"{n}{'-fused' if f else ''}" for n, f in KILLS])
-def test_any_actor_killed_mid_utterance_leaves_every_request_accounted_for(ray_cluster, multi_request, node, fuse):
+@pytest.mark.parametrize(("node", "runtime"), KILLS, ids=[f"{n}-{r}".strip("-") for n, r in KILLS])
+def test_any_actor_killed_mid_utterance_leaves_every_request_accounted_for(ray_cluster, multi_request, node, runtime):
     """A three-request stream beside a one-request one, at real time; the actor that runs `node` is killed
     (SIGKILL) at the first `wake`. The run goes on; every request a `wake` opened ends in one result or one
     error naming it, never both; each stream ends, last; the exit status knows which streams lost something;
@@ -121,13 +123,13 @@ def test_any_actor_killed_mid_utterance_leaves_every_request_accounted_for(ray_c
         ray.kill(actor, no_restart=False)
         killed.append(record["audio_s"])
 
-    run = replay(graph, "ray", {"fuse": fuse}, on_record=kill_at_first_wake)
+    run = replay(graph, "ray", OPTIONS[runtime], on_record=kill_at_first_wake)
     events = run.records
     assert killed, "nothing was killed"
     accounted_for(events, [long, LIGHTS], exactly=True)
     failed = failed_streams(events)
     mine = [e for e in events if e["stream"] == long]
-    if node == "source":  # a source is not restarted: its streams end there, each with an error
+    if node == "source" or runtime == "hosted":  # a source is not restarted: its streams end there, with an error
         assert set(failed) == {long, LIGHTS}, failed
         return
     later = [e["utterance"] for e in mine if e["event"] == "wake" and e["audio_s"] > killed[0] + 2.0]

@@ -36,11 +36,21 @@ def test_same_graph_gives_the_same_events_on_both_runtimes(ray_cluster, demo_fil
     assert sum(r["event"] == "end" for r in local) == len(demo_files) + 1
     assert records(graph, "ray") == local
     assert records(graph, "ray", fuse=True) == local
+    assert records(graph, "ray", fuse=True, host_sources=True) == local
+
+
+def test_a_hosted_source_runs_inside_the_device_actor_and_no_audio_crosses_processes(ray_cluster, demo_files):
+    graph = build("frontend", FileSource, {"paths": demo_files})
+    with make_runtime(graph, "ray", fuse=True, host_sources=True) as rt:
+        assert rt.hosted == {"source": 0}
+        assert not [n for n in rt.actor_names if n.endswith("-source")], rt.actor_names
+        events = [m for m in rt.run() if isinstance(m, Event)]
+    assert sum(m.name == "end" for m in events) == len(demo_files)
 
 
 def test_fusion_groups_nodes_by_placement(ray_cluster):
     from pipeline import Graph
-    from pipeline.ray_runtime import fuse_by_placement
+    from pipeline.ray_runtime import fuse_by_placement, hosted_sources
 
     g = Graph("placed")
     g.add("src", TickSource)
@@ -50,6 +60,7 @@ def test_fusion_groups_nodes_by_placement(ray_cluster):
     g.add("d", Recorder)
     g.connect("src", "a").connect("a", "b").connect("b", "c").connect("c", "d")
     assert fuse_by_placement(g.validate()) == [["a", "b"], ["c"], ["d"]]
+    assert hosted_sources(g, fuse_by_placement(g)) == {"src": 0}  # its one edge leads into a+b, on the device
     # a -> c(cloud) -> d with a -> d too: fusing a and d would make a cycle between actors.
     g2 = Graph("diamond")
     g2.add("src", TickSource)
@@ -58,6 +69,11 @@ def test_fusion_groups_nodes_by_placement(ray_cluster):
     g2.add("d", Recorder)
     g2.connect("src", "a").connect("a", "c").connect("c", "d").connect("a", "d")
     assert fuse_by_placement(g2.validate()) == [["a"], ["c"], ["d"]]
+    g3 = Graph("to the cloud")
+    g3.add("src", TickSource)
+    g3.add("c", Recorder, placement="cloud")
+    g3.connect("src", "c")
+    assert hosted_sources(g3.validate(), fuse_by_placement(g3)) == {}  # audio does not go to the cloud
 
 
 def test_a_busy_node_hears_of_a_reset_ahead_of_the_work_queued_before_it(ray_cluster):
