@@ -34,6 +34,7 @@ RUNTIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "ray-fused": ("ray", {"fuse": True}),
     "ray-fused-2": ("ray", {"fuse": True, "replicas": 2}),
     "ray-fused-hosted": ("ray", {"fuse": True, "host_sources": True}),
+    "ray-fused-2-hosted": ("ray", {"fuse": True, "replicas": 2, "host_sources": True}),
 }
 """Runtime variants: name -> (runtime kind, options). `local` is the floor every ratio is taken to."""
 

@@ -12,6 +12,7 @@ from audio.files import AudioFileError, ReadReport, probe, read_blocks
 from nodes.messages import AudioChunk, Context, DevicePlaying
 from pipeline import EndOfStream, Error, Event, Message, Source
 from pipeline.pacing import interleave
+from pipeline.replicas import replica_of
 
 
 class FileSource(Source):
@@ -38,6 +39,7 @@ class FileSource(Source):
         device_playing: list[bool] | None = None,
         errors: list[str | None] | None = None,
         aligned: bool = False,
+        starts: list[int] | None = None,
     ) -> None:
         super().__init__()
         if contexts is not None and len(contexts) != len(paths):
@@ -48,6 +50,8 @@ class FileSource(Source):
             raise ValueError("stream_ids must name every path")
         if errors is not None and len(errors) != len(paths):
             raise ValueError("errors must give one entry (a reason or None) per path")
+        if starts is not None and len(starts) != len(paths):
+            raise ValueError("starts must give one start tick per path")
         self.paths = list(paths)
         self.stream_ids = stream_ids or _unique_ids(self.paths)
         self.realtime = realtime
@@ -59,6 +63,8 @@ class FileSource(Source):
         self.aligned = aligned
         """Lanes start on the chunk grid, so every stream's chunk is due at the same moments and shares one
         batch, as on a server that gathers its streams' audio once a chunk (the scale benchmark)."""
+        self.starts = starts
+        """Each stream's start tick, given (a shard keeps its streams' places in the whole schedule)."""
         self._stop = threading.Event()
 
     def batches(self, t0_ns: int) -> Iterator[list[Message]]:
@@ -72,7 +78,9 @@ class FileSource(Source):
         return interleave(streams, t0_ns, realtime=self.realtime, stop=self._stop, offsets=offsets)
 
     def _schedule(self) -> list[int]:
-        """Start ticks of the streams: all at once, or `concurrency` lanes of back-to-back files."""
+        """Start ticks of the streams: given, all at once, or `concurrency` lanes of back-to-back files."""
+        if self.starts is not None:
+            return list(self.starts)
         if self.concurrency <= 0 or self.concurrency >= len(self.paths):
             return [0] * len(self.paths)
         lanes = [0] * self.concurrency
@@ -94,6 +102,31 @@ class FileSource(Source):
 
     def planned_streams(self) -> list[str]:
         return list(self.stream_ids)
+
+    shardable = True
+
+    def shard(self, index: int, count: int) -> FileSource | None:
+        mine = [i for i, s in enumerate(self.stream_ids) if replica_of(s, count) == index]
+        if not mine:
+            return None
+        starts = self._schedule()
+
+        def pick(values: list | None) -> list | None:
+            return None if values is None else [values[i] for i in mine]
+
+        part = FileSource(
+            [self.paths[i] for i in mine],
+            stream_ids=pick(self.stream_ids),
+            realtime=self.realtime,
+            chunk_ms=self.chunk * 1000 // SAMPLE_RATE,
+            contexts=pick(self.contexts),
+            device_playing=pick(self.device_playing),
+            errors=pick(self.errors),
+            aligned=self.aligned,
+            starts=pick(starts),
+        )
+        part.name = self.name
+        return part
 
     def _stream(
         self,

@@ -19,6 +19,7 @@ import soxr
 from audio import SAMPLE_RATE
 from nodes.messages import AudioChunk
 from pipeline import EndOfStream, Error, Message, Source, now_ns
+from pipeline.replicas import replica_of
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ class MicrophoneSource(Source):
 
     def stop(self) -> None:
         self._stop.set()
+
+    shardable = True
+
+    def shard(self, index: int, count: int) -> MicrophoneSource | None:
+        return self if replica_of(self.stream_id, count) == index else None
 
     def batches(self, t0_ns: int) -> Iterator[list[Message]]:
         sid = self.stream_id

@@ -119,3 +119,11 @@ class Source(Node):
         """The streams it will open, if known before it runs (files, not a microphone): should it die, the
         runtime can still end each one with an error instead of losing it silently."""
         return None
+
+    shardable = False
+    """Whether `shard` can split its streams before it runs (a runtime's replicas then each run their share)."""
+
+    def shard(self, index: int, count: int) -> Source | None:
+        """The source of the streams that replica `index` of `count` serves (`pipeline.replicas.replica_of`),
+        each exactly as this source would give it, or None if it serves none of them."""
+        raise NotImplementedError(f"{type(self).__name__} cannot split its streams")

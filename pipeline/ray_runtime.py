@@ -29,8 +29,9 @@ side stays one actor per group.
 
 Sources: each runs in an actor of its own, or (`host_sources=True`, with `fuse`) inside the
 fused actor its every edge leads to, so audio never leaves the process that captures it: only
-what that actor sends on (events, lattices) pays a hop. That actor's crash then ends the
-source's streams as a source's own crash does (a source is never restarted).
+what that actor sends on (events, lattices) pays a hop. With replicas, each replica runs its
+share of the source's streams (`Source.shard`). That actor's crash then ends the streams of its
+share as a source's own crash does (a source is never restarted).
 
 Placement: `device` and `cloud` are Ray custom resources. A local cluster is
 started with both; on a cluster that lacks one, the requirement is dropped with
@@ -60,6 +61,7 @@ import ray
 from pipeline.executor import Executor
 from pipeline.graph import PLACEMENTS, Graph
 from pipeline.messages import EndOfStream, Error, Message, now_ns
+from pipeline.node import Source
 from pipeline.replicas import by_replica
 from pipeline.runtime import DrainTracker, RunStats, Runtime, shown, stamp_source
 
@@ -189,6 +191,7 @@ class GroupActor:
         batch: bool,
         targets: dict[int, list[str]],
         sources: tuple[str, ...] = (),
+        replica: tuple[int, int] = (0, 1),
     ) -> None:
         logging.basicConfig(level=logging.WARNING)
         self.graph = graph
@@ -202,8 +205,11 @@ class GroupActor:
         self.ready = threading.Condition()
         self.working = threading.Lock()
         """Held while the executor works: Ray's pushes and the hosted sources' batches take turns."""
-        self.sources = {} if restarted else {n: SourceRunner(graph, n) for n in sources}
-        """Hosted sources (`host_sources`); none after a crash: a source is never replayed."""
+        shares = {n: source_share(graph, n, *replica) for n in sources}
+        self.shares = {n: src for n, src in shares.items() if src is not None}
+        """Hosted sources (`host_sources`) that open streams this replica serves: their share of them."""
+        self.sources = {} if restarted else {n: SourceRunner(graph, n, src) for n, src in self.shares.items()}
+        """Those running; none after a crash: a source is never replayed."""
 
     def push(self, edge: int, batch: list[Message]) -> None:
         with self.working:
@@ -221,15 +227,18 @@ class GroupActor:
 
     @ray.method(concurrency_group="sources")
     def start_source(self, name: str, t0_ns: int, targets: dict[int, list[Any]]) -> None:
-        self._source(name).start(self._push_all, t0_ns)
+        if name in self.shares:
+            self._source(name).start(self._push_all, t0_ns)
 
     @ray.method(concurrency_group="sources")
     def poll_source(self, name: str) -> SourceStatus:
-        return self._source(name).status() if name in self.sources else SourceStatus(done=True, lost=True)
+        if name in self.sources:
+            return self.sources[name].status()
+        return SourceStatus(done=True, lost=name in self.shares)  # lost in a crash, or no streams here
 
     @ray.method(concurrency_group="sources")
     def planned_source(self, name: str) -> list[str] | None:
-        return self.sources[name].source.planned_streams() if name in self.sources else None
+        return self.shares[name].planned_streams() if name in self.shares else []
 
     @ray.method(concurrency_group="sources")
     def stop_source(self, name: str) -> None:
@@ -278,14 +287,21 @@ class SourceStatus:
     """Its actor crashed and was restarted without it: its streams must be ended by the driver."""
 
 
+def source_share(graph: Graph, name: str, index: int, count: int) -> Source | None:
+    """Source `name` as replica `index` of `count` runs it: whole, or its share of the streams (None: none)."""
+    source = graph.nodes[name].build()
+    assert isinstance(source, Source)
+    return source if count == 1 else source.shard(index, count)
+
+
 class SourceRunner:
     """A source read in a thread of its own, its batches stamped and handed to `send` per edge; what it has
     opened and ended, for the driver's polls."""
 
-    def __init__(self, graph: Graph, name: str) -> None:
+    def __init__(self, graph: Graph, name: str, source: Source) -> None:
         self.graph = graph
         self.name = name
-        self.source = graph.nodes[name].build()
+        self.source = source
         self.streams: set[str] = set()
         self.ended: set[str] = set()
         self.error: str | None = None
@@ -326,7 +342,7 @@ class SourceActor:
     def __init__(self, graph: Graph, name: str, max_inflight: int, batch: bool) -> None:
         logging.basicConfig(level=logging.WARNING)
         self.graph = graph
-        self.runner = SourceRunner(graph, name)
+        self.runner = SourceRunner(graph, name, source_share(graph, name, 0, 1))  # type: ignore[arg-type]
         self.max_inflight = max_inflight
         self.batch = batch
 
@@ -375,15 +391,16 @@ def fuse_by_placement(graph: Graph) -> list[list[str]]:
     return [[n] for n in order if not graph.nodes[n].is_source]
 
 
-def hosted_sources(graph: Graph, groups: list[list[str]]) -> dict[str, int]:
+def hosted_sources(graph: Graph, groups: list[list[str]], replicas: int = 1) -> dict[str, int]:
     """Sources whose every edge leads into one group of their own placement -> that group's index: the
-    ones that can run inside its actor."""
+    ones that can run inside its actor (with replicas, those that can split their streams among them)."""
     owner = {n: k for k, names in enumerate(groups) for n in names}
     out = {}
     for name in graph.sources:
         into = {owner.get(graph.edges[e].dst) for e in graph.outputs(name)}
         if len(into) == 1 and (k := into.pop()) is not None:
-            if graph.nodes[groups[k][0]].placement == graph.nodes[name].placement:
+            spec = graph.nodes[name]
+            if graph.nodes[groups[k][0]].placement == spec.placement and (replicas == 1 or spec.factory.shardable):
                 out[name] = k
     return out
 
@@ -432,7 +449,7 @@ class RayRuntime(Runtime):
             raise ValueError(f"replicas must be at least 1, not {replicas}")
         self._closed = False
         self.group_actors: list[Any] = []
-        self.source_actors: dict[str, Any] = {}
+        self.source_actors: dict[str, list[Any]] = {}
         self.started_ray = init_ray(address)
         self.poll_s = poll_s
         self.check_s = check_s
@@ -453,33 +470,37 @@ class RayRuntime(Runtime):
             replica_names = [self._name(label if count == 1 else f"{label}#{r}") for r in range(count)]
             for n in names:
                 group_names[n] = replica_names
-        if host_sources and (not fuse or replicas > 1):
-            log.warning("sources are hosted only in fused actors without replicas: each runs in an actor of its own")
-        self.hosted = hosted_sources(self.graph, self.groups) if host_sources and fuse and replicas == 1 else {}
-        """Source -> the group whose actor runs it."""
+        if host_sources and not fuse:
+            log.warning("sources are hosted only in fused actors (--fuse): each runs in an actor of its own")
+        self.hosted = hosted_sources(self.graph, self.groups, replicas) if host_sources and fuse else {}
+        """Source -> the group whose actors run it (each replica its share of the streams)."""
         self.owner: dict[str, list[Any]] = {}
         for k, names in enumerate(self.groups):
             targets = {i: group_names[self.graph.edges[i].dst] for i in self._leaving(names)}
             sources = tuple(n for n, g in self.hosted.items() if g == k)
+            count = len(group_names[names[0]])
             actors = [
                 GroupActor.options(
                     **self._options(name, names[0], available),
                     max_restarts=max_restarts,
                     max_task_retries=-1 if max_restarts else 0,
-                ).remote(self.graph, names, max_inflight, batch, targets, sources)
-                for name in group_names[names[0]]
+                ).remote(self.graph, names, max_inflight, batch, targets, sources, (r, count))
+                for r, name in enumerate(group_names[names[0]])
             ]
             self.group_actors += actors
             for n in [*names, *sources]:
                 self.owner[n] = actors
-        self.source_actors = {
-            n: self.owner[n][0]
+        self.source_actors: dict[str, list[Any]] = {
+            n: self.owner[n]
             if n in self.hosted
-            else SourceActor.options(**self._options(self._name(n), n, available)).remote(
-                self.graph, n, max_inflight, batch
-            )
+            else [
+                SourceActor.options(**self._options(self._name(n), n, available)).remote(
+                    self.graph, n, max_inflight, batch
+                )
+            ]
             for n in self.graph.sources
         }
+        """Per source, the actors that run it: its own, or the replicas of the group it is hosted in."""
         self.sink_actors = list({id(a): a for n in self.graph.sinks for a in self.owner[n]}.values())
         try:
             ray.get([a.__ray_ready__.remote() for a in self.group_actors])
@@ -510,10 +531,12 @@ class RayRuntime(Runtime):
     def run(self) -> Iterator[Message]:
         tracker = DrainTracker(len(self.graph.sinks))
         self.t0_ns = now_ns()
-        ray.get([a.start_source.remote(n, self.t0_ns, self._targets([n])) for n, a in self.source_actors.items()])
-        planned = {n: ray.get(a.planned_source.remote(n)) for n, a in self.source_actors.items()}
-        known = {n: SourceStatus() for n in self.source_actors}
-        dead: set[str] = set()
+        slots = [(n, a) for n, actors in self.source_actors.items() for a in actors]
+        """A source as one actor runs it (hosted in replicas: each replica's share)."""
+        ray.get([a.start_source.remote(n, self.t0_ns, self._targets([n])) for n, a in slots])
+        planned = ray.get([a.planned_source.remote(n) for n, a in slots])
+        known = [SourceStatus() for _ in slots]
+        dead: set[int] = set()
         polls = {a.take.remote(self.poll_s): a for a in self.sink_actors}
         failures = {id(a): 0 for a in self.sink_actors}
         last_progress = last_check = time.monotonic()
@@ -543,25 +566,25 @@ class RayRuntime(Runtime):
             if now - last_check < self.check_s:
                 continue
             last_check = now
-            for name, actor in self.source_actors.items():
-                if name in dead:
+            for k, (name, actor) in enumerate(slots):
+                if k in dead:
                     continue
                 try:
                     status = ray.get(actor.poll_source.remote(name))
                     if status.lost:
                         raise RuntimeError("its actor crashed and was restarted without it")
                 except (ray.exceptions.RayActorError, RuntimeError) as exc:
-                    dead.add(name)
-                    self._end_streams_of_dead_source(name, known[name], planned[name], exc)
+                    dead.add(k)
+                    self._end_streams_of_dead_source(name, known[k], planned[k], exc)
                     last_progress = now
                     continue
-                known[name] = status
+                known[k] = status
                 tracker.streams.update(status.streams)
                 if status.error:
                     raise RuntimeError(f"source {name!r} failed: {status.error}")
-            for name in dead:
-                tracker.streams.update(planned[name] or known[name].streams)
-            if all(status.done or name in dead for name, status in known.items()):
+            for k in dead:
+                tracker.streams.update(planned[k] or known[k].streams)
+            if all(status.done or k in dead for k, status in enumerate(known)):
                 if not tracker.pending:
                     return
                 if now - last_progress > self.drain_timeout_s:
@@ -617,14 +640,16 @@ class RayRuntime(Runtime):
         return out
 
     def stop(self) -> None:
-        for n, a in self.source_actors.items():
-            a.stop_source.remote(n)
+        for n, actors in self.source_actors.items():
+            for a in actors:
+                a.stop_source.remote(n)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        actors = list({id(a): a for a in [*self.source_actors.values(), *self.group_actors]}.values())
+        mine = [*(a for actors in self.source_actors.values() for a in actors), *self.group_actors]
+        actors = list({id(a): a for a in mine}.values())
         try:
             ray.get([a.shutdown.remote() for a in actors], timeout=10)
         except Exception as exc:

@@ -183,3 +183,34 @@ def test_limited_concurrency_plays_recordings_back_to_back(demo_files):
     first_of_second = order.index(demo_files[1])
     assert demo_files[1] not in order[: order.index(demo_files[0]) + 1]
     assert all(s == demo_files[0] for s in order[:first_of_second])
+
+
+def test_shards_split_the_streams_and_keep_each_one_as_it_was(demo_files):
+    """Replicas each replay their share (`FileSource.shard`): every stream in exactly one share, with the same
+    messages and the same place in the schedule as in the whole."""
+    from pipeline.replicas import replica_of
+
+    paths = demo_files * 2
+    whole = FileSource(paths, concurrency=2, contexts=[["meg bauer"]] * len(paths))
+    whole.name = "source"
+
+    def by_stream(source: FileSource) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for batch in source.batches(0):
+            for m in batch:
+                out.setdefault(m.stream, []).append(m.replace(captured_ns=0))
+        return out
+
+    expected = by_stream(whole)
+    shards = [whole.shard(i, 3) for i in range(3)]
+    seen: dict[str, list] = {}
+    for i, shard in enumerate(shards):
+        if shard is None:
+            assert not [s for s in whole.stream_ids if replica_of(s, 3) == i]
+            continue
+        assert shard.name == "source"
+        assert all(replica_of(s, 3) == i for s in shard.planned_streams())
+        seen.update(by_stream(shard))
+    assert seen.keys() == expected.keys()
+    for stream, msgs in expected.items():
+        assert [repr(m) for m in seen[stream]] == [repr(m) for m in msgs], stream

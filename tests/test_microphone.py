@@ -147,3 +147,13 @@ def test_live_demo_commits_a_request_played_into_the_microphone(virtual_mic, tmp
     # the request is "what is the weather in boston tomorrow": the intent must be right (the recogniser
     # still confuses rare city names now and then: its accuracy is measured by `speechgraph bench asr`)
     assert results[0]["intent"] == "weather" and "weather" in results[0]["text"], results[0]
+
+
+def test_a_microphone_is_captured_by_the_one_replica_that_serves_its_stream():
+    from nodes.mic_source import MicrophoneSource
+    from pipeline.replicas import replica_of
+
+    mic = MicrophoneSource(stream_id="kitchen")
+    shares = [mic.shard(i, 3) for i in range(3)]
+    assert [s is mic for s in shares] == [i == replica_of("kitchen", 3) for i in range(3)]
+    assert sum(s is None for s in shares) == 2

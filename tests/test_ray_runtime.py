@@ -48,6 +48,22 @@ def test_a_hosted_source_runs_inside_the_device_actor_and_no_audio_crosses_proce
     assert sum(m.name == "end" for m in events) == len(demo_files)
 
 
+def test_device_replicas_each_host_their_share_of_the_source(ray_cluster, demo_files):
+    """Two device actors, each replaying the files of the streams it serves: the same events as in process."""
+    graph = build("frontend", FileSource, {"paths": demo_files})
+    local = records(graph, "local")
+    with make_runtime(graph, "ray", fuse=True, replicas=2, host_sources=True) as rt:
+        assert rt.hosted == {"source": 0} and len(rt.source_actors["source"]) == 2
+        assert not [n for n in rt.actor_names if n.endswith("-source")], rt.actor_names
+        hosted = sorted(
+            (m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)),
+            key=lambda r: (r["stream"], r["event"], r["audio_s"]),
+        )
+    for r in hosted:
+        r.pop("wall_ms")
+    assert hosted == local
+
+
 def test_fusion_groups_nodes_by_placement(ray_cluster):
     from pipeline import Graph
     from pipeline.ray_runtime import fuse_by_placement, hosted_sources
