@@ -171,7 +171,8 @@ def _was_restarted() -> bool:
 
 @ray.remote(num_cpus=0, concurrency_groups={"results": 1, "ahead": 1, "sources": 1})
 class GroupActor:
-    """Hosts one node, or several fused ones, behind an in-process executor.
+    """Hosts one node, or several fused ones, behind an in-process executor, and the sources that feed only
+    them (`host_sources`: its share of their streams, each source in a thread of its own).
 
     `push` runs in the default group (one thread, calls in submission order);
     `take` runs in a group of its own so the driver can long-poll for results
@@ -307,7 +308,9 @@ class SourceRunner:
         self.error: str | None = None
         self.done = threading.Event()
 
-    def start(self, send: Callable[[dict[int, list[Message]]], None], t0_ns: int, finish=lambda: None) -> None:
+    def start(
+        self, send: Callable[[dict[int, list[Message]]], None], t0_ns: int, finish: Callable[[], None] = lambda: None
+    ) -> None:
         threading.Thread(target=self._run, args=(send, finish, t0_ns), daemon=True).start()
 
     def _run(self, send: Callable[[dict[int, list[Message]]], None], finish: Callable[[], None], t0_ns: int) -> None:
