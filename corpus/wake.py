@@ -14,7 +14,9 @@ The `engine` slices hold out whole engines: flite's `awb` and `rms` in test,
 RHVoice's four speakers in dev (heard by no other split: dev's engine slice
 is how a model is chosen for voices it never heard, test's reports it). The
 espeak-ng voices of each split are the speech set's; MBROLA's speakers and SVOX
-Pico speak more train rows (`voices`), as in the speech set.
+Pico speak more train rows (`voices`), as in the speech set, and more train
+positives and look-alikes (`speakers`) each take a train voice of any of them,
+so the gate hears many more speakers say the word and the words like it.
 The speech set's rows are speech without the wake word in the same voices:
 training hears its 29 train hours as negative streams (`training.wakeword`),
 and `bench wakeword` adds its dev or test split to the negatives, which makes
@@ -27,6 +29,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,26 +65,41 @@ from corpus.tts import (
 )
 from models import lexicon
 
+
+@dataclass(frozen=True)
+class WakeSize(Size):
+    speakers: int = 0
+    """More train rows, positives and look-alikes only (`SPEAKER_KINDS`), each in a train voice of espeak-ng,
+    MBROLA or Pico drawn anew (planned last, so the rows before keep their ids and audio)."""
+
+
 SIZES = {  # rows per split and kind; `engine` rows are positives in the split's held-out engine
-    "tiny": Size(
+    "tiny": WakeSize(
         train={"positive": 24, "lookalike": 8, "no_wake": 8},
         dev={"positive": 6, "lookalike": 3, "no_wake": 3, "engine": 4},
         test={"positive": 6, "engine": 4, "lookalike": 3, "no_wake": 3},
         piper=4,
         voices=6,
+        speakers=6,
     ),
-    "default": Size(
+    "default": WakeSize(
         train={"positive": 2500, "lookalike": 1000, "no_wake": 500},
         dev={"positive": 300, "lookalike": 150, "no_wake": 150, "engine": 200},
         test={"positive": 400, "engine": 300, "lookalike": 400, "no_wake": 700},
         piper=400,
         voices=1500,
+        speakers=6000,
     ),
 }
 HELD_OUT_ENGINE = {"dev": "rhvoice", "test": "flite"}
 """The engine that speaks each split's `engine` slice and nothing else in the set."""
 PICO_SHARE = 0.4
 """Of the `voices` rows, the share Pico speaks; MBROLA's speakers speak the rest."""
+SPEAKER_KINDS = {"positive": 3, "lookalike": 1}
+"""The kinds of the `speakers` rows, by weight: the word a gate must hear and the words it must not take for it."""
+SPEAKER_OTHER_ENGINES = 0.25
+"""Of the `speakers` rows, the share MBROLA and Pico speak (as in `_voices_rows`); the train split's espeak-ng
+voices speak the rest."""
 REQUEST_KIND = {"train": "request", "dev": "phrasing", "test": "phrasing"}
 """The speech set's kind of request text for each split: test requests are held-out phrasings."""
 
@@ -123,6 +141,7 @@ def plan(seed: int = 0, size: str = "default") -> dict[str, list[dict[str, Any]]
                 rows.append(_row(rid, split, kind, voice, rng, lists[split], seed))
         out[split] = rows
     out["train"] += _voices_rows(seed, sz, lists["train"])
+    out["train"] += _speaker_rows(seed, sz, lists["train"], vs["train"])
     return out
 
 
@@ -136,16 +155,37 @@ def _voices_rows(seed: int, sz: Size, lists: Any) -> list[dict[str, Any]]:
     )
 
 
+def _speaker_rows(seed: int, sz: WakeSize, lists: Any, espeak: list[Voice]) -> list[dict[str, Any]]:
+    """Train positives and look-alikes in many speakers: a train espeak-ng voice, or MBROLA's or Pico's."""
+    if not sz.speakers:
+        return []
+    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+
+    def pick(rng: random.Random) -> Voice:
+        if rng.random() >= SPEAKER_OTHER_ENGINES:
+            return rng.choice(espeak)
+        return rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+
+    return _engine_rows(seed, sz, lists, "speakers", sz.speakers, pick, SPEAKER_KINDS)
+
+
 def _engine_rows(
-    seed: int, sz: Size, lists: Any, name: str, count: int, pick: Callable[[random.Random], Voice]
+    seed: int,
+    sz: Size,
+    lists: Any,
+    name: str,
+    count: int,
+    pick: Callable[[random.Random], Voice],
+    kinds: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """`count` train rows `wake-train-<name>-<i>`, each in the voice `pick` draws with the row's generator."""
-    kinds, weights = zip(*sz.train.items(), strict=True)
+    """`count` train rows `wake-train-<name>-<i>`, each in the voice `pick` draws with the row's generator, of
+    a kind drawn by the weights of `kinds` (default: the train split's counts)."""
+    kinds_, weights = zip(*(kinds or sz.train).items(), strict=True)
     rows = []
     for i in range(count):
         rid = f"wake-train-{name}-{i:06d}"
         rng = random.Random(f"{seed}:{rid}")
-        kind = rng.choices(kinds, weights)[0]
+        kind = rng.choices(kinds_, weights)[0]
         rows.append(_row(rid, "train", kind, pick(rng), rng, lists, seed))
     return rows
 

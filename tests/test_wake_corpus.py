@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -38,6 +39,18 @@ def test_engines_voices_and_phrasings_are_held_out(full_plan):
     # short fixed requests ("the second one") are in every split's in_template rows, as in the speech set
     held_out = [r for r in full_plan["test"] if r["text_kind"] in ("phrasing", "ood")]
     assert len(held_out) > 1000 and not any(r["text"] in train_texts for r in held_out)
+
+
+def test_speaker_rows_add_the_word_in_many_voices_and_keep_the_rows_before(full_plan, monkeypatch):
+    train = full_plan["train"]
+    speakers = [r for r in train if "-speakers-" in r["id"]]
+    assert len(speakers) == wake.SIZES["default"].speakers and train[-len(speakers) :] == speakers
+    assert {r["slice"] for r in speakers} == set(wake.SPEAKER_KINDS)
+    assert sum(r["wake_word"] for r in speakers) > len(speakers) // 2
+    assert len({r["voice"] for r in speakers}) > 300 and {r["engine"] for r in speakers} == {"espeak", "mbrola", "pico"}
+    monkeypatch.setitem(wake.SIZES, "without", dataclasses.replace(wake.SIZES["tiny"], speakers=0))
+    tiny = wake.plan(seed=0, size="tiny")["train"]
+    assert tiny[: -wake.SIZES["tiny"].speakers] == wake.plan(seed=0, size="without")["train"]
 
 
 def test_test_negatives_are_look_alikes_and_speech(full_plan):
