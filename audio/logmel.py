@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -56,11 +57,11 @@ class LogMelConfig:
     fmax: float = 7600.0
     """Highest edge, just under the 8 kHz Nyquist frequency of 16 kHz audio (Hz)."""
 
-    @property
+    @cached_property  # read for every chunk of every stream
     def win(self) -> int:
         return round(SAMPLE_RATE * self.win_ms / 1000)
 
-    @property
+    @cached_property
     def hop(self) -> int:
         return round(SAMPLE_RATE * self.hop_ms / 1000)
 
