@@ -98,7 +98,7 @@ PICO_SHARE = 0.4
 SPEAKER_KINDS = {"positive": 3, "lookalike": 1}
 """The kinds of the `speakers` rows, by weight: the word a gate must hear and the words it must not take for it."""
 SPEAKER_OTHER_ENGINES = 0.25
-"""Of the `speakers` rows, the share MBROLA and Pico speak (as in `_voices_rows`); the train split's espeak-ng
+"""Of the `speakers` rows, the share MBROLA and Pico speak (`_mbrola_or_pico`); the train split's espeak-ng
 voices speak the rest."""
 REQUEST_KIND = {"train": "request", "dev": "phrasing", "test": "phrasing"}
 """The speech set's kind of request text for each split: test requests are held-out phrasings."""
@@ -149,22 +149,23 @@ def _voices_rows(seed: int, sz: Size, lists: Any) -> list[dict[str, Any]]:
     """Train rows in MBROLA's speakers and SVOX Pico, in the proportions of the train kinds."""
     if not sz.voices:
         return []
+    return _engine_rows(seed, sz, lists, "voices", sz.voices, _mbrola_or_pico())
+
+
+def _mbrola_or_pico() -> Callable[[random.Random], Voice]:
+    """Draws one of MBROLA's speakers or, `PICO_SHARE` of the time, one of Pico's voices."""
     mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
-    return _engine_rows(
-        seed, sz, lists, "voices", sz.voices, lambda rng: rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
-    )
+    return lambda rng: rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
 
 
 def _speaker_rows(seed: int, sz: WakeSize, lists: Any, espeak: list[Voice]) -> list[dict[str, Any]]:
     """Train positives and look-alikes in many speakers: a train espeak-ng voice, or MBROLA's or Pico's."""
     if not sz.speakers:
         return []
-    mbrola, pico = require(mbrola_voices(), "MBROLA (mbrola-*)"), require(pico_voices(), "SVOX Pico (pico2wave)")
+    other = _mbrola_or_pico()
 
     def pick(rng: random.Random) -> Voice:
-        if rng.random() >= SPEAKER_OTHER_ENGINES:
-            return rng.choice(espeak)
-        return rng.choice(pico if rng.random() < PICO_SHARE else mbrola)
+        return rng.choice(espeak) if rng.random() >= SPEAKER_OTHER_ENGINES else other(rng)
 
     return _engine_rows(seed, sz, lists, "speakers", sz.speakers, pick, SPEAKER_KINDS)
 
@@ -180,12 +181,12 @@ def _engine_rows(
 ) -> list[dict[str, Any]]:
     """`count` train rows `wake-train-<name>-<i>`, each in the voice `pick` draws with the row's generator, of
     a kind drawn by the weights of `kinds` (default: the train split's counts)."""
-    kinds_, weights = zip(*(kinds or sz.train).items(), strict=True)
+    names, weights = zip(*(kinds or sz.train).items(), strict=True)
     rows = []
     for i in range(count):
         rid = f"wake-train-{name}-{i:06d}"
         rng = random.Random(f"{seed}:{rid}")
-        kind = rng.choices(kinds_, weights)[0]
+        kind = rng.choices(names, weights)[0]
         rows.append(_row(rid, "train", kind, pick(rng), rng, lists, seed))
     return rows
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The wake-word gate trained once more from the shipped one on the wake set with its `speakers` rows (6,000 more
+# The wake-word gate trained once more from the one in weights/ (for the shipped gate's run: the gate before it,
+# `git show ac3aa64~1:weights/`) on the wake set with its `speakers` rows (6,000 more
 # train positives and look-alikes, each in a train voice of espeak-ng, MBROLA or Pico: corpus/wake.py), with the
 # shipped recipe's speaker and channel perturbation; the speech set's train split (RHVoice left out) as negative
 # streams. Resumable: run it again and each stage goes on from its checkpoint in runs/wake_speakers.
