@@ -5,7 +5,7 @@ Each stream is the demo recordings end to end (forwards), from its own offset, d
 The streams' 10 ms chunks are fed one delivery per moment, as the runtime hands them over, so every
 stream completes an encoder step at the same frame: the case batching is for. Prints CPU ms per audio
 second per stream, batched (`DecoderConfig(batch=True)`: one encoder call for all the streams' steps)
-and one stream at a time on torch's own int8 kernels (`batch=False`).
+and one stream at a time (`batch=False`).
 
     python3 -m bench.decoder_batching --streams 1 8 16 --seconds 10
 """

@@ -211,12 +211,22 @@ class RNNT(nn.Module):
 
 
 def quantize_int8(model: RNNT) -> RNNT:
-    """Post-training dynamic int8 quantisation (torch.ao) of the LSTMs and linear layers, for CPU inference."""
+    """Post-training dynamic int8 quantisation (torch.ao) of the LSTMs and linear layers, for CPU inference, with
+    each input row quantised alone (`RowInt8Linear`, `RowInt8LSTM`): torch's own kernels give a call's rows one
+    scale, so a hypothesis' or a stream's scores would depend on which others shared its call, and a runtime's
+    results on its timing. The context reader (bidirectional, once per context list) keeps torch's kernels."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's quantized tensors are deprecated in favour of torchao
-        return torch.ao.quantization.quantize_dynamic(model.eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+        quantized = torch.ao.quantization.quantize_dynamic(model.eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+    for parent in list(quantized.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.ao.nn.quantized.dynamic.Linear):
+                setattr(parent, name, RowInt8Linear(child))
+            elif isinstance(child, torch.ao.nn.quantized.dynamic.LSTM) and not child.bidirectional:
+                setattr(parent, name, RowInt8LSTM(child))
+    return quantized
 
 
 def _row_quantised(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,8 +234,8 @@ def _row_quantised(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     127 steps (the reduced range of torch's dynamic quantisation on x86). The zero point only shifts the
     integers, and the product subtracts it again, so it is left out."""
     lo, hi = torch.aminmax(x, dim=-1, keepdim=True)
-    scale = ((hi.clamp(min=0.0) - lo.clamp(max=0.0)) / 127.0).clamp(min=1e-30)  # a row of zeros: any scale
-    return torch.round(x / scale), scale
+    scale = hi.clamp_(min=0.0).sub_(lo.clamp_(max=0.0)).div_(127.0).clamp_(min=1e-30)  # a row of zeros: any scale
+    return torch.div(x, scale).round_(), scale
 
 
 def _int8_linear(linear: nn.Module) -> tuple[torch.Tensor, float]:
@@ -237,7 +247,7 @@ def _int8_linear(linear: nn.Module) -> tuple[torch.Tensor, float]:
 def _row_product(x: torch.Tensor, weight_t: torch.Tensor, scale: float) -> torch.Tensor:
     """`x` times an `_int8_linear` weight, each row of `x` quantised alone: exact whichever rows share the call."""
     q, row_scale = _row_quantised(x)
-    return (q @ weight_t) * (row_scale * scale)
+    return (q @ weight_t).mul_(row_scale.mul_(scale))
 
 
 class _Int8LSTMLayer:
@@ -273,35 +283,39 @@ def _int8_layers(lstm: nn.Module) -> list[_Int8LSTMLayer]:
     ]
 
 
-class BatchEncoder:
-    """The encoder of many streams in one call, each stream's rows computed as if alone.
+class RowInt8Linear(nn.Module):
+    """A dynamically quantised linear layer (torch.ao) run with each row of its input quantised alone."""
 
-    `feats` (B, T, F) holds one row per stream; `state` the streams' LSTM states side by side (dim 1). A
-    float model runs its own modules on the batch: equal to each stream alone up to float rounding. An
-    int8 model (`quantize_int8`) runs on `_Int8LSTMLayer`s: a stream's output is exactly the same whichever
-    streams share the call, so results do not depend on how a runtime batched them."""
+    def __init__(self, linear: nn.Module) -> None:
+        super().__init__()
+        self.weight_t, self.scale = _int8_linear(linear)
+        if self.weight_t.shape[0] * 127 * 128 >= 2**24:
+            raise ValueError("rows this long may not sum exactly in float32")
+        bias = linear.bias()
+        self.bias = None if bias is None else bias.float()
 
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = encoder
-        lstm = encoder.lstm
-        self.int8 = not isinstance(lstm, nn.LSTM)
-        if self.int8:
-            self.inp_t, self.inp_scale = _int8_linear(encoder.inp)
-            self.inp_bias = encoder.inp.bias().float()
-            self.layers = [layer for module in (lstm, *encoder.residual) for layer in _int8_layers(module)]
-            self.stacked = lstm.num_layers
-            self.gates = [_int8_linear(gate) for gate in encoder.gates]
-            self.hidden = lstm.hidden_size
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = _row_product(x, self.weight_t, self.scale)
+        return y if self.bias is None else y.add_(self.bias)
 
-    @torch.no_grad()
-    def __call__(
-        self, feats: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+class RowInt8LSTM(nn.Module):
+    """A dynamically quantised unidirectional, batch-first LSTM (torch.ao) run on `_Int8LSTMLayer`s: each
+    sequence's outputs and states are the same whichever sequences share the call."""
+
+    def __init__(self, lstm: nn.Module) -> None:
+        super().__init__()
+        if not lstm.batch_first:
+            raise ValueError("only batch-first LSTMs")
+        self.layers = _int8_layers(lstm)
+        self.hidden_size = lstm.hidden_size
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        if not self.int8:
-            return self.encoder(feats, state)
-        x = torch.relu(_row_product(self.encoder.stack_frames(feats), self.inp_t, self.inp_scale) + self.inp_bias)
+        """x (B, T, I) and the state (h, c), each (layers, B, H), as `nn.LSTM` takes and gives them."""
         if state is None:
-            zeros = torch.zeros(len(self.layers), x.shape[0], self.hidden)
+            zeros = x.new_zeros(len(self.layers), x.shape[0], self.hidden_size)
             state = (zeros, zeros)
         h, c = list(state[0].unbind(0)), list(state[1].unbind(0))
         outs = []
@@ -309,9 +323,9 @@ class BatchEncoder:
             y = x[:, t]
             for k, layer in enumerate(self.layers):
                 h[k], c[k] = layer(y, h[k], c[k])
-                y = h[k] if k < self.stacked else y + _row_product(h[k], *self.gates[k - self.stacked])
+                y = h[k]
             outs.append(y)
-        return self.encoder.norm(torch.stack(outs, 1)), (torch.stack(h), torch.stack(c))
+        return torch.stack(outs, 1), (torch.stack(h), torch.stack(c))
 
 
 @torch.no_grad()

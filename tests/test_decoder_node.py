@@ -131,11 +131,11 @@ def test_the_int8_encoder_gives_a_stream_the_same_numbers_in_a_batch_of_any_size
     integer products are exact in float32 however many rows share them)."""
     import torch
 
-    from models.rnnt import RNNT, BatchEncoder, quantize_int8
+    from models.rnnt import RNNT, quantize_int8
     from nodes.decoder.node import DEFAULT_WEIGHTS
 
     model = quantize_int8(RNNT.from_checkpoint(torch.load(DEFAULT_WEIGHTS, weights_only=False)))
-    encoder = BatchEncoder(model.encoder)
+    encoder = model.encoder
     torch.manual_seed(0)
     feats = torch.randn(16, 8, model.config.n_mels)  # two encoder steps each
     c = model.config
@@ -145,3 +145,32 @@ def test_the_int8_encoder_gives_a_stream_the_same_numbers_in_a_batch_of_any_size
         one, (h1, c1) = encoder(feats[i : i + 1], (state[0][:, i : i + 1], state[1][:, i : i + 1]))
         assert torch.equal(one, out[i : i + 1])
         assert torch.equal(h1, h[:, i : i + 1]) and torch.equal(c1, cell[:, i : i + 1])
+
+
+def test_the_int8_prediction_and_joint_networks_give_a_hypothesis_the_same_scores_whatever_shares_its_call():
+    """The beam search runs a round's hypotheses through the prediction network, the context attention and
+    the joint network together, and caches the outputs: each row must be what it is alone, bit for bit, or
+    a hypothesis' scores would depend on its neighbours and on when its cache entry was filled."""
+    import torch
+
+    from models.rnnt import RNNT, quantize_int8
+    from tests.conftest import DEMO
+
+    model = quantize_int8(RNNT.from_checkpoint(torch.load(DEFAULT_WEIGHTS, weights_only=False)))
+    context = [line for line in (DEMO / "contacts.txt").read_text().splitlines() if line]
+    memory = model.biaser.memory([context])
+    torch.manual_seed(0)
+    n, c = 24, model.config
+    labels = torch.randint(1, c.vocab, (n, 1))
+    history = (torch.randint(0, c.vocab, (1, n, c.pred_context - 1)),)
+    enc = model.joint.enc(torch.randn(1, c.enc_hidden))
+
+    def scores(rows: slice) -> torch.Tensor:
+        with torch.no_grad():
+            out, _ = model.predictor(labels[rows], (history[0][:, rows],))
+            pred = model.joint.pred(model.biaser.bias_predictor(out[:, 0][None], memory)[0])
+            return torch.log_softmax(model.joint.out(torch.tanh(enc + pred)), -1)
+
+    together = scores(slice(0, n))
+    for i in range(n):
+        assert torch.equal(scores(slice(i, i + 1)), together[i : i + 1])

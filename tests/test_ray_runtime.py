@@ -198,35 +198,22 @@ def test_a_local_cluster_listens_on_loopback_only_even_when_ray_was_imported_fir
 
 
 def test_the_whole_graph_gives_the_same_events_n_best_included_on_both_runtimes(ray_cluster, demo_files):
-    """Scores too: the decoder feeds its int8 encoder frame by frame (dynamic quantisation scales a call's
-    frames together, and how many a message holds depends on timing) and decodes each end-point from the
-    search as it stood at that audio time (on Ray the end-point arrives after the decoder ran further).
-    The n-best's scores agree to the last of their three decimals, give or take one: the prediction network
-    and the joint run over the hypotheses of a round together, and how many those are, and which outputs
-    were cached before, decides the order of float32 sums, which moves the last bits; one such bit can
-    round the other way."""
+    """Scores too, exactly: how many frames a message holds, which streams share an encoder call, which
+    hypotheses share a round of the prediction and joint networks and when their outputs were cached all
+    depend on timing, and the int8 recogniser quantises each row alone (`models.rnnt.quantize_int8`), so none
+    of it moves a score; each end-point is decoded from the search as it stood at that audio time (on Ray
+    the end-point arrives after the decoder ran further)."""
     context = [line for line in (DEMO / "contacts.txt").read_text().splitlines() if line]
     graph = build("assistant", FileSource, {"paths": demo_files}, context=context, rescore_deadline_ms=60_000)
 
-    def events(kind: str, **options) -> tuple[list[str], list[float]]:
-        """The events without their timing and n-best scores, sorted, and those scores in the same order."""
+    def events(kind: str, **options) -> list[str]:
         with make_runtime(graph, kind, **options) as rt:
             out = [m.record(rt.t0_ns) for m in rt.run() if isinstance(m, Event)]
-        records = [{k: v for k, v in r.items() if k not in TIMING} for r in out]
-        keyed = sorted((json.dumps(_without_scores(r), sort_keys=True), r) for r in records)
-        return [key for key, _ in keyed], [c["score"] for _, r in keyed for c in r.get("nbest", [])]
+        return sorted(json.dumps({k: v for k, v in r.items() if k not in TIMING}, sort_keys=True) for r in out)
 
-    local, local_scores = events("local")
-    assert sum('"event": "result"' in e for e in local) == len(demo_files) and local_scores
-    ray_events, ray_scores = events("ray")
-    assert ray_events == local
-    assert ray_scores == pytest.approx(local_scores, abs=1.5e-3)
-
-
-def _without_scores(record: dict) -> dict:
-    if "nbest" in record:
-        record = record | {"nbest": [{k: v for k, v in c.items() if k != "score"} for c in record["nbest"]]}
-    return record
+    local = events("local")
+    assert sum('"event": "result"' in e for e in local) == len(demo_files)
+    assert events("ray") == local
 
 
 def test_device_replicas_each_serve_their_share_of_the_streams_with_the_same_events(ray_cluster, demo_files):

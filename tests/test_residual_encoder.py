@@ -3,7 +3,7 @@ quantises like any other."""
 
 import torch
 
-from models.rnnt import RNNT, BatchEncoder, RNNTConfig, quantize_int8
+from models.rnnt import RNNT, RNNTConfig, RowInt8LSTM, quantize_int8
 from nodes.decoder.node import DEFAULT_WEIGHTS
 
 
@@ -42,8 +42,10 @@ def test_a_grown_encoder_streams_chunk_by_chunk_as_it_reads_the_whole():
 
 def test_a_grown_int8_encoder_is_exact_in_a_batch_and_near_the_float_one():
     _, grown = _grown((0.5, -0.3))
-    encoder = BatchEncoder(quantize_int8(grown).encoder)
-    assert len(encoder.layers) == grown.config.enc_states
+    encoder = quantize_int8(grown).encoder
+    lstms = [encoder.lstm, *encoder.residual]
+    assert all(isinstance(m, RowInt8LSTM) for m in lstms)
+    assert sum(len(m.layers) for m in lstms) == grown.config.enc_states
     torch.manual_seed(0)
     feats = torch.randn(6, 8, grown.config.n_mels)
     out, (h, cell) = encoder(feats)

@@ -36,7 +36,7 @@ from audio import seconds
 from audio.logmel import frame_end
 from models.char_lm import END, ILM_WEIGHT, LM_BONUS, LM_PHRASE_LOGPROB, LM_WEIGHT, CharNgram
 from models.context_bias import ContextMemory
-from models.rnnt import RNNT, BatchEncoder
+from models.rnnt import RNNT
 from models.tokens import BLANK, CHARS, SPACE, encode
 from nodes.decoder import BEAM
 from nodes.decoder.context import EMPTY, ENCODER_BIAS, ContextGraph
@@ -150,9 +150,8 @@ class BeamSearch:
         self.max_symbols = max_symbols
         self.stack = model.config.stack
         self.batch = batch
-        """`encode` runs utterances together (`BatchEncoder`); False: each alone on the model's own encoder (with
-        int8, torch's kernels: the fastest for one stream, but a call's rows are quantised together)."""
-        self.encoder = BatchEncoder(model.encoder) if batch else model.encoder
+        """`encode` runs utterances together; False: each alone."""
+        self.encoder = model.encoder
         self.window = model.config.pred_context
         """Units a stateless prediction network reads (0: an LSTM, which reads them all)."""
         self.lm = lm if lm_weight else None
@@ -193,8 +192,8 @@ class BeamSearch:
     @torch.no_grad()
     def encode(self, states: list[DecoderState], frames: list[np.ndarray]) -> list[torch.Tensor | None]:
         """The encoder over more log-mel frames of several utterances, as one call per number of encoder
-        steps (`BatchEncoder`: with an int8 model each utterance's output is exactly what it gets alone;
-        one call per utterance if not `batch`).
+        steps (with an int8 model each utterance's output is exactly what it gets alone; one call per
+        utterance if not `batch`).
         Returns each one's encoder frames (1, T, H), or None where its frames complete no step yet; an
         utterance's state moves on only if the call succeeds."""
         todo: dict[int, list[tuple[int, np.ndarray]]] = {}

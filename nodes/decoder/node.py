@@ -139,11 +139,9 @@ class DecoderConfig:
     The cloud rescorer hears of each `Reset` ahead of the queued revisions it replaces (`Node.ahead`), so
     on a busy cloud the last revision does not wait behind them."""
     batch: bool = True
-    """Run the encoder steps of all the streams in a delivery as one call (`models.rnnt.BatchEncoder`). With
-    `int8` each stream's rows are quantised alone, so its results are exactly those it gets alone, on any
-    runtime; a float model's differ by float rounding. It costs one stream alone about 2x the encoder's CPU
-    of torch's int8 kernels, and 16 streams together about a third of it each. False: one call per stream
-    on torch's kernels (a device that serves one stream)."""
+    """Run the encoder steps of all the streams in a delivery as one call. With `int8` each row is quantised
+    alone (`models.rnnt.quantize_int8`), so a stream's results are exactly those it gets alone, on any
+    runtime; a float model's differ by float rounding. False: one call per stream."""
 
 
 @dataclass(frozen=True)
