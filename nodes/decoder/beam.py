@@ -151,7 +151,6 @@ class BeamSearch:
         self.stack = model.config.stack
         self.batch = batch
         """`encode` runs utterances together; False: each alone."""
-        self.encoder = model.encoder
         self.window = model.config.pred_context
         """Units a stateless prediction network reads (0: an LSTM, which reads them all)."""
         self.lm = lm if lm_weight else None
@@ -212,7 +211,7 @@ class BeamSearch:
         for group in todo.values():
             heard = np.array([x + shifts[i] for i, x in group], dtype=np.float32)
             feats = self.model.normalise(torch.from_numpy(heard))
-            enc, (h, c) = self.encoder(feats, self._states([states[i] for i, _ in group]))
+            enc, (h, c) = self.model.encoder(feats, self._states([states[i] for i, _ in group]))
             for j, (i, x) in enumerate(group):
                 out[i], new_state[i] = enc[j : j + 1], (h[:, j : j + 1], c[:, j : j + 1])
                 tails[i] = x[-self.stack :]
