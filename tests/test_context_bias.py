@@ -77,3 +77,17 @@ def test_the_recipe_trains_learned_biasing_on_top_of_a_trained_model(tiny, tmp_p
     assert model.biaser.pred_write.weight.abs().sum() > 0  # it learned something, starting from zero
     start = RNNT.from_checkpoint(torch.load(tmp_path / "a.pt", weights_only=False))
     assert not torch.equal(model.joint.out.weight, start.joint.out.weight)  # the whole model trains with it
+
+
+def test_train_only_fits_the_biasing_and_leaves_the_rest_as_it_was(tiny, tmp_path):
+    p = argparse.ArgumentParser()
+    asr_arguments(p)
+    common = ["--corpus", str(tiny), "--epochs", "1", "--max-frames", "2500", "--dev-limit", "2", "--threads", "1"]
+    first = [*common, "--run", str(tmp_path / "a"), "--weights", str(tmp_path / "a.pt"), "--context-dim", "16"]
+    train(p.parse_args(first))
+    refit = ["--run", str(tmp_path / "b"), "--weights", str(tmp_path / "b.pt"), "--init", str(tmp_path / "a.pt")]
+    train(p.parse_args([*common, *refit, "--context-dim", "16", "--train-only", "biaser"]))
+    start = RNNT.from_checkpoint(torch.load(tmp_path / "a.pt", weights_only=False)).state_dict()
+    fitted = RNNT.from_checkpoint(torch.load(tmp_path / "b.pt", weights_only=False)).state_dict()
+    changed = {k.split(".")[0] for k in start if not torch.equal(start[k], fitted[k])}
+    assert changed == {"biaser"}

@@ -160,10 +160,15 @@ def train(args: argparse.Namespace) -> dict:
     pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
     # The decoder's second pass reads the audio through the same CTC layer the loss trains.
+    if args.train_only:
+        for name, q in model.named_parameters():
+            q.requires_grad_(name.split(".")[0] in args.train_only)
     learned_bias = {id(q) for q in model.biaser.parameters()} if model.biaser else set()
-    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias]}]
+    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias and q.requires_grad]}]
     if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
-        groups.append({"params": list(model.biaser.parameters()), "lr_scale": args.context_lr_scale})
+        trained = [q for q in model.biaser.parameters() if q.requires_grad]
+        groups.append({"params": trained, "lr_scale": args.context_lr_scale})
+    groups = [g for g in groups if g["params"]]
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     loop = EpochLoop(
         Checkpoint(run / "checkpoint.pt", model, opt),

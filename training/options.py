@@ -67,6 +67,15 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ENGINE",
         help="leave this engine's train rows out (repeatable), so it stays a held-out engine to choose models by",
     )
+    p.add_argument(
+        "--train-only",
+        action="append",
+        default=[],
+        choices=["encoder", "predictor", "joint", "biaser", "ctc_head"],
+        metavar="PART",
+        help="train only this part (repeatable: encoder, predictor, joint, biaser, ctc_head); the others stay as"
+        " --init or the checkpoint has them, e.g. the learned biasing fitted to an encoder it was not trained with",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of batching, augmentation and initialisation")
     p.add_argument("--weights", default=str(WEIGHTS / "asr_rnnt.pt"), help="where the best model goes")
     p.add_argument(
