@@ -159,15 +159,17 @@ def train(args: argparse.Namespace) -> dict:
     model.words = frozenset(w for text in train_cache.texts for w in text.split())
     pool = sorted({p for row in train_cache.rows for p in own_phrases(row)})
     dev_names = json.loads((Path(args.corpus) / "splits.json").read_text())["dev"] if model.biaser else None
-    # The decoder's second pass reads the audio through the same CTC layer the loss trains.
-    if args.train_only:
+    if args.train_only:  # the other parts keep the weights they start from
         for name, q in model.named_parameters():
             q.requires_grad_(name.split(".")[0] in args.train_only)
+    # The decoder's second pass reads the audio through the same CTC layer the loss trains.
+    trained = [q for q in model.parameters() if q.requires_grad]
     learned_bias = {id(q) for q in model.biaser.parameters()} if model.biaser else set()
-    groups = [{"params": [q for q in model.parameters() if id(q) not in learned_bias and q.requires_grad]}]
-    if model.biaser:  # new layers on a trained recogniser: they start from nothing and learn faster
-        trained = [q for q in model.biaser.parameters() if q.requires_grad]
-        groups.append({"params": trained, "lr_scale": args.context_lr_scale})
+    groups = [
+        {"params": [q for q in trained if id(q) not in learned_bias]},
+        # new layers on a trained recogniser: they start from nothing and learn faster
+        {"params": [q for q in trained if id(q) in learned_bias], "lr_scale": args.context_lr_scale},
+    ]
     groups = [g for g in groups if g["params"]]
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     loop = EpochLoop(
