@@ -18,8 +18,9 @@ keeps listening. While closed it sends Watermarks, so nodes downstream never wai
 for audio that will not come. An utterance closes when the sink commits it (`Committed`) or a failure
 costs it (`Lost`), or after `max_utterance_s` (`GateClosed`; the end-pointers will
 close it sooner). The gate then listens again from the utterance's end-point, not from
-the moment the news arrived: a wake word said while a late end-point was on its way
-(a busy machine, a node restarting after a crash) is still heard, from the held frames.
+the moment the news arrived, and where no end-point came (the length limit, a failure) from
+where the utterance began: a wake word said while a late end-point was on its way (a busy
+machine, a node restarting after a crash) is still heard, from the held frames.
 
 Everything after stage 1 (smoothing, proposals, stage 2, forwarding) runs per
 stream, in the order of the batch. A stream whose message fails (malformed
@@ -350,7 +351,9 @@ class WakeWordGate(Node):
     # -- closed: stage 1, then stage 2 ---------------------------------------------
 
     def _listen(self, step: _Step, out: list[Message]) -> None:
-        """Stage 1's smoothed scores of the new frames: propose, then verify when it is time."""
+        """Stage 1's smoothed scores of the new frames, in order: propose, and verify as soon as the frames
+        stage 2 needs are among them, so that a long step (held frames read again, a source catching up)
+        hears every wake word in it, and an accepted one opens the utterance where it ends."""
         st = step.st
         for k, p in enumerate(step.probs):
             f = step.start_new + k
@@ -359,11 +362,13 @@ class WakeWordGate(Node):
             if st.proposal is None and proposes(score, f, st.last_detection, self.t1, self.refractory):
                 st.proposal = _Proposal(start=round(f - step.starts[k]), end=f, score1=score)
                 st.last_detection = f
-        prop = st.proposal
-        if prop is not None and st.next_frame > min(
-            prop.end + self.verify_delay, prop.start - PREROLL_FRAMES + STAGE2_FRAMES - 1
-        ):
-            self._verify(step.msg, st, out)
+            prop = st.proposal
+            if prop is not None and f >= min(
+                prop.end + self.verify_delay, prop.start - PREROLL_FRAMES + STAGE2_FRAMES - 1
+            ):
+                self._verify(step.msg, st, out)
+                if st.open_from is not None:
+                    return
 
     @torch.no_grad()
     def _verify(self, msg: FeatureFrames, st: _Stream, out: list[Message]) -> None:
@@ -415,10 +420,12 @@ class WakeWordGate(Node):
             self.close_utterance(st)
 
     def close_utterance(self, st: _Stream, at: int | None = None) -> None:
-        """Back to listening (the end-point and commit feedback and the length limit call this); `at`: the
-        tick where the utterance ended, when that is behind the frames already held (stage 1 then reads them
-        from there)."""
-        resume = st.next_frame if at is None else min(st.next_frame, max(at // LOGMEL.hop, st.open_from or 0))
+        """Back to listening (the end-point and commit feedback, a failure and the length limit call this).
+        Stage 1 reads again the held frames from `at`, the tick where the utterance ended; where that is
+        unknown (the length limit, a failure), from where the utterance began: a wake word said while the
+        end-point was late (a busy machine, an end-pointer restarting after a crash) is still heard."""
+        start = st.open_from if st.open_from is not None else st.next_frame
+        resume = min(st.next_frame, start if at is None else max(at // LOGMEL.hop, start))
         st.open_from = None
         st.scores = []
         st.last_detection = resume

@@ -190,6 +190,24 @@ def test_a_wake_word_said_before_a_late_end_point_arrives_is_still_heard():
     assert forwarded and forwarded[0].first_frame >= len(one)
 
 
+def test_a_wake_word_said_before_the_length_limit_closes_an_unended_utterance_is_heard():
+    """No end-point comes (as when the final end-pointer restarts far behind a real-time stream): each
+    utterance closes at the 4 s limit. The gate then reads its held frames again from where the utterance
+    began, so the request said meanwhile still opens, where it was said, and so does each one after."""
+    from audio.files import load
+    from audio.logmel import LogMel
+    from tests.conftest import DEMO
+
+    one = LogMel().frames(load(DEMO / "alexa_call_meg_bauer.wav"))  # 3.8 s: the limit falls in the next "alexa"
+    (fresh,) = [m for m in stream_through(WakeWordGate(), one) if isinstance(m, Wake)]
+    out = stream_through(WakeWordGate(max_utterance_s=4.0), np.concatenate([one, one, one]))
+    assert [m.reason for m in out if isinstance(m, GateClosed)][:2] == ["max_utterance"] * 2
+    wakes = [m for m in out if isinstance(m, Wake)]
+    assert [w.utterance for w in wakes] == [0, 1, 2]
+    for k, w in enumerate(wakes):
+        assert abs(w.start_s - (k * len(one) / 100 + fresh.start_s)) < 0.05, (k, w)
+
+
 def test_the_node_proposes_exactly_where_the_offline_rule_does(tiny):
     """The benchmark scores the gate with `stage1_scores` + `proposals`; the streaming node must agree."""
     import json
