@@ -2,8 +2,11 @@
 
 A chain source -> relay x N carries real audio chunks. Latency: one stream
 paced at real time; a hop is the time from one node emitting a batch to the
-next node taking it (from the trace stamps). Throughput: many streams as fast
-as possible; chunks per second delivered at the end of the chain.
+next node taking it (from the trace stamps), and the CPU the real-time run
+cost every process of the run (a local Ray cluster's raylet and workers are the
+driver's descendants; joining a cluster with `--address`, only the driver's
+share is counted): per chunk through the chain, and in cores. Throughput: many streams as
+fast as possible; chunks per second delivered at the end of the chain.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from audio import SAMPLE_RATE
 from nodes.file_source import FileSource
 from nodes.messages import AudioChunk
 from pipeline import Graph, Message, Node, make_runtime
+from pipeline.usage import cpu_since, process_tree_cpu
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 
@@ -68,11 +72,15 @@ def audio_file(seconds: float, folder: str) -> str:
     return path
 
 
-def run(kind: str, options: dict, graph: Graph) -> tuple[list[Message], float]:
+def run(kind: str, options: dict, graph: Graph) -> tuple[list[Message], float, float]:
+    """The chunks that left the chain, the wall seconds to the last, and the CPU seconds of the run (all
+    processes, the runtime's start and close left out)."""
     with make_runtime(graph, kind, **options) as rt:
+        cpu0 = process_tree_cpu()
         out = [m for m in rt.run() if isinstance(m, AudioChunk)]
+        cpu = cpu_since(cpu0)
         wall = max(m.trace[-1][2] for m in out) - rt.t0_ns if out else 0
-    return out, wall / 1e9
+    return out, wall / 1e9, cpu
 
 
 def hop_latencies_ms(msgs: list[Message]) -> np.ndarray:
@@ -96,15 +104,17 @@ def measure(args: argparse.Namespace) -> list[dict]:
             for name in names:
                 kind, options = RUNTIMES[name]
                 opts = dict(options, address=args.address) if kind == "ray" else dict(options)
-                msgs, _ = run(kind, opts, chain([latency_file], args.hops, True, chunk_ms))
+                msgs, _, cpu = run(kind, opts, chain([latency_file], args.hops, True, chunk_ms))
                 lat = hop_latencies_ms(msgs)
-                out, wall = run(kind, opts, chain([tput_file] * args.streams, args.hops, False, chunk_ms))
+                out, wall, _ = run(kind, opts, chain([tput_file] * args.streams, args.hops, False, chunk_ms))
                 rows.append(
                     {
                         "runtime": name,
                         "chunk_ms": chunk_ms,
                         "hop_p50_ms": round(float(np.percentile(lat, 50)), 3),
                         "hop_p99_ms": round(float(np.percentile(lat, 99)), 3),
+                        "cpu_ms_per_chunk": round(1000 * cpu / max(1, len(msgs)), 3),
+                        "cores_realtime": round(cpu / args.seconds, 2),
                         "chunks_per_s": round(len(out) / wall, 1) if wall else 0.0,
                         "x_realtime": round(len(out) * chunk_ms / 1000 / wall, 1) if wall else 0.0,
                         "streams": args.streams,
@@ -115,18 +125,25 @@ def measure(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-HEADER = f"{'runtime':<14} {'chunk':>6} {'hop p50':>9} {'hop p99':>9} {'chunks/s':>10} {'x realtime':>11}"
+HEADER = (
+    f"{'runtime':<14} {'chunk':>6} {'hop p50':>9} {'hop p99':>9} {'cpu/chunk':>10} {'cores':>6} "
+    f"{'chunks/s':>10} {'x realtime':>11}"
+)
 
 
 def _format_row(r: dict) -> str:
     return (
         f"{r['runtime']:<14} {r['chunk_ms']:>4}ms {r['hop_p50_ms']:>7.3f}ms {r['hop_p99_ms']:>7.3f}ms "
+        f"{r['cpu_ms_per_chunk']:>8.3f}ms {r['cores_realtime']:>6.2f} "
         f"{r['chunks_per_s']:>10.0f} {r['x_realtime']:>11.1f}"
     )
 
 
 def main(args: argparse.Namespace) -> list[dict]:
-    print(f"chain of {args.hops} relay hops; latency: 1 stream at real time; throughput: {args.streams} streams, fast")
+    print(
+        f"chain of {args.hops} relay hops; latency and CPU (per chunk through the chain, and in cores): "
+        f"1 stream at real time; throughput: {args.streams} streams, fast"
+    )
     print(HEADER)
     rows = measure(args)
     if args.json:

@@ -1,11 +1,13 @@
 """The Ray runtime: every node (or every fused group of nodes) is an actor.
 
-Transport: an actor calls `push(edge, batch)` on the next actor. Calls from one
-caller to one actor run in the order they were made, so order is kept per edge.
-Each data edge allows at most `max_inflight` unfinished calls; a sender that
-reaches the bound waits, so an overloaded graph slows its sources instead of
-growing queues. Feedback edges carry a few control events upstream and never
-wait (waiting on a cycle could deadlock).
+Transport: an actor calls `push(batches)` on the next actor, one call carrying
+the batch of every edge between the two (a source feeds the features and the VAD
+of one fused actor in one call, not two). Calls from one caller to one actor run
+in the order they were made, so order is kept per edge. Each receiving actor
+allows at most `max_inflight` unfinished data calls from one sender; a sender
+that reaches the bound waits, so an overloaded graph slows its sources instead
+of growing queues. Feedback edges carry a few control events upstream, in calls
+of their own, and never wait (waiting on a cycle could deadlock).
 
 A batch holds the messages of many streams, so a hop costs one actor call for
 all of them; with `fuse=True`, connected nodes that share a placement run in one
@@ -106,8 +108,14 @@ def _loopback_only() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = os.environ[_CLUSTER_VAR].lower() in ("1", "true")
 
 
+_Receiver = tuple[Any, bool]
+"""Where a call goes: the receiving actor (its name or handle, as the targets give it) and whether it carries
+feedback."""
+
+
 class Outbox:
-    """The sending side of an actor: one bounded window of calls per edge and receiving replica.
+    """The sending side of an actor: one call per receiving actor for all the edges to it, and one bounded
+    window of calls per receiving actor.
 
     Targets are, per edge, the receiver's replicas (one actor unless it is replicated): actor
     handles, or actor names looked up on first use (a restarted actor finds the others by name)."""
@@ -117,35 +125,51 @@ class Outbox:
         self.targets = {e: list(t) for e, t in targets.items()}
         self.max_inflight = max_inflight
         self.batch = batch
-        self.inflight: dict[tuple[int, int], deque] = {
-            (e, r): deque() for e, t in targets.items() for r in range(len(t))
+        self.receiver: dict[tuple[int, int], _Receiver] = {
+            (e, r): (actor, graph.edges[e].feedback) for e, t in targets.items() for r, actor in enumerate(t)
         }
+        """Per edge and replica, the receiver its calls go to: edges to one actor share its calls."""
+        self.handles: dict[_Receiver, Any] = {}
+        self.nodes: dict[_Receiver, list[str]] = {}
+        """Per receiver, the nodes it runs that these edges reach (for errors)."""
+        for (e, _), receiver in self.receiver.items():
+            self.nodes.setdefault(receiver, []).append(graph.edges[e].dst)
+        self.inflight: dict[_Receiver, deque] = {k: deque() for k in self.receiver.values()}
         self.ahead = {e: graph.nodes[graph.edges[e].dst].factory.ahead for e in targets}
         """Per edge, the control types its receiver wants to hear of ahead of their turn (`Node.ahead`)."""
 
     def send(self, leaving: dict[int, list[Message]]) -> None:
+        calls: dict[_Receiver, dict[int, list[Message]]] = {}
         for edge, msgs in leaving.items():
             for replica, mine in by_replica(msgs, len(self.targets[edge])).items():
-                for part in [mine] if self.batch else [[m] for m in mine]:
-                    self._send(edge, replica, part)
+                if self.batch:
+                    calls.setdefault(self.receiver[edge, replica], {})[edge] = mine
+                else:
+                    for m in mine:
+                        self._send(self.receiver[edge, replica], {edge: [m]})
+        for receiver, batches in calls.items():
+            self._send(receiver, batches)
 
-    def _send(self, edge: int, replica: int, msgs: list[Message]) -> None:
-        key = (edge, replica)
-        window = self.inflight[key]
-        feedback = self.graph.edges[edge].feedback
+    def _send(self, receiver: _Receiver, batches: dict[int, list[Message]]) -> None:
+        window = self.inflight[receiver]
+        feedback = receiver[1]
         limit = 256 if feedback else self.max_inflight
         if len(window) >= limit:
-            self._settle(key, len(window) - limit + 1, timeout=0 if feedback else None)
-        target = self.targets[edge][replica]
-        if isinstance(target, str):
-            target = self.targets[edge][replica] = ray.get_actor(target, namespace=NAMESPACE)
-        wanted = self.ahead[edge]
-        if wanted and (early := [m for m in msgs if isinstance(m, wanted)]):
-            target.ahead.remote(edge, early)  # runs beside the queued pushes; nothing waits for it
-        window.append(target.push.remote(edge, msgs))
+            self._settle(receiver, len(window) - limit + 1, timeout=0 if feedback else None)
+        target = self.handles.get(receiver)
+        if target is None:
+            actor = receiver[0]
+            target = self.handles[receiver] = (
+                ray.get_actor(actor, namespace=NAMESPACE) if isinstance(actor, str) else actor
+            )
+        for edge, msgs in batches.items():
+            wanted = self.ahead[edge]
+            if wanted and (early := [m for m in msgs if isinstance(m, wanted)]):
+                target.ahead.remote(edge, early)  # runs beside the queued pushes; nothing waits for it
+        window.append(target.push.remote(batches))
 
-    def _settle(self, key: tuple[int, int], n: int, timeout: float | None) -> None:
-        window = self.inflight[key]
+    def _settle(self, receiver: _Receiver, n: int, timeout: float | None) -> None:
+        window = self.inflight[receiver]
         ready, _ = ray.wait(
             list(window), num_returns=n if timeout is None else len(window), timeout=timeout, fetch_local=False
         )
@@ -154,8 +178,8 @@ class Outbox:
             try:
                 ray.get(ref)
             except ray.exceptions.RayError as exc:
-                raise RuntimeError(f"node {self.graph.edges[key[0]].dst!r} failed: {exc}") from exc
-        self.inflight[key] = deque(r for r in window if r not in done)
+                raise RuntimeError(f"node {'+'.join(dict.fromkeys(self.nodes[receiver]))!r} failed: {exc}") from exc
+        self.inflight[receiver] = deque(r for r in window if r not in done)
 
     def flush(self) -> None:
         for key, window in self.inflight.items():
@@ -212,9 +236,16 @@ class GroupActor:
         self.sources = {} if restarted else {n: SourceRunner(graph, n, src) for n, src in self.shares.items()}
         """Those running; none after a crash: a source is never replayed."""
 
-    def push(self, edge: int, batch: list[Message]) -> None:
+    def push(self, batches: dict[int, list[Message]]) -> None:
+        """Deliver each edge's batch, in order; what leaves goes on in one call per receiving actor."""
         with self.working:
-            leaving, results = self.executor.push(edge, batch)
+            leaving: dict[int, list[Message]] = {}
+            results: list[Message] = []
+            for edge, batch in batches.items():
+                out, done = self.executor.push(edge, batch)
+                results += done
+                for e, msgs in out.items():
+                    leaving.setdefault(e, []).extend(msgs)
             if results:
                 with self.ready:
                     self.results.extend(results)
@@ -222,14 +253,10 @@ class GroupActor:
             if leaving:
                 self.outbox.send(leaving)
 
-    def _push_all(self, batches: dict[int, list[Message]]) -> None:
-        for edge, batch in batches.items():
-            self.push(edge, batch)
-
     @ray.method(concurrency_group="sources")
     def start_source(self, name: str, t0_ns: int, targets: dict[int, list[Any]]) -> None:
         if name in self.shares:
-            self._source(name).start(self._push_all, t0_ns)
+            self._source(name).start(self.push, t0_ns)
 
     @ray.method(concurrency_group="sources")
     def poll_source(self, name: str) -> SourceStatus:
@@ -614,7 +641,7 @@ class RayRuntime(Runtime):
             actors = self.owner[self.graph.edges[e].dst]
             for replica, sel in by_replica(self.graph.edges[e].select(stamped), len(actors)).items():
                 if sel:
-                    actors[replica].push.remote(e, sel)
+                    actors[replica].push.remote({e: sel})
 
     def _undrained(self, tracker: DrainTracker) -> list[Message]:
         """What the sinks would have said last for streams that never drained (their end was lost in a crash)."""

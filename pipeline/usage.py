@@ -42,9 +42,21 @@ def process_tree_rss_mb(pid: int | None = None) -> float:
     return sum(int(stats[p][21]) * page for p in pids if p in stats) / 2**20
 
 
-def process_tree_cpu_s(pid: int | None = None) -> float:
-    """CPU seconds (user + system) of the process `pid` (default: this one) and its live descendants."""
+def process_tree_cpu(pid: int | None = None) -> dict[int, float]:
+    """CPU seconds (user + system) of each live process of the tree of `pid` (default: this one)."""
     children, stats = _tree()
     tick = os.sysconf("SC_CLK_TCK")
     pids = _descendants(pid or os.getpid(), children)
-    return sum(int(stats[p][11]) + int(stats[p][12]) for p in pids if p in stats) / tick
+    return {p: (int(stats[p][11]) + int(stats[p][12])) / tick for p in pids if p in stats}
+
+
+def cpu_since(before: dict[int, float], pid: int | None = None) -> float:
+    """CPU seconds the tree of `pid` spent since the `process_tree_cpu` snapshot `before`: what each live
+    process added. A process that ended meanwhile (the workers of a run before, on a Ray cluster that
+    outlives it) takes its CPU out of the tree, so subtracting two totals could even come out negative;
+    what an ended process spent after the snapshot is not counted."""
+    total = 0.0
+    for p, t in process_tree_cpu(pid).items():
+        was = before.get(p, 0.0)
+        total += t - was if t >= was else t  # less than before: a new process under an old one's pid
+    return total

@@ -274,7 +274,12 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
         "--address", default=None, help="Ray: join the cluster at this address (default: start one on loopback)"
     )
     p.add_argument("--fuse", action="store_true", help="Ray: run connected nodes that share a placement in one actor")
-    p.add_argument("--max-inflight", type=int, default=8, help="Ray: unfinished calls allowed per edge (default 8)")
+    p.add_argument(
+        "--max-inflight",
+        type=int,
+        default=8,
+        help="Ray: unfinished calls a sender allows per receiving actor (default 8)",
+    )
     p.add_argument(
         "--replicas",
         type=int,
@@ -342,6 +347,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         counts[r["event"]] = counts.get(r["event"], 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     rtf = f", real-time factor {run.wall_s / run.audio_s:.3f}" if run.audio_s else ""
+    if run.wall_s > 0:  # every process of the run, a local Ray cluster's included; its start left out
+        rtf += f", CPU {run.run_cpu_s:.1f} s ({run.run_cpu_s / run.wall_s:.2f} cores)"
     n = len(source["paths"])
     if run.placement:
         machines: dict[str, list[str]] = {}

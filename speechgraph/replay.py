@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline import Graph, make_runtime, now_ns
 from pipeline.runtime import RunStats
-from pipeline.usage import process_tree_cpu_s
+from pipeline.usage import cpu_since, process_tree_cpu
 from speechgraph.ledger import Ledger
 
 
@@ -124,7 +124,7 @@ def replay(
             on_record(record)
 
     with make_runtime(graph, runtime, **(runtime_options or {})) as rt:
-        cpu0 = process_tree_cpu_s()
+        cpu0 = process_tree_cpu()
         guard = graceful_stop(rt.stop) if interruptible else contextlib.nullcontext()
         with guard:
             ledger: Ledger | None = None
@@ -134,7 +134,7 @@ def replay(
             if ledger is not None:
                 ledger.finish()
         out.wall_s = (now_ns() - rt.t0_ns) / 1e9
-        out.run_cpu_s = process_tree_cpu_s() - cpu0
+        out.run_cpu_s = cpu_since(cpu0)
         out.stats = rt.stats()
         out.placement = rt.placement()
     return out
