@@ -130,10 +130,11 @@ class Outbox:
         }
         """Per edge and replica, the receiver its calls go to: edges to one actor share its calls."""
         self.handles: dict[_Receiver, Any] = {}
-        self.nodes: dict[_Receiver, list[str]] = {}
-        """Per receiver, the nodes it runs that these edges reach (for errors)."""
+        reached: dict[_Receiver, dict[str, None]] = {}
         for (e, _), receiver in self.receiver.items():
-            self.nodes.setdefault(receiver, []).append(graph.edges[e].dst)
+            reached.setdefault(receiver, {})[graph.edges[e].dst] = None
+        self.nodes = {receiver: "+".join(names) for receiver, names in reached.items()}
+        """Per receiver, the nodes it runs that these edges reach (for errors)."""
         self.inflight: dict[_Receiver, deque] = {k: deque() for k in self.receiver.values()}
         self.ahead = {e: graph.nodes[graph.edges[e].dst].factory.ahead for e in targets}
         """Per edge, the control types its receiver wants to hear of ahead of their turn (`Node.ahead`)."""
@@ -178,7 +179,7 @@ class Outbox:
             try:
                 ray.get(ref)
             except ray.exceptions.RayError as exc:
-                raise RuntimeError(f"node {'+'.join(dict.fromkeys(self.nodes[receiver]))!r} failed: {exc}") from exc
+                raise RuntimeError(f"node {self.nodes[receiver]!r} failed: {exc}") from exc
         self.inflight[receiver] = deque(r for r in window if r not in done)
 
     def flush(self) -> None:

@@ -346,9 +346,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for r in run.records:
         counts[r["event"]] = counts.get(r["event"], 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    rtf = f", real-time factor {run.wall_s / run.audio_s:.3f}" if run.audio_s else ""
+    cost = f", real-time factor {run.wall_s / run.audio_s:.3f}" if run.audio_s else ""
     if run.wall_s > 0:  # every process of the run, a local Ray cluster's included; its start left out
-        rtf += f", CPU {run.run_cpu_s:.1f} s ({run.run_cpu_s / run.wall_s:.2f} cores)"
+        cost += f", CPU {run.run_cpu_s:.1f} s ({run.run_cpu_s / run.wall_s:.2f} cores)"
     n = len(source["paths"])
     if run.placement:
         machines: dict[str, list[str]] = {}
@@ -360,7 +360,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     failed = failed_streams(run.records, sources) if run.records else {}
     failed_text = f"; {len(failed)} of {n} streams failed" if failed else ""
     print(
-        f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{rtf}; events: {summary}{failed_text}",
+        f"{n} streams, {run.audio_s:.1f} s of audio in {run.wall_s:.2f} s{cost}; events: {summary}{failed_text}",
         file=sys.stderr,
     )
     return 1 if failed else 0
