@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.rnnt import RNNT
+from models.rnnt import RNNT, RNNTConfig
 from models.tokens import CHARS, encode
 from nodes.decoder.beam import BeamSearch
 from nodes.decoder.context import ContextGraph
@@ -236,3 +236,17 @@ def test_a_quiet_request_is_heard_as_at_the_usual_level():
     assert heard(1.0, True) == heard(1.0, False) == "alexa turn on the kitchen lights"
     assert not heard(10 ** (-30 / 20), False).endswith("turn on the kitchen lights")
     assert heard(10 ** (-30 / 20), True).endswith("turn on the kitchen lights")
+
+
+def test_each_context_in_use_is_encoded_once_however_many_streams_have_one():
+    """The biasing reads a context's phrases with an LSTM over every letter: too dear for every encoder step.
+    Forty streams with forty contexts each keep theirs encoded; a context no longer in use is let go."""
+    import gc
+
+    search = BeamSearch(RNNT(RNNTConfig(context_dim=16)))
+    contexts = [ContextGraph([f"name{i} bauer"]) for i in range(40)]
+    first = [search._memory(c) for c in contexts]
+    assert all(search._memory(c) is m for c, m in zip(contexts, first, strict=True))
+    del contexts, first
+    gc.collect()
+    assert not len(search._memories)

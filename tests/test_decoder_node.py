@@ -174,38 +174,3 @@ def test_the_int8_prediction_and_joint_networks_give_a_hypothesis_the_same_score
     together = scores(slice(0, n))
     for i in range(n):
         assert torch.equal(scores(slice(i, i + 1)), together[i : i + 1])
-
-
-def test_a_stream_decodes_each_request_as_a_new_stream_would_whatever_it_said_before():
-    """The search's cache (`nodes.decoder.beam.SearchCache`) outlives an utterance while the stream's context
-    stays: a request after others gets exactly the search, lattice and scores it gets in a fresh decoder."""
-    import numpy as np
-    import torch
-
-    from models.char_lm import SHIPPED, CharNgram
-    from models.rnnt import RNNT, quantize_int8
-    from nodes.decoder.beam import BeamSearch
-    from nodes.decoder.context import ContextGraph
-    from nodes.features import LogMelFeatures
-    from tests.batching import deliveries, demo_audio, one_by_one
-    from tests.conftest import DEMO
-
-    feats = one_by_one(LogMelFeatures(), deliveries(demo_audio(), [1600] * len(demo_audio())))
-    utterances = [np.concatenate([m.frames for m in msgs]) for msgs in feats.values()]
-    model = quantize_int8(RNNT.from_checkpoint(torch.load(DEFAULT_WEIGHTS, weights_only=False)))
-    lm = CharNgram.load(SHIPPED)
-    context = ContextGraph([line for line in (DEMO / "contacts.txt").read_text().splitlines() if line])
-
-    def decoded(search: BeamSearch, st) -> tuple:
-        search.accept(st, utterances[-1], context)
-        lattice = search.lattice(st, context)
-        return [(h.tokens, h.score) for h in st.beam], lattice.to_dict(), lattice.nbest(8)
-
-    fresh = BeamSearch(model, lm=lm)
-    alone = decoded(fresh, fresh.start())
-    warm = BeamSearch(model, lm=lm)
-    first = warm.start()
-    for frames in utterances[:-1]:
-        warm.accept(first, frames, context)
-    assert first.cache.pred and first.cache.lm
-    assert decoded(warm, warm.start(first.cache)) == alone

@@ -46,8 +46,6 @@ from nodes.decoder.level import CORRECTED, LevelConfig, LevelTracker
 from nodes.decoder.respell import MAX_DISTANCE, Respeller
 from nodes.decoder.verify import MAX_FRAMES, TRIM_MARGIN, PhraseVerifier
 
-CACHE_ENTRIES = 4096
-"""Entries a `SearchCache` table holds before it starts afresh (about 1.2 KB each)."""
 FLUSH_STEPS = 5
 """Encoder steps of padding (40 ms each) `BeamSearch.flushed` decodes at an early end-point."""
 
@@ -91,28 +89,20 @@ def _logaddexp(a: float, b: float) -> float:
 
 
 @dataclass
-class SearchCache:
-    """What the search computes per unit history, for one context: a prefix pruned at one frame often comes
-    back at the next, every hypothesis ending in the same few units shares an entry, and the utterances of
-    one stream write the same words again. Kept from utterance to utterance while the context stays the
-    same; every entry is computed from the stream's own history, so a stream's results do not depend on
-    which streams share the decoder."""
-
-    pred: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]] = field(default_factory=dict)
-    """Projected prediction-network outputs and states by what the prediction network reads (`BeamSearch.
-    pred_key`)."""
-    lm: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
-    """`BeamSearch._lm_scores` rows by `BeamSearch._lm_key`."""
-
-
-@dataclass
 class DecoderState:
     enc_state: tuple[torch.Tensor, torch.Tensor] | None = None
     pending: np.ndarray | None = None
     enc_frames: int = 0
     beam: list[Hyp] = field(default_factory=list)
     lattice: Lattice = field(default_factory=Lattice)
-    cache: SearchCache = field(default_factory=SearchCache)
+    pred_cache: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]] = field(
+        default_factory=dict
+    )
+    """Projected prediction-network outputs and states by what the prediction network reads (`BeamSearch.
+    pred_key`): a prefix pruned at one frame often comes back at the next, and with a stateless network
+    every hypothesis ending in the same few units shares one entry."""
+    lm_cache: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+    """`BeamSearch._lm_scores` rows by `BeamSearch._lm_key`: hypotheses that end alike share one."""
     started: bool = False
     enc: list[torch.Tensor] = field(default_factory=list)
     """The encoder's output chunk by chunk, kept for the second pass (`nodes.decoder.verify`)."""
@@ -182,13 +172,10 @@ class BeamSearch:
         self.level = level
         """How a quiet speaker's level is raised into the trained range (`nodes.decoder.level`; None: it is not)."""
 
-    def start(self, cache: SearchCache | None = None) -> DecoderState:
-        """A new utterance's search; `cache`: one its stream's earlier utterances filled with the same context
-        (`SearchCache`), or None for a new one."""
+    def start(self) -> DecoderState:
         with torch.no_grad():
             out, state = self.model.predictor(torch.zeros(1, 1, dtype=torch.long))
-        level = LevelTracker(self.level) if self.level is not None else None
-        st = DecoderState(cache=cache if cache is not None else SearchCache(), level=level)
+        st = DecoderState(level=LevelTracker(self.level) if self.level is not None else None)
         st.beam = [Hyp((), 0.0, 0.0, 0, out[0], state)]  # projected at the first frame, once the context is known
         return st
 
@@ -402,7 +389,7 @@ class BeamSearch:
         todo = [h for h in active if h.lm_next is None]
         if todo:
             keys = [self._lm_key(h.tokens) for h in todo]
-            new = list({key: h for key, h in zip(keys, todo, strict=True) if key not in st.cache.lm}.items())
+            new = list({key: h for key, h in zip(keys, todo, strict=True) if key not in st.lm_cache}.items())
             if new:
                 rows = np.stack([self.lm.logprobs(self._history(h.tokens))[: len(CHARS)] for _, h in new])
                 scores = rows * self.lm_weight + self.lm_bonus
@@ -410,11 +397,11 @@ class BeamSearch:
                     pred = torch.stack([h.pred for _, h in new])
                     internal = torch.log_softmax(self.model.joint.out(torch.tanh(pred))[:, 1:], -1)
                     scores = scores - self.ilm_weight * internal.numpy()
-                if len(st.cache.lm) > CACHE_ENTRIES:
-                    st.cache.lm.clear()
-                st.cache.lm.update((key, row) for (key, _), row in zip(new, scores, strict=True))
+                if len(st.lm_cache) > 4096:
+                    st.lm_cache.clear()
+                st.lm_cache.update((key, row) for (key, _), row in zip(new, scores, strict=True))
             for h, key in zip(todo, keys, strict=True):
-                h.lm_next = st.cache.lm[key]
+                h.lm_next = st.lm_cache[key]
         return np.stack([h.lm_next for h in active])
 
     def _lm_key(self, tokens: tuple[int, ...]) -> tuple[int, ...]:
@@ -463,18 +450,18 @@ class BeamSearch:
         """Projected prediction-network output and state after each (hypothesis, unit), batched, cached by unit
         sequence."""
         keys = [self.pred_key(h.tokens, k) for h, k in extend]
-        todo = list({key: j for j, key in enumerate(keys) if key not in st.cache.pred}.values())
+        todo = list({key: j for j, key in enumerate(keys) if key not in st.pred_cache}.values())
         if todo:
             labels = torch.tensor([[extend[j][1]] for j in todo])
             parts = zip(*(extend[j][0].state for j in todo), strict=True)
             states = tuple(torch.cat(part, dim=1) for part in parts)  # each state tensor has the batch on dim 1
             out, new_states = self.model.predictor(labels, states)
             proj = self._project(out[:, 0], memory)
-            if len(st.cache.pred) > CACHE_ENTRIES:
-                st.cache.pred.clear()
+            if len(st.pred_cache) > 4096:
+                st.pred_cache.clear()
             for n, j in enumerate(todo):
-                st.cache.pred[keys[j]] = (proj[n], tuple(s[:, n : n + 1] for s in new_states))
-        return [st.cache.pred[key] for key in keys]
+                st.pred_cache[keys[j]] = (proj[n], tuple(s[:, n : n + 1] for s in new_states))
+        return [st.pred_cache[key] for key in keys]
 
     def pred_key(self, tokens: tuple[int, ...], k: int) -> tuple[int, ...]:
         """What the prediction network's output after `tokens` + `k` depends on: all the units for an LSTM,

@@ -64,7 +64,7 @@ from models.char_lm import SHIPPED as SHIPPED_LM
 from models.rnnt import RNNT, quantize_int8
 from nodes.config import WEIGHTS, compute_threads, configure
 from nodes.decoder import BEAM
-from nodes.decoder.beam import FLUSH_STEPS, BeamSearch, DecoderState, SearchCache
+from nodes.decoder.beam import FLUSH_STEPS, BeamSearch, DecoderState
 from nodes.decoder.context import BONUS, EMPTY, MAX_BONUS, ContextGraph, normalise_phrases
 from nodes.decoder.lattice import Lattice
 from nodes.decoder.level import CORRECTED
@@ -184,8 +184,6 @@ class _Utterance:
 class _Stream:
     phrases: tuple[str, ...]
     context: ContextGraph
-    cache: SearchCache = field(default_factory=SearchCache)
-    """What the search computed with `context`, for the stream's next utterances (a new context, a new one)."""
     utt: _Utterance | None = None
     finished: set[int] = field(default_factory=set)
     capped: str | None = None
@@ -338,7 +336,7 @@ class RNNTDecoder(Node):
                 return
             if st.utt is not None and not st.utt.final:  # a committed utterance is never re-finalised
                 job.out.extend(self._finalise(msg.stream, st, msg.start, "superseded"))
-            st.utt = _Utterance(utterance, self.search.start(st.cache), st.context, st.phrases, msg.first_frame)
+            st.utt = _Utterance(utterance, self.search.start(), st.context, st.phrases, msg.first_frame)
         frames = np.asarray(msg.frames, dtype=np.float32)
         if frames.ndim != 2 or frames.shape[1] != self.search.model.config.n_mels:
             raise ValueError(f"expected frames of {self.search.model.config.n_mels} bands, got shape {frames.shape}")
@@ -437,7 +435,7 @@ class RNNTDecoder(Node):
             st.woken.add(msg.utterance)
         elif isinstance(msg, Context):
             st.phrases, capped = _cap(normalise_phrases(msg.phrases))
-            st.context, st.cache = self._graph(st.phrases), SearchCache()
+            st.context = self._graph(st.phrases)
             st.capped = st.capped or capped
             return self._warning(msg.stream, st, msg.end)
         elif isinstance(msg, EndPoint):
