@@ -145,7 +145,7 @@ class SileroVAD:
 
         path = files("silero_vad") / "data" / "silero_vad.onnx"
         if not path.is_file():
-            raise RuntimeError(f"no silero ONNX network at {path} (silero-vad 6.2 ships one; install it)")
+            raise RuntimeError(f"no silero ONNX network at {path} (silero-vad >= 6.2 ships one)")
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         options.log_severity_level = 3  # its warnings about unused initialisers in the export
