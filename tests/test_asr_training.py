@@ -66,6 +66,13 @@ def test_training_resumes_and_writes_weights(tiny, tmp_path):
     assert not torch.equal(a[name], b[name])
     assert torch.allclose(avg.state_dict()[name], (a[name].float() + b[name].float()) / 2, atol=1e-3)
 
+    # a new machine, its checkpoint gone: the run goes on after the epoch whose weights were kept
+    elsewhere = options(tiny, tmp_path / "elsewhere", epochs=2)
+    elsewhere.continue_from = str(epochs[0])
+    went_on = train(elsewhere)
+    assert went_on["epoch"] == 2 and [h["epoch"] for h in went_on["history"]] == [0, 1]
+    assert went_on["step"] == second["step"] and went_on["warm_from"] == first["step"]
+
 
 def test_a_deeper_or_grown_encoder_starts_its_lower_layers_from_init_and_a_shallower_one_is_refused(tiny, tmp_path):
     train(options(tiny, tmp_path, epochs=1))

@@ -58,3 +58,27 @@ def test_a_checkpoint_of_other_options_is_refused(tmp_path):
     )
     with pytest.raises(RuntimeError, match="another plan"):
         loop.resume()
+
+
+def test_a_run_goes_on_after_an_epoch_kept_from_another_machine(tmp_path):
+    _, first = fit(tmp_path / "first.pt", epochs=1)
+    model = torch.nn.Linear(3, 1)
+    loop = EpochLoop(
+        Checkpoint(tmp_path / "new.pt", model, torch.optim.SGD(model.parameters(), lr=0.1)),
+        epochs=3,
+        checkpoint_every=100,
+    )
+    assert not loop.resume()
+    loop.continue_after(0, first.step, first.history)
+    epochs = []
+    for epoch in loop.each_epoch():
+        epochs.append(epoch)
+        assert loop.steps_since_warm_start == (epoch - 1) * len(PLAN)  # the new optimiser warms up again
+        for _ in loop.batches(PLAN, f"epoch {epoch}"):
+            pass
+        loop.end_epoch({})
+    assert epochs == [1, 2]
+    assert loop.step == 3 * len(PLAN)
+    assert [h["epoch"] for h in loop.history] == [0, 1, 2]
+    _, resumed = fit(tmp_path / "new.pt", epochs=3)  # its own checkpoint carries where the warm-up began
+    assert resumed.steps_since_warm_start == 2 * len(PLAN)

@@ -180,6 +180,11 @@ def train(args: argparse.Namespace) -> dict:
     )
     if loop.resume():
         pass
+    elif args.continue_from and Path(args.continue_from).exists():
+        kept = torch.load(args.continue_from, weights_only=False, map_location="cpu")
+        model.load_state_dict(RNNT.from_checkpoint(kept).state_dict())
+        loop.continue_after(kept["epoch"], kept["step"], kept.get("history"))
+        loop.state["best_wer"] = min((h["dev_wer"] for h in loop.history), default=kept["dev_wer"])
     elif args.init and Path(args.init).exists():
         init = RNNT.from_checkpoint(torch.load(args.init, weights_only=False, map_location="cpu")).state_dict()
         own = model.state_dict()
@@ -210,7 +215,7 @@ def train(args: argparse.Namespace) -> dict:
         for ids in loop.batches(plan, f"epoch {epoch}"):
             x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo, args.colour)
             x, y, t, u = (v.to(device, non_blocking=True) for v in (spec_augment(x, nrng), y, t, u))
-            lr = args.lr * min(1.0, (loop.step + 1) / args.warmup) * (args.decay**epoch)
+            lr = args.lr * min(1.0, (loop.steps_since_warm_start + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             contexts = (
@@ -232,7 +237,7 @@ def train(args: argparse.Namespace) -> dict:
         log.info("epoch %d: loss %.3f, dev WER (greedy, %d utts) %.3f", epoch, loss, args.dev_limit, wer)
         for ref, hyp in examples:
             log.info("  ref: %s\n  hyp: %s", ref, hyp)
-        weights = model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": loop.step}
+        weights = model.checkpoint() | {"dev_wer": wer, "epoch": epoch, "step": loop.step, "history": loop.history}
         torch.save(weights, run / f"epoch{epoch}.pt")  # for `speechgraph train average`
         if wer < state["best_wer"]:
             state["best_wer"] = wer

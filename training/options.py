@@ -83,6 +83,13 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with no checkpoint in --run, start from these weights (e.g. weights/asr_rnnt.pt on a new machine)",
     )
+    p.add_argument(
+        "--continue-from",
+        default=None,
+        metavar="EPOCH_WEIGHTS",
+        help="with no checkpoint in --run, go on from the epoch after this epochN.pt of the same run (kept from"
+        " an earlier machine), with a new optimiser warmed up again; before --init",
+    )
 
 
 def wakeword_arguments(p: argparse.ArgumentParser) -> None:

@@ -118,6 +118,17 @@ class EpochLoop:
         log.info("resumed from step %d, epoch %d", self.state["step"], self.state["epoch"])
         return True
 
+    def continue_after(self, epoch: int, step: int, history: list[dict[str, Any]] | None = None) -> None:
+        """Start at the epoch after `epoch`, at `step`, with a new optimiser: a run carried on from the weights
+        an earlier machine kept when its checkpoint is gone. `warm_from` is the step the optimiser began at."""
+        self.state.update(epoch=epoch + 1, step=step, batch_in_epoch=0, warm_from=step, history=list(history or []))
+        log.info("going on after epoch %d (step %d) with a new optimiser", epoch, step)
+
+    @property
+    def steps_since_warm_start(self) -> int:
+        """Steps since the optimiser began (its learning-rate warm-up counts from there)."""
+        return self.step - int(self.state.get("warm_from", 0))
+
     def save(self) -> None:
         self.checkpoint.save(state=self.state, **self.extra)
 
