@@ -218,23 +218,51 @@ def run(args: argparse.Namespace) -> dict:
         }
     if args.pocketsphinx:
         result["pocketsphinx"] = pocketsphinx_baseline(rows, Path(args.corpus))
-    result["real_recordings"] = real_recordings(search)
+    result["real_recordings"] = real_recordings(search, args.pocketsphinx)
+    result["real_summary"] = real_summary(result["real_recordings"])
     return result
 
 
-def real_recordings(search: BeamSearch) -> list[dict]:
-    """Every human recording the machine has (`corpus.real`), decoded without a context: reported as is."""
+def real_recordings(search: BeamSearch, pocketsphinx: bool = False) -> list[dict]:
+    """Every human recording the machine has (`corpus.real`), decoded without a context: reported as is (with
+    `pocketsphinx`, its hypothesis beside)."""
     from audio.files import load
     from audio.logmel import LogMel
     from corpus.real import recordings
 
+    sphinx = None
+    if pocketsphinx:
+        from pocketsphinx import Decoder
+
+        sphinx = Decoder(samprate=16000, loglevel="FATAL")
     out = []
     for rec in recordings():
-        frames = LogMel().frames(load(rec.path))
+        x = load(rec.path)
         st = search.start()
-        search.accept(st, frames, EMPTY)
+        search.accept(st, LogMel().frames(x), EMPTY)
         hyp = search.lattice(st, EMPTY).best()
-        out.append({"path": str(rec.path), "ref": rec.text, "hyp": hyp, "wer": metrics.wer([rec.text], [hyp])})
+        row = {"path": str(rec.path), "source": rec.source, "ref": rec.text, "hyp": hyp}
+        row["wer"] = metrics.wer([rec.text], [hyp])
+        if sphinx is not None:
+            sphinx.start_utt()
+            sphinx.process_raw((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+            sphinx.end_utt()
+            row["pocketsphinx"] = sphinx.hyp().hypstr.lower() if sphinx.hyp() else ""
+        out.append(row)
+    return out
+
+
+def real_summary(real: list[dict]) -> dict[str, dict]:
+    """WER of the real recordings by source and in all (and pocketsphinx's, where it ran)."""
+    groups: dict[str, list[dict]] = {"all": real}
+    for r in real:
+        groups.setdefault(r["source"], []).append(r)
+    out = {}
+    for name, rows in groups.items():
+        refs = [r["ref"] for r in rows]
+        out[name] = {"recordings": len(rows), "wer": metrics.wer(refs, [r["hyp"] for r in rows])}
+        if all("pocketsphinx" in r for r in rows):
+            out[name]["pocketsphinx_wer"] = metrics.wer(refs, [r["pocketsphinx"] for r in rows])
     return out
 
 
@@ -272,8 +300,10 @@ def main(args: argparse.Namespace) -> dict:
         )
     real = result["real_recordings"]
     if real:
-        real_wer = metrics.wer([r["ref"] for r in real], [r["hyp"] for r in real])
-        print(f"real human recordings ({len(real)}, no context): WER {real_wer:.3f}")
+        print("real human recordings (no context):")
+        for name, fig in result["real_summary"].items():
+            sphinx = f", pocketsphinx {fig['pocketsphinx_wer']:.3f}" if "pocketsphinx_wer" in fig else ""
+            print(f"  {name} ({fig['recordings']}): WER {fig['wer']:.3f}{sphinx}")
         for r in real:
             print(f"  {Path(r['path']).name}: {r['ref']!r} -> {r['hyp']!r}")
     hypotheses = result.pop("hypotheses")

@@ -176,3 +176,25 @@ def test_the_stateless_prediction_network_streams_like_it_reads_whole():
     changed = labels.clone()
     changed[:, 0] = (changed[:, 0] % 28) + 1  # a unit more than four back is forgotten
     assert torch.allclose(model.predictor(changed)[0][:, 4:], whole[:, 4:], atol=1e-5)
+
+
+def test_real_recordings_are_read_with_the_transcripts_their_package_ships(tmp_path):
+    from corpus.real import alsa_clips, pocketsphinx_recordings
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "cards.transcription").write_text(
+        "<s> ten of clubs  </s> (001)\n<s> Five five </s> (004)\nnot a transcript line\n<s> no audio </s> (009)\n"
+    )
+    for name in ("001", "004"):
+        (cards / f"{name}.wav").write_bytes(b"")
+    found = pocketsphinx_recordings(tmp_path)
+    assert [(r.path.name, r.text, r.source) for r in found] == [
+        ("001.wav", "ten of clubs", "pocketsphinx cards"),
+        ("004.wav", "five five", "pocketsphinx cards"),
+    ]
+    (tmp_path / "alsa").mkdir()
+    for name in ("Front_Left.wav", "Noise.wav"):
+        (tmp_path / "alsa" / name).write_bytes(b"")
+    assert [(r.text, r.source) for r in alsa_clips(tmp_path / "alsa")] == [("front left", "alsa-utils")]
+    assert pocketsphinx_recordings(tmp_path / "absent") == [] and alsa_clips(tmp_path / "absent") == []
