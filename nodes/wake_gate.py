@@ -122,9 +122,41 @@ class _Proposal:
     score1: float
 
 
+class FrameHistory:
+    """A stream's recent frames, appended and dropped in place: copying the whole history for every 10 ms
+    chunk cost more than the chunk's own stage-1 step at many streams. The frames live in a buffer of twice
+    what is kept, moved to its front only when it fills (once per `keep` frames appended)."""
+
+    def __init__(self, bands: int, keep: int = HISTORY) -> None:
+        self.buf = np.zeros((2 * keep, bands), np.float32)
+        self.lo = self.hi = 0
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The frames held (a view: valid until the next `append`)."""
+        return self.buf[self.lo : self.hi]
+
+    def append(self, new: np.ndarray) -> None:
+        n = self.hi - self.lo
+        if self.hi + len(new) > len(self.buf):
+            if n + len(new) > len(self.buf):  # more than the buffer holds at once (a long open utterance)
+                grown = np.zeros((2 * (n + len(new)), self.buf.shape[1]), np.float32)
+                grown[:n] = self.frames
+                self.buf = grown
+            else:
+                self.buf[:n] = self.frames
+            self.lo, self.hi = 0, n
+        self.buf[self.hi : self.hi + len(new)] = new
+        self.hi += len(new)
+
+    def drop(self, n: int) -> None:
+        """Forget the `n` oldest frames."""
+        self.lo = min(self.hi, self.lo + n)
+
+
 @dataclass
 class _Stream:
-    frames: np.ndarray
+    held: FrameHistory
     first: int = 0  # index of frames[0] in the stream
     scores: list[float] = field(default_factory=list)
     last_detection: int = -(10**9)
@@ -139,6 +171,10 @@ class _Stream:
     resumed: bool = False  # began before this gate restarted after a crash: see `_next_utterance`
     rescan_from: int | None = None  # closed at an earlier end-point: stage 1 reads the held frames from here
     watermarked: int | None = None  # the last closed `Watermark`'s end (None: none since the gate was open)
+
+    @property
+    def frames(self) -> np.ndarray:
+        return self.held.frames
 
     @property
     def next_frame(self) -> int:
@@ -194,7 +230,7 @@ class WakeWordGate(Node):
         self.watermark_every = round(c.watermark_ms * SAMPLE_RATE / 1000)
 
     def new_state(self, stream: str) -> _Stream:
-        return _Stream(frames=np.zeros((0, self.stage1.config.n_mels), np.float32))
+        return _Stream(held=FrameHistory(self.stage1.config.n_mels))
 
     def restored(self, stream: str, state: _Stream) -> None:
         state.resumed = True
@@ -288,7 +324,7 @@ class WakeWordGate(Node):
         if not len(st.frames) and st.next_frame != msg.first_frame:  # first heard mid-way: after a restart
             st.first = st.cached_to = int(msg.first_frame)
         step.start_new = st.next_frame
-        st.frames = np.concatenate([st.frames, new])
+        st.held.append(new)
         if st.open_from is not None or not len(new):
             return
         if st.rescan_from is not None:  # closed at an end-point behind the frames already held: read from there
@@ -323,7 +359,7 @@ class WakeWordGate(Node):
             st.watermarked = msg.end
         if len(st.frames) > HISTORY:
             cut = len(st.frames) - HISTORY
-            st.frames = st.frames[cut:]
+            st.held.drop(cut)
             st.first += cut
 
     def _fail(self, step: _Step, exc: Exception, out: list[Message]) -> None:

@@ -7,12 +7,14 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audio import SAMPLE_RATE, seconds, ticks
 from audio.logmel import frame_end, frame_start
 from models.wakeword import Stage1, Stage2
 from nodes.messages import EndPoint, FeatureFrames, GateClosed, UtteranceFeatures, Wake
-from nodes.wake_gate import WakeWordGate
+from nodes.wake_gate import FrameHistory, WakeWordGate
 from pipeline import EndOfStream, Event, Watermark
 from pipeline.testing import run_node
 
@@ -372,3 +374,20 @@ def test_a_closed_gate_sends_a_watermark_every_100_ms_and_one_at_the_end(weights
     assert all(b - a >= 1600 for a, b in itertools.pairwise(ends[:-1]))  # 100 ms apart, the last one aside
     assert len(ends) <= 495 // 10 + 2
     assert ends[-1] == frame_end(494)
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 30)), max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_the_frame_history_holds_what_appending_and_dropping_leave(steps):
+    held = FrameHistory(bands=2, keep=16)
+    reference = np.zeros((0, 2), np.float32)
+    count = 0
+    for appended, dropped in steps:
+        new = np.arange(count, count + appended, dtype=np.float32).repeat(2).reshape(-1, 2)
+        count += appended
+        held.append(new)
+        reference = np.concatenate([reference, new])
+        if len(reference) > 16:  # the gate drops what is past its history after each chunk
+            held.drop(dropped)
+            reference = reference[dropped:]
+        assert np.array_equal(held.frames, reference)
