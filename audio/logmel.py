@@ -137,3 +137,21 @@ def played_at(frames: np.ndarray, gain_db: float) -> np.ndarray:
         return frames
     floor = math.log(LOG_FLOOR)
     return np.where(frames <= floor + 1e-3, frames, np.maximum(frames + gain_db * GAIN_PER_DB, floor))
+
+
+def band_gains(low_hz: float, high_hz: float, config: LogMelConfig = DEFAULT) -> np.ndarray:
+    """Each mel band's share of its filter inside [low_hz, high_hz]: what a channel that passes only that band
+    (a telephone's 300-3400 Hz) leaves of a spectrum flat across the band."""
+    filters = mel_filterbank(config.n_mels, config.n_fft, SAMPLE_RATE, config.fmin, config.fmax)
+    bins_hz = np.linspace(0.0, SAMPLE_RATE / 2, config.n_fft // 2 + 1)
+    passed = ((bins_hz >= low_hz) & (bins_hz <= high_hz)).astype(np.float64)
+    return (passed @ filters) / np.maximum(filters.sum(axis=0), 1e-12)
+
+
+def band_limited(frames: np.ndarray, low_hz: float, high_hz: float, config: LogMelConfig = DEFAULT) -> np.ndarray:
+    """Log-mel frames as if the audio had passed a channel of [low_hz, high_hz] (`band_gains`): bands outside
+    fall to the floor, bands across an edge lose their share outside it."""
+    floor = math.log(LOG_FLOOR)
+    with np.errstate(divide="ignore"):
+        shift = np.log(band_gains(low_hz, high_hz, config)).astype(np.float32)
+    return np.maximum(frames + shift, floor).astype(np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio.logmel import played_at
+from audio.logmel import band_limited, played_at
 from bench import metrics
 from corpus.contexts import row_context
 from models.char_lm import CharNgram
@@ -80,6 +80,9 @@ def pocketsphinx_baseline(rows: list[dict], corpus: Path) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
+    band = tuple(float(v) for v in args.band.split(",")) if args.band else None
+    if band is not None and (len(band) != 2 or not 0 <= band[0] < band[1]):
+        raise SystemExit(f"--band wants LOW,HIGH in Hz, LOW below HIGH, not {args.band!r}")
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
     learned = not args.no_learned_bias
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace) -> dict:
     for i in tqdm(ids, desc="decoding"):
         row = cache.rows[i]
         frames = played_at(np.asarray(cache.utterance(i)[cache.starts[i] :], dtype=np.float32), args.gain_db)
+        if band:
+            frames = band_limited(frames, *band)
         graph = ContextGraph(row_context(row, names, args.distractors), args.bonus, args.max_bonus)
         passes = ((graph, hyp_bias),) if args.biased_only else ((EMPTY, hyp_plain), (graph, hyp_bias))
         for n, (ctx, out) in enumerate(passes):
@@ -177,6 +182,7 @@ def run(args: argparse.Namespace) -> dict:
         },
         "beam": args.beam,
         "gain_db": args.gain_db,
+        "band_hz": band,
         "level": None if args.no_level else asdict(level_config(args)),
         "biasing_setup": {
             "bonus": args.bonus,
@@ -270,6 +276,8 @@ def main(args: argparse.Namespace) -> dict:
     result = run(args)
     b, p = result["biasing"], result["no_biasing"] or {}
     gain = f", played {result['gain_db']:+g} dB" if result["gain_db"] else ""
+    if result["band_hz"]:
+        gain += ", through {:g}-{:g} Hz".format(*result["band_hz"])
     level = "" if result["level"] else ", level not corrected"
     print(f"{result['utterances']} {result['split']} utterances{gain}{level}, model {result['model']}")
     print(f"{'':<24}{'no biasing':>12}{'biasing':>12}")

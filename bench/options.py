@@ -82,6 +82,12 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
         help="play every utterance this much louder (negative: quieter), as an offset of its log-mel features",
     )
     p.add_argument(
+        "--band",
+        default=None,
+        metavar="LOW,HIGH",
+        help="pass every utterance through a channel of LOW-HIGH Hz (300,3400: a telephone), in its log-mel features",
+    )
+    p.add_argument(
         "--no-level",
         action="store_true",
         help="decode a quiet voice as it is, not raised to the trained range (nodes/decoder/level.py)",

@@ -40,6 +40,8 @@ def options(tiny, tmp_path, epochs: int) -> argparse.Namespace:
             "1",
             "--tempo",
             "0.15",
+            "--narrowband",
+            "0.5",
             "--threads",
             "1",  # one torch thread: two spin against the Ray workers the suite leaves running
         ]

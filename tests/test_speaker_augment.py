@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from training.speaker_augment import colour, quieter, stretch, tilt, vtlp
+from audio.logmel import DEFAULT, LOG_FLOOR, hz_to_mel, mel_to_hz
+from training.speaker_augment import colour, narrowband, quieter, stretch, tilt, vtlp
 
 
 def frames() -> torch.Tensor:
@@ -69,3 +70,19 @@ def test_quieter_lowers_sounding_frames_by_one_gain_and_keeps_silence_and_the_fl
         shifts.append(float(d.mean()) / (np.log(10) / 10))
     assert min(shifts) < 1e-4 and 5.0 < max(shifts) <= 20.0 + 1e-3  # half left alone, the rest up to 20 dB down
     assert torch.equal(quieter(x, np.random.default_rng(0), 0.0), x)
+
+
+def test_narrowband_takes_a_share_of_utterances_through_a_narrower_channel():
+    x = frames()
+    x[:100] = -10.0  # energy in every band
+    floor = float(np.log(LOG_FLOOR))
+    outs = [narrowband(x, np.random.default_rng(s), 0.3) for s in range(200)]
+    changed = [o for o in outs if not torch.equal(o, x)]
+    assert 0.2 < len(changed) / len(outs) < 0.4
+    assert all((o <= x + 1e-5).all() and (o >= floor - 1e-5).all() for o in outs)  # a channel only takes energy away
+    # every narrowed utterance lost its top bands: the highest edge drawn is under the features' top
+    edges = mel_to_hz(np.linspace(hz_to_mel(DEFAULT.fmin), hz_to_mel(DEFAULT.fmax), DEFAULT.n_mels + 2))
+    above_phone = int(np.searchsorted(edges[:-2], 3400.0))  # bands whose filter starts above 3.4 kHz
+    assert all((o[:100, -1] < -10.0 - 1e-4).all() for o in changed)
+    assert any(np.allclose(o[:100, above_phone:], floor) for o in changed)  # some as narrow as a telephone
+    assert torch.equal(narrowband(x, np.random.default_rng(0), 0.0), x)

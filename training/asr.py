@@ -25,7 +25,7 @@ from models.rnnt import RNNT, RNNTConfig, greedy_decode
 from models.tokens import decode, encode
 from training.features import FeatureCache
 from training.run import Checkpoint, EpochLoop, start_run
-from training.speaker_augment import colour, stretch, vtlp
+from training.speaker_augment import colour, narrowband, stretch, vtlp
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,10 @@ def collate(
     warp: float = 0.0,
     tempo: float = 0.0,
     channel: float = 0.0,
+    narrow: float = 0.0,
 ):
-    """A padded, normalised batch; with `jitter`, each utterance cut, warped, coloured and paced anew."""
+    """A padded, normalised batch; with `jitter`, each utterance cut, warped, coloured, paced and (a share
+    `narrow` of them) band-limited anew."""
     feats, labels = [], []
     for i in ids:
         start = int(cache.starts[i])
@@ -93,7 +95,9 @@ def collate(
         if jitter is not None and tempo > 0:
             f = stretch(f, float(jitter.uniform(1 - tempo, 1 + tempo)))
         f = torch.from_numpy(np.ascontiguousarray(f))
-        feats.append(colour(vtlp(f, jitter, warp), jitter, channel) if jitter is not None else f)
+        if jitter is not None:
+            f = narrowband(colour(vtlp(f, jitter, warp), jitter, channel), jitter, narrow)
+        feats.append(f)
         labels.append(torch.tensor(encode(cache.texts[i]), dtype=torch.long))
     T = max(len(f) for f in feats)
     U = max(1, max(len(label) for label in labels))
@@ -213,7 +217,7 @@ def train(args: argparse.Namespace) -> dict:
         plan = batches(train_cache, args.max_frames, rng, args.answer_repeat)
         losses = []
         for ids in loop.batches(plan, f"epoch {epoch}"):
-            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo, args.colour)
+            x, y, t, u = collate(train_cache, ids, model, nrng, args.vtlp, args.tempo, args.colour, args.narrowband)
             x, y, t, u = (v.to(device, non_blocking=True) for v in (spec_augment(x, nrng), y, t, u))
             lr = args.lr * min(1.0, (loop.steps_since_warm_start + 1) / args.warmup) * (args.decay**epoch)
             for g in opt.param_groups:

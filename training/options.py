@@ -7,6 +7,7 @@ from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 COLOUR_HELP = "channel colouring: a random tilt and broad peaks and dips of at most this (log units; 0: off)"
+NARROWBAND_HELP = "share of utterances heard through a narrower channel: a telephone, audio recorded at 8 kHz (0: none)"
 
 
 def asr_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,6 +61,7 @@ def asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vtlp", type=float, default=0.1, help="vocal-tract length perturbation: mel axis x 1±this")
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
     p.add_argument("--colour", type=float, default=0.0, help=COLOUR_HELP)
+    p.add_argument("--narrowband", type=float, default=0.0, help=NARROWBAND_HELP)
     p.add_argument(
         "--exclude-engine",
         action="append",

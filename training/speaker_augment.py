@@ -4,7 +4,8 @@ Both act on the features, not the audio, so a cached corpus gets a new speaker a
 epoch for free: `vtlp` stretches the mel axis (a longer or shorter vocal tract), `tilt` adds a
 linear slope across the bands (a brighter or duller microphone, loudspeaker or voice), `colour`
 adds a smooth random frequency response (a slope and a few broad peaks and dips: the room, the
-loudspeaker and the synthesiser's own timbre), `quieter` moves a speaker further from the microphone.
+loudspeaker and the synthesiser's own timbre), `quieter` moves a speaker further from the microphone,
+`narrowband` sends the audio through a narrower channel (a telephone, audio recorded at 8 kHz).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audio.logmel import played_at
+from audio.logmel import band_limited, played_at
 
 
 def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
@@ -83,3 +84,19 @@ def stretch(x: np.ndarray, rate: float) -> np.ndarray:
     hi = np.minimum(lo + 1, T - 1)
     w = (src - lo)[:, None].astype(np.float32)
     return (x[lo] * (1 - w) + x[hi] * w).astype(np.float32)
+
+
+NARROWEST_HZ = 3300.0
+"""The lowest upper edge `narrowband` draws: a telephone's 3.4 kHz, a little under."""
+
+
+def narrowband(x: torch.Tensor, rng: np.random.Generator, share: float) -> torch.Tensor:
+    """Frames (..., F) as if heard through a channel narrower than the features' 20-7600 Hz, with probability
+    `share`: the upper edge uniform from 3.3 to 7.6 kHz (audio recorded at 8 kHz and upsampled holds nothing
+    above 4 kHz, a telephone nothing above 3.4 kHz), the lower edge, half the time, uniform in 50-400 Hz
+    (`audio.logmel.band_limited`). Without it, audio through a telephone's band came out as nothing."""
+    if share <= 0 or rng.random() >= share:
+        return x
+    high = float(rng.uniform(NARROWEST_HZ, 7600.0))
+    low = float(rng.uniform(50.0, 400.0)) if rng.random() < 0.5 else 0.0
+    return torch.from_numpy(band_limited(x.numpy(), low, high))
