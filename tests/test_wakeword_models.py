@@ -86,6 +86,8 @@ def test_recipe_runs_and_resumes_on_the_tiny_sets(tiny_wake, tiny_speech, tmp_pa
             "4",
             "--tempo",
             "0.2",
+            "--narrowband",
+            "0.5",
             "--weights-dir",
             str(tmp_path / "w"),
         ]

@@ -120,6 +120,7 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quieter-db", type=float, default=0.0, help="half the windows played up to this many dB quieter (0: none)"
     )
+    p.add_argument("--narrowband", type=float, default=0.0, help=NARROWBAND_HELP.replace("utterances", "windows"))
     p.add_argument("--tempo", type=float, default=0.0, help="tempo perturbation: speaking rate x 1±this")
     p.add_argument("--threads", type=int, default=1, help="torch threads and feature workers")
     p.add_argument("--seed", type=int, default=0, help="seed of batching, augmentation and initialisation")

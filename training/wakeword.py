@@ -40,7 +40,7 @@ from corpus.wake import HELD_OUT_ENGINE
 from models.wakeword import PREROLL_FRAMES, STAGE2_FRAMES, Stage1, Stage2, proposals, stage1_scores, stage2_window
 from training.features import FeatureCache
 from training.run import Checkpoint, start_run
-from training.speaker_augment import colour, quieter, stretch, tilt, vtlp
+from training.speaker_augment import colour, narrowband, quieter, stretch, tilt, vtlp
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.01
@@ -124,11 +124,16 @@ class Stage1Data:
 
 
 def perturb(x: torch.Tensor, rng: np.random.Generator, args: argparse.Namespace) -> torch.Tensor:
-    """Each window of the batch (B, T, F) as another speaker through another channel, at another distance
-    (`training.speaker_augment`), positives and negatives alike, so neither becomes a cue."""
+    """Each window of the batch (B, T, F) as another speaker through another channel, at another distance, a
+    share through a narrower band (`training.speaker_augment`), positives and negatives alike, so neither
+    becomes a cue."""
     return torch.stack(
         [
-            quieter(colour(tilt(vtlp(w, rng, args.vtlp), rng, args.tilt), rng, args.colour), rng, args.quieter_db)
+            narrowband(
+                quieter(colour(tilt(vtlp(w, rng, args.vtlp), rng, args.tilt), rng, args.colour), rng, args.quieter_db),
+                rng,
+                args.narrowband,
+            )
             for w in x
         ]
     )
