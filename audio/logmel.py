@@ -155,3 +155,11 @@ def band_limited(frames: np.ndarray, low_hz: float, high_hz: float, config: LogM
     with np.errstate(divide="ignore"):
         shift = np.log(band_gains(low_hz, high_hz, config)).astype(np.float32)
     return np.maximum(frames + shift, floor).astype(np.float32)
+
+
+def band_passed(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Samples through an ideal channel of [low, high] Hz (what `band_limited` does to log-mel bands)."""
+    spectrum = np.fft.rfft(x)
+    hz = np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)
+    spectrum[(hz < low) | (hz > high)] = 0
+    return np.fft.irfft(spectrum, n=len(x)).astype(np.float32)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from audio.logmel import band_limited, played_at
 from bench import metrics
+from bench.options import parse_band
 from corpus.contexts import row_context
 from models.char_lm import CharNgram
 from models.rnnt import RNNT, quantize_int8
@@ -80,9 +81,7 @@ def pocketsphinx_baseline(rows: list[dict], corpus: Path) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
-    band = tuple(float(v) for v in args.band.split(",")) if args.band else None
-    if band is not None and (len(band) != 2 or not 0 <= band[0] < band[1]):
-        raise SystemExit(f"--band wants LOW,HIGH in Hz, LOW below HIGH, not {args.band!r}")
+    band = parse_band(args.band)
     ckpt = torch.load(args.weights, weights_only=False)
     model = RNNT.from_checkpoint(ckpt)
     learned = not args.no_learned_bias

@@ -136,6 +136,13 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
         "baselines' samples scaled",
     )
     p.add_argument(
+        "--band",
+        default=None,
+        metavar="LOW,HIGH",
+        help="hear everything through a channel of LOW-HIGH Hz (300,3400: a telephone): the gate's log-mel bands as"
+        " it leaves them, the baselines' samples filtered",
+    )
+    p.add_argument(
         "--no-level",
         action="store_true",
         help="verify a quiet voice as it is heard, not raised to the trained level (models.wakeword.level_raised)",
@@ -149,3 +156,16 @@ def wakeword_arguments(p: argparse.ArgumentParser) -> None:
         help="hours of the negatives the baselines hear, every k-th utterance (default 1.0; 0: all)",
     )
     p.add_argument("--out", default="bench_out", help="folder for the DET curve PNG and the JSON summary")
+
+
+def parse_band(text: str | None) -> tuple[float, float] | None:
+    """`--band LOW,HIGH` as two frequencies in Hz (None: the whole band)."""
+    if not text:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SystemExit(f"--band wants LOW,HIGH in Hz, not {text!r}") from None
+    if not 0 <= low < high:
+        raise SystemExit(f"--band wants LOW below HIGH, not {text!r}")
+    return low, high

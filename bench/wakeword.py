@@ -41,7 +41,8 @@ from tqdm import tqdm
 
 from audio import SAMPLE_RATE, seconds
 from audio.files import load
-from audio.logmel import frame_end, frame_start, played_at
+from audio.logmel import band_limited, band_passed, frame_end, frame_start, played_at
+from bench.options import parse_band
 from models.wakeword import Stage1, Stage2, proposals, stage1_scores, stage2_input, stage2_window
 from nodes.config import WEIGHTS
 from nodes.wake_gate import WakeGateConfig
@@ -95,6 +96,7 @@ def _hit(props, score2, t2: float, lo: int, hi: int) -> int | None:
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
+    band = parse_band(args.band)
     corpus = Path(args.corpus)
     folder = Path(args.weights) if args.weights else WEIGHTS
     tuned = folder / WakeGateConfig.FILE.name
@@ -123,7 +125,8 @@ def run(args: argparse.Namespace) -> dict:
         return rows[i]["condition"]["device_playing"] != "none"
 
     def scored(frames: np.ndarray, device_playing: bool = False) -> Scored:
-        return Scored(played_at(np.asarray(frames, np.float32), args.gain_db), s1, s2, settings, device_playing)
+        heard = played_at(np.asarray(frames, np.float32), args.gain_db)
+        return Scored(band_limited(heard, *band) if band else heard, s1, s2, settings, device_playing)
 
     scored_pos = {i: scored(fc.utterance(i), playing(i)) for i in tqdm(pos, desc="positives")}
     scored_other = [scored(fc.utterance(i), playing(i)) for i in tqdm(other, desc="other utterances")]
@@ -198,6 +201,7 @@ def run(args: argparse.Namespace) -> dict:
     summary = {
         "split": args.split,
         "gain_db": args.gain_db,
+        "band_hz": band,
         "level_low": settings.level_low,
         "positives": len(pos),
         "negative_hours": round(hours, 2),
@@ -235,7 +239,7 @@ def run(args: argparse.Namespace) -> dict:
         "stage1_only": stage1_det(scored_pos, [*scored_neg, *scored_other], rows, pos, hours, settings),
     }
     if not (args.no_openwakeword and args.no_porcupine):
-        heard = Heard.load(corpus, rows, pos, other, args.split, args.baseline_hours, args.gain_db)
+        heard = Heard.load(corpus, rows, pos, other, args.split, args.baseline_hours, args.gain_db, band)
         summary["baseline_negative_hours"] = round(heard.hours, 2)
         if not args.no_openwakeword:
             summary["openwakeword"], det["openwakeword"] = openwakeword_baseline(heard)
@@ -319,12 +323,15 @@ class Heard:
         split: str,
         hours: float | None = None,
         gain_db: float = 0.0,
+        band: tuple[float, float] | None = None,
     ) -> Heard:
-        """The split's audio, `gain_db` louder; negatives thinned evenly (every k-th) to about `hours` if given."""
+        """The split's audio, `gain_db` louder and through `band` (Hz) if given; negatives thinned evenly (every
+        k-th) to about `hours` if given."""
         scale = 10 ** (gain_db / 20)
 
         def pcm(path: Path) -> np.ndarray:
-            return (np.clip(load(path) * scale, -1, 1) * 32767).astype(np.int16)
+            x = load(path) * scale
+            return (np.clip(band_passed(x, *band) if band else x, -1, 1) * 32767).astype(np.int16)
 
         if hours:
             total = sum(rows[i]["duration_s"] for i in other) / 3600
@@ -473,7 +480,8 @@ def table(s: dict) -> str:
     lines = [
         f"wake word on {s['split']}: {s['positives']} positives, {s['negative_hours']} h of audio without it "
         f"({s['other_utterances']} utterances); thresholds {s['threshold1']} / {s['threshold2']}"
-        + (f"; played {s['gain_db']:+g} dB" if s.get("gain_db") else ""),
+        + (f"; played {s['gain_db']:+g} dB" if s.get("gain_db") else "")
+        + ("; through {:g}-{:g} Hz".format(*s["band_hz"]) if s.get("band_hz") else ""),
         f"{'system':<26}{'FRR':>8}{'FA/h':>8}{'FA utts':>9}{'lat p50':>9}{'lat p90':>9}",
         f"{'stage 1 + stage 2':<26}{100 * two['frr']:>7.1f}%{two['fa_per_hour']:>8.2f}{two['fa_utterances']:>9}"
         f"{_ms(two['latency_p50_ms'])}{_ms(two['latency_p90_ms'])}",
