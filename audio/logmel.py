@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -139,10 +139,16 @@ def played_at(frames: np.ndarray, gain_db: float) -> np.ndarray:
     return np.where(frames <= floor + 1e-3, frames, np.maximum(frames + gain_db * GAIN_PER_DB, floor))
 
 
+@lru_cache(maxsize=4)
+def _filterbank(config: LogMelConfig) -> np.ndarray:
+    """`mel_filterbank` of a configuration, built once (training narrows a channel for many utterances)."""
+    return mel_filterbank(config.n_mels, config.n_fft, SAMPLE_RATE, config.fmin, config.fmax)
+
+
 def band_gains(low_hz: float, high_hz: float, config: LogMelConfig = DEFAULT) -> np.ndarray:
     """Each mel band's share of its filter inside [low_hz, high_hz]: what a channel that passes only that band
     (a telephone's 300-3400 Hz) leaves of a spectrum flat across the band."""
-    filters = mel_filterbank(config.n_mels, config.n_fft, SAMPLE_RATE, config.fmin, config.fmax)
+    filters = _filterbank(config)
     bins_hz = np.linspace(0.0, SAMPLE_RATE / 2, config.n_fft // 2 + 1)
     passed = ((bins_hz >= low_hz) & (bins_hz <= high_hz)).astype(np.float64)
     return (passed @ filters) / np.maximum(filters.sum(axis=0), 1e-12)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audio.logmel import band_limited, played_at
+from audio.logmel import DEFAULT, band_limited, played_at
 
 
 def vtlp(x: torch.Tensor, rng: np.random.Generator, spread: float) -> torch.Tensor:
@@ -97,6 +97,6 @@ def narrowband(x: torch.Tensor, rng: np.random.Generator, share: float) -> torch
     (`audio.logmel.band_limited`). Without it, audio through a telephone's band came out as nothing."""
     if share <= 0 or rng.random() >= share:
         return x
-    high = float(rng.uniform(NARROWEST_HZ, 7600.0))
+    high = float(rng.uniform(NARROWEST_HZ, DEFAULT.fmax))
     low = float(rng.uniform(50.0, 400.0)) if rng.random() < 0.5 else 0.0
     return torch.from_numpy(band_limited(x.numpy(), low, high))

@@ -153,12 +153,11 @@ def speech_negatives(corpus: str | None, cache: str, jobs: int) -> list[np.ndarr
     fc = FeatureCache.build(corpus, "train", cache, jobs=jobs, exclude_engines=frozenset(held_out))  # never computed
     streams, start = [], None  # runs of kept rows whose frames follow each other, as views of the memory map
     for i in range(len(fc.rows) + 1):
-        keep = i < len(fc.rows) and fc.rows[i]["engine"] not in held_out
-        joins = keep and start is not None and fc.offsets[i] == fc.offsets[i - 1] + fc.lengths[i - 1]
+        joins = i < len(fc.rows) and start is not None and fc.offsets[i] == fc.offsets[i - 1] + fc.lengths[i - 1]
         if start is not None and not joins:
             streams.append(fc.frames[fc.offsets[start] : fc.offsets[i - 1] + fc.lengths[i - 1]])
             start = None
-        if keep and start is None:
+        if i < len(fc.rows) and start is None:
             start = i
     log.info("negative streams: %s train, %.1f h", corpus, sum(len(s) for s in streams) * FRAME_S / 3600)
     return streams

@@ -4,9 +4,11 @@
 # starts from the shipped recogniser itself), RHVoice left out so that it stays an engine no recogniser here has
 # heard, and a sixth of the utterances heard through a narrower channel (`--narrowband`: a telephone, audio
 # recorded at 8 kHz, which the shipped recogniser reads as nothing). Resumable: run it again and it goes on from runs/asr_grown/checkpoint.pt (mid-epoch included).
-# A machine that keeps nothing between sessions: commit each finished epoch's weights
-# (`cp runs/asr_grown/epochN.pt training/checkpoints/asr_grown/`); with no checkpoint in the run folder, the
-# recipe goes on after the newest epoch kept there.
+# A machine that keeps nothing between sessions: commit each finished epoch's weights without its training
+# vocabulary (`python3 -c "import torch; k = torch.load('runs/asr_grown/epochN.pt', weights_only=False);
+# k.pop('words'); torch.save(k, 'training/checkpoints/asr_grown/epochN.pt')"`: the run rebuilds it from the
+# train text, and `speechgraph train average` with weights/asr_rnnt.pt brings it back); with no checkpoint in
+# the run folder, the recipe goes on after the newest epoch kept there.
 #   THREADS=2 training/recipes/asr_grown.sh      (THREADS=1 beside other work)
 # Choose an epoch, or an average (`speechgraph train average`), with training/recipes/asr_choose.sh.
 set -euo pipefail
